@@ -1,0 +1,228 @@
+//! CodePush v2 management API types (protocol notes §4.2–4.3), camelCase on the wire.
+//!
+//! Responses wrap objects in a singular or plural key (`{"app": …}`, `{"apps": […]}`); the
+//! `*Envelope` types below are those wrappers. Error bodies are plain text, not JSON.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+/// `Accept` header value sent by v2 clients.
+pub const ACCEPT_V2: &str = "application/vnd.code-push.v2+json";
+
+/// Shown instead of an access key's secret in listings.
+pub const HIDDEN_KEY: &str = "(hidden)";
+
+/// The signed-in account.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Account {
+    pub name: String,
+    pub email: String,
+    #[serde(default)]
+    pub linked_providers: Vec<String>,
+}
+
+/// An access key. `name` is the secret right after creation and [`HIDDEN_KEY`] afterwards.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AccessKey {
+    pub name: String,
+    pub friendly_name: String,
+    #[serde(default)]
+    pub description: String,
+    pub created_by: String,
+    pub created_time: i64,
+    pub expires: i64,
+    #[serde(default)]
+    pub is_session: bool,
+}
+
+/// Body of `POST /accessKeys`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NewAccessKey {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub friendly_name: Option<String>,
+    /// Legacy spelling of `friendlyName`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// Lifetime in milliseconds (default 60 days).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ttl: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub created_by: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub is_session: Option<bool>,
+}
+
+/// Body of `PATCH /accessKeys/{name}`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AccessKeyPatch {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub friendly_name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ttl: Option<f64>,
+}
+
+/// A collaborator's permission on an app.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Permission {
+    Owner,
+    Collaborator,
+}
+
+/// One collaborator entry of an app.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CollaboratorProperties {
+    pub is_current_account: bool,
+    pub permission: Permission,
+}
+
+/// An app and who may work on it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct App {
+    pub name: String,
+    pub collaborators: BTreeMap<String, CollaboratorProperties>,
+    #[serde(default)]
+    pub deployments: Vec<String>,
+}
+
+/// Body of `POST /apps` (legacy clients also send `os`/`platform`, which are ignored).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NewApp {
+    pub name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub manually_provision_deployments: Option<bool>,
+}
+
+/// Body of `PATCH /apps/{app}` and `PATCH …/deployments/{dep}`: a rename.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Rename {
+    pub name: Option<String>,
+}
+
+/// A deployment: its device key and latest release.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Deployment {
+    pub name: String,
+    pub key: String,
+    pub package: Option<Package>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub created_time: Option<i64>,
+}
+
+/// Body of `POST …/deployments`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct NewDeployment {
+    pub name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
+}
+
+/// How a release came to be.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ReleaseMethod {
+    Upload,
+    Promote,
+    Rollback,
+}
+
+/// A release ("package" on the wire).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Package {
+    pub label: String,
+    pub app_version: String,
+    pub description: String,
+    pub is_mandatory: bool,
+    pub is_disabled: bool,
+    /// 1–99 while partial; `null` in history once complete (100 in release/patch/promote answers).
+    pub rollout: Option<u8>,
+    pub package_hash: String,
+    pub blob_url: String,
+    pub size: u64,
+    pub release_method: ReleaseMethod,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub original_label: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub original_deployment: Option<String>,
+    pub released_by: String,
+    pub upload_time: i64,
+    /// otadeck extension: native build numbers this release is limited to (`42` or `40-45`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub build_number: Option<String>,
+}
+
+/// `packageInfo` of a release upload, patch or promote. `null` means "not provided".
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PackageInfo {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub app_version: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub is_mandatory: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub is_disabled: Option<bool>,
+    /// Kept as raw JSON so that `50.5` or `"50"` get a precise message instead of a parse error.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rollout: Option<serde_json::Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub label: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub build_number: Option<String>,
+}
+
+/// Body of `PATCH …/release` and `POST …/promote/{dst}`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PackageInfoEnvelope {
+    #[serde(default)]
+    pub package_info: PackageInfo,
+}
+
+/// Install counters of one label (all four) or one binary version (`active` only).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MetricCounts {
+    pub active: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub downloaded: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failed: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub installed: Option<i64>,
+}
+
+/// Metrics of a deployment keyed by label (`v3`) or binary version (`1.0.0`).
+pub type Metrics = BTreeMap<String, MetricCounts>;
+
+macro_rules! envelope {
+    ($name:ident, $field:ident, $ty:ty) => {
+        #[doc = concat!("`{\"", stringify!($field), "\": …}`")]
+        #[derive(Debug, Clone, Serialize, Deserialize)]
+        #[serde(rename_all = "camelCase")]
+        pub struct $name {
+            pub $field: $ty,
+        }
+    };
+}
+
+envelope!(AccountEnvelope, account, Account);
+envelope!(AccessKeyEnvelope, access_key, AccessKey);
+envelope!(AccessKeysEnvelope, access_keys, Vec<AccessKey>);
+envelope!(AppEnvelope, app, App);
+envelope!(AppsEnvelope, apps, Vec<App>);
+envelope!(DeploymentEnvelope, deployment, Deployment);
+envelope!(DeploymentsEnvelope, deployments, Vec<Deployment>);
+envelope!(PackageEnvelope, package, Package);
+envelope!(HistoryEnvelope, history, Vec<Package>);
+envelope!(MetricsEnvelope, metrics, Metrics);
+envelope!(CollaboratorsEnvelope, collaborators, BTreeMap<String, CollaboratorProperties>);
+envelope!(AuthenticatedEnvelope, authenticated, bool);

@@ -1,0 +1,12 @@
+//! otadeck: a release manager and CodePush-compatible release server for OTA updates of native
+//! mobile apps (React Native, Mendix).
+//!
+//! Module map (dependencies point downward only):
+//! - [`domain`]: pure rules (targeting, selection, rollout, package hash, validation).
+//! - [`api`]: serde wire types shared by the server and the clients.
+//! - [`server`]: the axum release server and its SQLite + blob storage.
+//! - [`client`]: reqwest clients for the management API and the device protocol.
+//! - [`cli`]: the command line.
+
+pub mod api;
+pub mod domain;

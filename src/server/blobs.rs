@@ -1,0 +1,76 @@
+//! Package files on disk, content-addressed by SHA-256: `blobs/ab/abcdef…`.
+//!
+//! Uploads are written to a per-request file under `tmp/`, hashed while streaming, synced, then
+//! renamed into place and the directory synced, so a blob is either complete or absent. `tmp/` is
+//! emptied on start, removing leftovers of a crash.
+
+use std::path::{Path, PathBuf};
+
+/// Where blobs and upload temp files live.
+#[derive(Debug, Clone)]
+pub struct BlobStore {
+    root: PathBuf,
+    tmp: PathBuf,
+}
+
+impl BlobStore {
+    /// Opens the store under `data_dir`, creating folders and removing stale temp files.
+    ///
+    /// # Errors
+    /// I/O errors creating the folders.
+    pub fn open(data_dir: &Path) -> std::io::Result<Self> {
+        let root = data_dir.join("blobs");
+        let tmp = data_dir.join("tmp");
+        std::fs::create_dir_all(&root)?;
+        if tmp.exists() {
+            std::fs::remove_dir_all(&tmp)?;
+        }
+        std::fs::create_dir_all(&tmp)?;
+        Ok(Self { root, tmp })
+    }
+
+    /// Folder for per-request upload files.
+    #[must_use]
+    pub fn tmp_dir(&self) -> &Path {
+        &self.tmp
+    }
+
+    /// Path of a blob, if `sha256` is a well-formed lowercase hex digest.
+    #[must_use]
+    pub fn path_of(&self, sha256: &str) -> Option<PathBuf> {
+        let well_formed = sha256.len() == 64 && sha256.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
+        well_formed.then(|| self.root.join(&sha256[..2]).join(sha256))
+    }
+
+    /// Moves a fully written temp file into place as blob `sha256`, durably.
+    ///
+    /// # Errors
+    /// I/O errors; the temp file is left for the caller's guard to delete.
+    pub fn commit(&self, temp: &Path, sha256: &str) -> std::io::Result<PathBuf> {
+        let target = self
+            .path_of(sha256)
+            .ok_or_else(|| std::io::Error::new(std::io::ErrorKind::InvalidInput, "bad blob hash"))?;
+        if target.exists() {
+            return Ok(target);
+        }
+        std::fs::File::open(temp)?.sync_all()?;
+        let folder = target.parent().unwrap_or(&self.root);
+        std::fs::create_dir_all(folder)?;
+        std::fs::rename(temp, &target)?;
+        std::fs::File::open(folder)?.sync_all()?;
+        Ok(target)
+    }
+}
+
+/// Deletes a temp file when dropped unless it was moved away.
+pub struct TempFileGuard(pub PathBuf);
+
+impl Drop for TempFileGuard {
+    fn drop(&mut self) {
+        if self.0.exists()
+            && let Err(error) = std::fs::remove_file(&self.0)
+        {
+            tracing::warn!(path = %self.0.display(), %error, "could not remove upload temp file");
+        }
+    }
+}

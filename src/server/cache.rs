@@ -1,0 +1,92 @@
+//! The in-memory update-check cache: per deployment key, a snapshot of its history with parsed
+//! ranges, plus the device-id independent answers already computed for it. Every mutation
+//! invalidates everything; rollout bucketing happens after the cache, per request.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+
+use crate::domain::ReleaseRules;
+use crate::domain::selection::UpdatePlan;
+
+/// What an update check needs to render a release it offers.
+#[derive(Debug, Clone)]
+pub struct OfferedRelease {
+    pub download_url: String,
+    pub description: String,
+    pub size: u64,
+}
+
+/// One deployment's history as the update check sees it.
+#[derive(Debug)]
+pub struct DeploymentSnapshot {
+    pub rules: Vec<ReleaseRules>,
+    pub offers: Vec<OfferedRelease>,
+    plans: Mutex<HashMap<PlanKey, Arc<UpdatePlan>>>,
+}
+
+/// The request fields a plan depends on (everything but the client id).
+pub type PlanKey = (String, Option<String>, Option<String>, bool, Option<u64>);
+
+const MAX_PLANS_PER_DEPLOYMENT: usize = 10_000;
+
+impl DeploymentSnapshot {
+    /// A snapshot of `rules` with their offers (same order, oldest first).
+    #[must_use]
+    pub fn new(rules: Vec<ReleaseRules>, offers: Vec<OfferedRelease>) -> Self {
+        Self { rules, offers, plans: Mutex::new(HashMap::new()) }
+    }
+
+    /// The cached plan for `key`, computing it with `plan` on a miss.
+    pub fn plan(&self, key: PlanKey, plan: impl FnOnce(&[ReleaseRules]) -> UpdatePlan) -> Arc<UpdatePlan> {
+        if let Some(found) = self.plans.lock().ok().and_then(|plans| plans.get(&key).cloned()) {
+            return found;
+        }
+        let computed = Arc::new(plan(&self.rules));
+        if let Ok(mut plans) = self.plans.lock() {
+            if plans.len() >= MAX_PLANS_PER_DEPLOYMENT {
+                plans.clear();
+            }
+            plans.insert(key, Arc::clone(&computed));
+        }
+        computed
+    }
+}
+
+/// Snapshots by deployment key.
+#[derive(Debug, Default)]
+pub struct UpdateCache {
+    generation: AtomicU64,
+    snapshots: RwLock<HashMap<String, Arc<DeploymentSnapshot>>>,
+}
+
+impl UpdateCache {
+    /// The cached snapshot of a deployment key.
+    #[must_use]
+    pub fn get(&self, deployment_key: &str) -> Option<Arc<DeploymentSnapshot>> {
+        self.snapshots.read().ok()?.get(deployment_key).cloned()
+    }
+
+    /// The generation to pass to [`UpdateCache::insert`] for a snapshot loaded after this call.
+    #[must_use]
+    pub fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
+    }
+
+    /// Stores a snapshot unless a mutation happened since `generation` was read.
+    pub fn insert(&self, deployment_key: String, generation: u64, snapshot: Arc<DeploymentSnapshot>) {
+        if let Ok(mut snapshots) = self.snapshots.write()
+            && self.generation.load(Ordering::Acquire) == generation
+        {
+            snapshots.insert(deployment_key, snapshot);
+        }
+    }
+
+    /// Drops every snapshot; called after every change to releases or deployments.
+    pub fn invalidate(&self) {
+        if let Ok(mut snapshots) = self.snapshots.write() {
+            self.generation.fetch_add(1, Ordering::AcqRel);
+            snapshots.clear();
+        }
+    }
+}

@@ -1,0 +1,137 @@
+//! The release server: CodePush device protocol + v2 management API over axum.
+//!
+//! [`ServerState::open`] prepares storage under a data dir; [`serve`] runs the router on a bound
+//! listener until a shutdown future resolves. Handlers in [`routes`] are thin: rules live in
+//! [`crate::domain`], persistence in [`store`].
+
+pub mod auth;
+pub mod blobs;
+pub mod cache;
+pub mod error;
+pub mod routes;
+pub mod store;
+pub mod upload;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use tokio::net::TcpListener;
+
+use crate::domain::package::ZipLimits;
+pub use error::ApiError;
+
+/// Default upload limit: 200 MB, as the reference server.
+pub const DEFAULT_UPLOAD_LIMIT_BYTES: u64 = 200 * 1024 * 1024;
+
+/// How a server is set up.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    pub data_dir: PathBuf,
+    /// Base of absolute download URLs; defaults to `http://<bound address>`.
+    pub public_url: Option<String>,
+    /// Access key for `admin@localhost` on a fresh database (`OTADECK_ADMIN_KEY`).
+    pub admin_key: Option<String>,
+    pub upload_limit_bytes: u64,
+    pub zip_limits: ZipLimits,
+}
+
+impl ServerConfig {
+    /// Defaults for a data dir.
+    #[must_use]
+    pub fn new(data_dir: PathBuf) -> Self {
+        Self {
+            data_dir,
+            public_url: None,
+            admin_key: None,
+            upload_limit_bytes: DEFAULT_UPLOAD_LIMIT_BYTES,
+            zip_limits: ZipLimits::default(),
+        }
+    }
+}
+
+/// Why the server could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("cannot prepare data dir {path}: {source}")]
+    DataDir { path: PathBuf, source: std::io::Error },
+    #[error("cannot open the database: {0}")]
+    Store(#[from] store::StoreError),
+    #[error("cannot write the admin access key file: {0}")]
+    AdminKeyFile(std::io::Error),
+}
+
+/// Shared state of all handlers.
+#[derive(Clone)]
+pub struct ServerState {
+    pub store: store::Store,
+    pub blobs: blobs::BlobStore,
+    pub cache: Arc<cache::UpdateCache>,
+    pub public_url: Arc<str>,
+    pub upload_limit_bytes: u64,
+    pub zip_limits: ZipLimits,
+}
+
+/// What opening a data dir produced.
+pub struct Opened {
+    pub state: ServerState,
+    /// Set when a fresh database got a generated admin key (also written to `admin-access-key`).
+    pub generated_admin_key: Option<String>,
+}
+
+impl ServerState {
+    /// Opens storage under the config's data dir; `bound` is used for the default public URL.
+    ///
+    /// # Errors
+    /// [`StartError`] if the folder, database or admin key file cannot be prepared.
+    pub async fn open(config: &ServerConfig, bound: SocketAddr) -> Result<Opened, StartError> {
+        let data_dir = config.data_dir.clone();
+        let dir_error = |source| StartError::DataDir { path: data_dir.clone(), source };
+        std::fs::create_dir_all(&data_dir).map_err(dir_error)?;
+        let blobs = blobs::BlobStore::open(&data_dir).map_err(dir_error)?;
+        let store = store::Store::open(&data_dir.join("otadeck.sqlite3"))?;
+        let admin_key = config.admin_key.clone();
+        let generated_admin_key =
+            store.run(move |c| store::accounts::bootstrap_admin(c, admin_key.as_deref())).await?;
+        if let Some(key) = &generated_admin_key {
+            write_private_file(&data_dir.join("admin-access-key"), key).map_err(StartError::AdminKeyFile)?;
+        }
+        let public_url = config.public_url.clone().unwrap_or_else(|| format!("http://{bound}"));
+        let state = ServerState {
+            store,
+            blobs,
+            cache: Arc::new(cache::UpdateCache::default()),
+            public_url: public_url.trim_end_matches('/').into(),
+            upload_limit_bytes: config.upload_limit_bytes,
+            zip_limits: config.zip_limits,
+        };
+        Ok(Opened { state, generated_admin_key })
+    }
+
+    /// Absolute download URL of a blob.
+    #[must_use]
+    pub fn blob_url(&self, sha256: &str) -> String {
+        format!("{}{}{sha256}", self.public_url, routes::BLOB_PATH_PREFIX)
+    }
+}
+
+fn write_private_file(path: &std::path::Path, contents: &str) -> std::io::Result<()> {
+    use std::io::Write as _;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options.open(path)?;
+    file.write_all(contents.as_bytes())?;
+    file.write_all(b"\n")?;
+    file.sync_all()
+}
+
+/// Serves until `shutdown` resolves.
+///
+/// # Errors
+/// I/O errors of the listener.
+pub async fn serve(listener: TcpListener, state: ServerState, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
+    axum::serve(listener, routes::router(state)).with_graceful_shutdown(shutdown).await
+}

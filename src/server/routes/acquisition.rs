@@ -1,0 +1,218 @@
+//! Device routes: update check (current and legacy spelling), status reports, package downloads.
+
+use std::sync::Arc;
+
+use axum::body::{Body, Bytes};
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use tokio_util::io::ReaderStream;
+
+use crate::api::acquisition::{
+    DeployReport, DownloadReport, LegacyUpdateCheckResponse, UpdateCheckQuery, UpdateCheckResponse, UpdateInfo, status,
+};
+use crate::domain::selection::{UpdateDecision, UpdateQuery, plan_update};
+use crate::domain::{DeviceVersion, validate};
+use crate::server::ServerState;
+use crate::server::cache::{DeploymentSnapshot, OfferedRelease};
+use crate::server::error::ApiError;
+use crate::server::store::metrics::{self, DeployEvent, ReportOutcome};
+use crate::server::store::releases;
+
+fn non_empty(value: Option<String>) -> Option<String> {
+    value.filter(|v| !v.is_empty() && v != "undefined" && v != "null")
+}
+
+fn deployment_key(raw: Option<&str>) -> Result<String, ApiError> {
+    let key = raw.map(str::trim).unwrap_or_default();
+    if key.is_empty() {
+        return Err(ApiError::BadRequest("A deployment key must be specified (deployment_key).".into()));
+    }
+    validate::key("deployment_key", key).map_err(|e| ApiError::BadRequest(e.to_string()))?;
+    Ok(key.to_owned())
+}
+
+async fn snapshot(state: &ServerState, key: &str) -> Result<Arc<DeploymentSnapshot>, ApiError> {
+    if let Some(found) = state.cache.get(key) {
+        return Ok(found);
+    }
+    let generation = state.cache.generation();
+    let lookup_key = key.to_owned();
+    let loaded = state
+        .store
+        .run(move |c| {
+            let Some(id) = releases::deployment_id_by_key(c, &lookup_key)? else { return Ok(None) };
+            let history = releases::history(c, id)?;
+            Ok(Some((releases::rules_of(&history)?, history)))
+        })
+        .await?;
+    let (rules, history) = loaded.ok_or_else(|| ApiError::NotFound(format!("Deployment key \"{key}\" was not found.")))?;
+    let offers = history
+        .iter()
+        .map(|r| OfferedRelease { download_url: state.blob_url(&r.blob_sha256), description: r.description.clone(), size: r.size })
+        .collect();
+    let snapshot = Arc::new(DeploymentSnapshot::new(rules, offers));
+    state.cache.insert(key.to_owned(), generation, Arc::clone(&snapshot));
+    Ok(snapshot)
+}
+
+async fn check(state: &ServerState, query: UpdateCheckQuery) -> Result<UpdateInfo, ApiError> {
+    let key = deployment_key(query.deployment_key.as_deref())?;
+    let raw_version = non_empty(query.app_version)
+        .ok_or_else(|| ApiError::BadRequest("An app version must be specified (app_version).".into()))?;
+    let app_version = DeviceVersion::parse(&raw_version).map_err(|e| ApiError::BadRequest(e.to_string()))?;
+    let build_number = match non_empty(query.build_number) {
+        Some(text) => Some(text.trim().parse::<u64>().map_err(|_| {
+            ApiError::BadRequest(format!("build_number \"{text}\" must be a whole number"))
+        })?),
+        None => None,
+    };
+    let snapshot = snapshot(state, &key).await?;
+    let update_query = UpdateQuery {
+        app_version,
+        label: non_empty(query.label),
+        package_hash: non_empty(query.package_hash),
+        is_companion: query.is_companion.as_deref() == Some("true"),
+        build_number,
+    };
+    let plan_key = (
+        update_query.app_version.original().to_owned(),
+        update_query.label.clone(),
+        update_query.package_hash.clone(),
+        update_query.is_companion,
+        update_query.build_number,
+    );
+    let plan = snapshot.plan(plan_key, |rules| plan_update(rules, &update_query));
+    let client = query.client_unique_id.as_deref().filter(|c| !c.is_empty());
+    Ok(render(&snapshot, plan.for_client(&snapshot.rules, client), update_query.app_version.original()))
+}
+
+fn render(snapshot: &DeploymentSnapshot, decision: &UpdateDecision, device_version: &str) -> UpdateInfo {
+    match decision {
+        UpdateDecision::Available { release, is_mandatory } => {
+            let (Some(rules), Some(offer)) = (snapshot.rules.get(*release), snapshot.offers.get(*release)) else {
+                return UpdateInfo::default();
+            };
+            UpdateInfo {
+                download_url: offer.download_url.clone(),
+                description: offer.description.clone(),
+                is_available: true,
+                is_mandatory: *is_mandatory,
+                app_version: device_version.to_owned(),
+                package_hash: rules.package_hash.clone(),
+                label: rules.label.clone(),
+                package_size: offer.size,
+                update_app_version: false,
+                should_run_binary_version: false,
+                target_binary_range: device_version.to_owned(),
+            }
+        }
+        UpdateDecision::NoUpdate { should_run_binary_version, update_app_version, target_range } => {
+            let range = target_range.clone().unwrap_or_default();
+            UpdateInfo {
+                update_app_version: *update_app_version,
+                should_run_binary_version: *should_run_binary_version,
+                app_version: range.clone(),
+                target_binary_range: range,
+                ..UpdateInfo::default()
+            }
+        }
+    }
+}
+
+/// `GET /v0.1/public/codepush/update_check` → `{"update_info": …}`.
+pub async fn update_check(State(state): State<ServerState>, Query(query): Query<UpdateCheckQuery>) -> Result<Response, ApiError> {
+    let info = check(&state, query).await?;
+    Ok(axum::Json(UpdateCheckResponse { update_info: info }).into_response())
+}
+
+/// `GET /updateCheck` → `{"updateInfo": …}` with camelCase keys.
+pub async fn legacy_update_check(
+    State(state): State<ServerState>,
+    Query(query): Query<UpdateCheckQuery>,
+) -> Result<Response, ApiError> {
+    let info = check(&state, query).await?;
+    Ok(axum::Json(LegacyUpdateCheckResponse { update_info: (&info).into() }).into_response())
+}
+
+fn parse_report<T: serde::de::DeserializeOwned>(body: &Bytes) -> Result<T, ApiError> {
+    serde_json::from_slice(body).map_err(|e| ApiError::BadRequest(format!("The status report is not valid JSON: {e}")))
+}
+
+fn counted(outcome: ReportOutcome, key: &str) -> Result<Response, ApiError> {
+    match outcome {
+        ReportOutcome::Counted | ReportOutcome::AlreadyCounted => Ok((StatusCode::OK, "OK").into_response()),
+        ReportOutcome::UnknownDeployment => Err(ApiError::NotFound(format!("Deployment key \"{key}\" was not found."))),
+    }
+}
+
+/// `POST …/report_status/deploy`. Never requires the SDK-version header.
+pub async fn report_deploy(State(state): State<ServerState>, body: Bytes) -> Result<Response, ApiError> {
+    let report: DeployReport = parse_report(&body)?;
+    let key = deployment_key(report.deployment_key.as_deref())?;
+    let app_version = non_empty(report.app_version.clone())
+        .ok_or_else(|| ApiError::BadRequest("An app version must be specified (app_version).".into()))?;
+    let label = non_empty(report.label.clone());
+    let status = non_empty(report.status.clone());
+    if label.is_some() && status.is_none() {
+        return Err(ApiError::BadRequest("A status must be specified when a label is reported.".into()));
+    }
+    if let Some(status) = &status
+        && ![status::DEPLOYMENT_SUCCEEDED, status::DEPLOYMENT_FAILED, status::DOWNLOADED].contains(&status.as_str())
+    {
+        return Err(ApiError::BadRequest(format!(
+            "Invalid status \"{status}\": expected DeploymentSucceeded, DeploymentFailed or Downloaded."
+        )));
+    }
+    let client = non_empty(report.client_unique_id.clone());
+    if let (Some(label), Some(status::DOWNLOADED)) = (&label, status.as_deref()) {
+        let (key2, label) = (key.clone(), label.clone());
+        let outcome = state.store.run(move |c| metrics::record_download(c, &key2, &label, client.as_deref())).await?;
+        return counted(outcome, &key);
+    }
+    let previous = non_empty(report.previous_label_or_app_version.clone());
+    let previous_key = non_empty(report.previous_deployment_key.clone());
+    let failed = status.as_deref() == Some(status::DEPLOYMENT_FAILED) && label.is_some();
+    let key2 = key.clone();
+    let outcome = state
+        .store
+        .run(move |c| {
+            let event = DeployEvent {
+                deployment_key: &key2,
+                client_unique_id: client.as_deref(),
+                subject: label.as_deref().unwrap_or(&app_version),
+                failed,
+                previous: previous.as_deref(),
+                previous_deployment_key: previous_key.as_deref(),
+            };
+            metrics::record_deploy(c, &event)
+        })
+        .await?;
+    counted(outcome, &key)
+}
+
+/// `POST …/report_status/download`.
+pub async fn report_download(State(state): State<ServerState>, body: Bytes) -> Result<Response, ApiError> {
+    let report: DownloadReport = parse_report(&body)?;
+    let key = deployment_key(report.deployment_key.as_deref())?;
+    let label = non_empty(report.label)
+        .ok_or_else(|| ApiError::BadRequest("A label must be specified in a download report.".into()))?;
+    let client = non_empty(report.client_unique_id);
+    let key2 = key.clone();
+    let outcome = state.store.run(move |c| metrics::record_download(c, &key2, &label, client.as_deref())).await?;
+    counted(outcome, &key)
+}
+
+/// `GET /blobs/{sha256}`: the package bytes, un-chunked with an exact `Content-Length`, no auth.
+pub async fn download(State(state): State<ServerState>, Path(sha256): Path<String>) -> Result<Response, ApiError> {
+    let not_found = || ApiError::NotFound("No package with that hash.".into());
+    let path = state.blobs.path_of(&sha256).ok_or_else(not_found)?;
+    let file = tokio::fs::File::open(&path).await.map_err(|_| not_found())?;
+    let length = file.metadata().await?.len();
+    let mut response = Body::from_stream(ReaderStream::with_capacity(file, 64 * 1024)).into_response();
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_LENGTH, HeaderValue::from(length));
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/octet-stream"));
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=31536000, immutable"));
+    Ok(response)
+}

@@ -1,0 +1,276 @@
+//! Accounts and access keys. Keys are stored as SHA-256 hashes; the secret exists only in the
+//! response that creates it.
+
+use base64::Engine as _;
+use rand::RngCore as _;
+use rusqlite::{Connection, OptionalExtension as _, params};
+
+use super::{StoreError, StoreResult, now_ms};
+use crate::api::management::{AccessKey, Account, HIDDEN_KEY};
+
+/// The account email created on a fresh server.
+pub const ADMIN_EMAIL: &str = "admin@localhost";
+/// Default access-key lifetime: 60 days, as in the reference.
+pub const DEFAULT_KEY_TTL_MS: i64 = 60 * 24 * 60 * 60 * 1000;
+
+/// Who is making a management request.
+#[derive(Debug, Clone)]
+pub struct AuthenticatedCaller {
+    pub account_id: i64,
+    pub email: String,
+    pub name: String,
+}
+
+/// The SHA-256 (hex) under which an access key is stored.
+#[must_use]
+pub fn hash_access_key(secret: &str) -> String {
+    crate::domain::package::sha256_hex(secret.as_bytes())
+}
+
+/// A new random key: 32 random bytes, URL-safe base64 (43 chars of `[A-Za-z0-9_-]`).
+#[must_use]
+pub fn generate_key() -> String {
+    let mut bytes = [0_u8; 32];
+    rand::rng().fill_bytes(&mut bytes);
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
+
+/// On an empty database, creates `admin@localhost` with `admin_key` (or a generated key).
+/// Returns the key only when one was generated, so the caller can show it once.
+///
+/// # Errors
+/// SQLite errors, or an invalid `admin_key`.
+pub fn bootstrap_admin(connection: &mut Connection, admin_key: Option<&str>) -> StoreResult<Option<String>> {
+    let tx = connection.transaction()?;
+    let accounts: i64 = tx.query_row("SELECT COUNT(*) FROM accounts", [], |row| row.get(0))?;
+    if accounts > 0 {
+        return Ok(None);
+    }
+    let (secret, generated) = match admin_key {
+        Some(key) => {
+            crate::domain::validate::key("OTADECK_ADMIN_KEY", key).map_err(|e| StoreError::Invalid(e.to_string()))?;
+            (key.to_owned(), false)
+        }
+        None => (generate_key(), true),
+    };
+    let now = now_ms();
+    tx.execute(
+        "INSERT INTO accounts (email, name, created_time) VALUES (?1, 'Administrator', ?2)",
+        params![ADMIN_EMAIL, now],
+    )?;
+    let account_id = tx.last_insert_rowid();
+    let hundred_years = 100 * 365 * 24 * 60 * 60 * 1000_i64;
+    tx.execute(
+        "INSERT INTO access_keys (account_id, key_hash, friendly_name, created_by, created_time, expires)
+         VALUES (?1, ?2, 'Bootstrap admin key', 'otadeck serve', ?3, ?4)",
+        params![account_id, hash_access_key(&secret), now, now + hundred_years],
+    )?;
+    tx.commit()?;
+    Ok(generated.then_some(secret))
+}
+
+/// Creates an account (for tests and administration). Returns its id.
+///
+/// # Errors
+/// [`StoreError::Conflict`] if the email exists.
+pub fn create_account(connection: &Connection, email: &str, name: &str) -> StoreResult<i64> {
+    let inserted = connection.execute(
+        "INSERT OR IGNORE INTO accounts (email, name, created_time) VALUES (?1, ?2, ?3)",
+        params![email, name, now_ms()],
+    )?;
+    if inserted == 0 {
+        return Err(StoreError::Conflict(format!("An account with email \"{email}\" already exists.")));
+    }
+    Ok(connection.last_insert_rowid())
+}
+
+/// Resolves a bearer access key.
+///
+/// # Errors
+/// [`StoreError::Unauthorized`] for unknown or expired keys.
+pub fn authenticate(connection: &Connection, secret: &str) -> StoreResult<AuthenticatedCaller> {
+    let row = connection
+        .query_row(
+            "SELECT a.id, a.email, a.name, k.expires FROM access_keys k JOIN accounts a ON a.id = k.account_id
+             WHERE k.key_hash = ?1",
+            [hash_access_key(secret)],
+            |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get::<_, i64>(3)?)),
+        )
+        .optional()?;
+    match row {
+        None => Err(StoreError::Unauthorized("The access key is invalid.".into())),
+        Some((_, _, _, expires)) if expires <= now_ms() => {
+            Err(StoreError::Unauthorized("The access key has expired.".into()))
+        }
+        Some((account_id, email, name, _)) => Ok(AuthenticatedCaller { account_id, email, name }),
+    }
+}
+
+/// Looks up an account id by email.
+///
+/// # Errors
+/// [`StoreError::NotFound`] if no such account.
+pub fn account_id_by_email(connection: &Connection, email: &str) -> StoreResult<i64> {
+    connection
+        .query_row("SELECT id FROM accounts WHERE email = ?1", [email], |row| row.get(0))
+        .optional()?
+        .ok_or_else(|| StoreError::NotFound(format!("The specified e-mail address doesn't represent a registered user: {email}")))
+}
+
+/// The caller's account.
+#[must_use]
+pub fn account(caller: &AuthenticatedCaller) -> Account {
+    Account { name: caller.name.clone(), email: caller.email.clone(), linked_providers: Vec::new() }
+}
+
+fn key_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<AccessKey> {
+    let friendly_name: String = row.get(0)?;
+    Ok(AccessKey {
+        name: HIDDEN_KEY.to_owned(),
+        description: friendly_name.clone(),
+        friendly_name,
+        created_by: row.get(1)?,
+        created_time: row.get(2)?,
+        expires: row.get(3)?,
+        is_session: row.get(4)?,
+    })
+}
+
+const KEY_COLUMNS: &str = "friendly_name, created_by, created_time, expires, is_session";
+
+/// The caller's access keys, secrets masked, oldest first.
+///
+/// # Errors
+/// SQLite errors.
+pub fn list_access_keys(connection: &Connection, caller: &AuthenticatedCaller) -> StoreResult<Vec<AccessKey>> {
+    let mut statement = connection.prepare(&format!(
+        "SELECT {KEY_COLUMNS} FROM access_keys WHERE account_id = ?1 ORDER BY created_time, id"
+    ))?;
+    let keys = statement.query_map([caller.account_id], key_from_row)?.collect::<Result<_, _>>()?;
+    Ok(keys)
+}
+
+/// Creates an access key and returns it with its secret (the only time it is shown).
+///
+/// # Errors
+/// [`StoreError::Invalid`] for bad names or TTL, [`StoreError::Conflict`] for a duplicate name.
+pub fn create_access_key(
+    connection: &Connection,
+    caller: &AuthenticatedCaller,
+    friendly_name: &str,
+    created_by: &str,
+    ttl_ms: Option<f64>,
+    is_session: bool,
+) -> StoreResult<AccessKey> {
+    crate::domain::validate::friendly_name(friendly_name).map_err(|e| StoreError::Invalid(e.to_string()))?;
+    let ttl = match ttl_ms {
+        None => DEFAULT_KEY_TTL_MS,
+        Some(ttl) if ttl > 0.0 && ttl.is_finite() => {
+            #[allow(clippy::cast_possible_truncation)]
+            let ttl = ttl.min(1e15) as i64;
+            ttl
+        }
+        Some(_) => return Err(StoreError::Invalid("ttl: must be a number of milliseconds greater than 0".into())),
+    };
+    let friendly_name = friendly_name.trim();
+    let secret = generate_key();
+    let now = now_ms();
+    let inserted = connection.execute(
+        "INSERT OR IGNORE INTO access_keys (account_id, key_hash, friendly_name, created_by, created_time, expires, is_session)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        params![caller.account_id, hash_access_key(&secret), friendly_name, created_by, now, now.saturating_add(ttl), is_session],
+    )?;
+    if inserted == 0 {
+        return Err(StoreError::Conflict(format!("The access key \"{friendly_name}\" already exists.")));
+    }
+    Ok(AccessKey {
+        name: secret,
+        friendly_name: friendly_name.to_owned(),
+        description: friendly_name.to_owned(),
+        created_by: created_by.to_owned(),
+        created_time: now,
+        expires: now.saturating_add(ttl),
+        is_session,
+    })
+}
+
+/// Finds the caller's key by its secret or friendly name; returns its row id.
+fn find_key(connection: &Connection, caller: &AuthenticatedCaller, name: &str) -> StoreResult<i64> {
+    connection
+        .query_row(
+            "SELECT id FROM access_keys WHERE account_id = ?1 AND (key_hash = ?2 OR friendly_name = ?3)",
+            params![caller.account_id, hash_access_key(name), name],
+            |row| row.get(0),
+        )
+        .optional()?
+        .ok_or_else(|| StoreError::NotFound(format!("The access key \"{name}\" does not exist.")))
+}
+
+/// One access key, masked.
+///
+/// # Errors
+/// [`StoreError::NotFound`].
+pub fn get_access_key(connection: &Connection, caller: &AuthenticatedCaller, name: &str) -> StoreResult<AccessKey> {
+    let id = find_key(connection, caller, name)?;
+    Ok(connection.query_row(&format!("SELECT {KEY_COLUMNS} FROM access_keys WHERE id = ?1"), [id], key_from_row)?)
+}
+
+/// Renames a key and/or re-bases its expiry on now + ttl.
+///
+/// # Errors
+/// [`StoreError::NotFound`], [`StoreError::Invalid`], [`StoreError::Conflict`].
+pub fn patch_access_key(
+    connection: &Connection,
+    caller: &AuthenticatedCaller,
+    name: &str,
+    friendly_name: Option<&str>,
+    ttl_ms: Option<f64>,
+) -> StoreResult<AccessKey> {
+    let id = find_key(connection, caller, name)?;
+    if let Some(new_name) = friendly_name {
+        crate::domain::validate::friendly_name(new_name).map_err(|e| StoreError::Invalid(e.to_string()))?;
+        let renamed = connection.execute(
+            "UPDATE OR IGNORE access_keys SET friendly_name = ?1 WHERE id = ?2",
+            params![new_name.trim(), id],
+        )?;
+        if renamed == 0 {
+            return Err(StoreError::Conflict(format!("The access key \"{new_name}\" already exists.")));
+        }
+    }
+    if let Some(ttl) = ttl_ms {
+        if !(ttl >= 0.0 && ttl.is_finite()) {
+            return Err(StoreError::Invalid("ttl: must be a number of milliseconds, 0 or more".into()));
+        }
+        #[allow(clippy::cast_possible_truncation)]
+        let expires = now_ms().saturating_add(ttl.min(1e15) as i64);
+        connection.execute("UPDATE access_keys SET expires = ?1 WHERE id = ?2", params![expires, id])?;
+    }
+    get_access_key(connection, caller, name).or_else(|_| {
+        Ok(connection.query_row(&format!("SELECT {KEY_COLUMNS} FROM access_keys WHERE id = ?1"), [id], key_from_row)?)
+    })
+}
+
+/// Deletes one of the caller's keys.
+///
+/// # Errors
+/// [`StoreError::NotFound`].
+pub fn delete_access_key(connection: &Connection, caller: &AuthenticatedCaller, name: &str) -> StoreResult<()> {
+    let id = find_key(connection, caller, name)?;
+    connection.execute("DELETE FROM access_keys WHERE id = ?1", [id])?;
+    Ok(())
+}
+
+/// Deletes the caller's session keys created by one machine.
+///
+/// # Errors
+/// [`StoreError::NotFound`] if there were none.
+pub fn delete_sessions(connection: &Connection, caller: &AuthenticatedCaller, created_by: &str) -> StoreResult<()> {
+    let deleted = connection.execute(
+        "DELETE FROM access_keys WHERE account_id = ?1 AND created_by = ?2 AND is_session = 1",
+        params![caller.account_id, created_by],
+    )?;
+    if deleted == 0 {
+        return Err(StoreError::NotFound(format!("There are no sessions associated with \"{created_by}\".")));
+    }
+    Ok(())
+}

@@ -1,0 +1,136 @@
+//! Install metrics from device status reports, per label and per binary version.
+//!
+//! Counting follows the reference: a failed labelled deploy counts `failed` only; any other deploy
+//! report counts `active` and `installed` for what the device runs now and takes one `active` from
+//! what it ran before (in the previous deployment); a download report counts `downloaded`.
+//! Unlike the reference, a device's retried identical report is counted once.
+
+use rusqlite::{Connection, params};
+
+use super::StoreResult;
+use super::releases::deployment_id_by_key;
+use crate::api::management::{MetricCounts, Metrics};
+
+/// Whether a report was counted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReportOutcome {
+    Counted,
+    AlreadyCounted,
+    UnknownDeployment,
+}
+
+/// A validated deploy report.
+#[derive(Debug, Clone)]
+pub struct DeployEvent<'a> {
+    pub deployment_key: &'a str,
+    pub client_unique_id: Option<&'a str>,
+    /// The label, or the binary app version when the device runs the binary.
+    pub subject: &'a str,
+    pub failed: bool,
+    pub previous: Option<&'a str>,
+    pub previous_deployment_key: Option<&'a str>,
+}
+
+/// Records the receipt of a report; false if this device already sent the same one.
+fn first_receipt(connection: &Connection, deployment_id: i64, client: Option<&str>, fingerprint: &str) -> StoreResult<bool> {
+    let Some(client) = client else { return Ok(true) };
+    let inserted = connection.execute(
+        "INSERT OR IGNORE INTO report_receipts (deployment_id, client_unique_id, fingerprint) VALUES (?1, ?2, ?3)",
+        params![deployment_id, client, fingerprint],
+    )?;
+    Ok(inserted == 1)
+}
+
+fn bump(connection: &Connection, deployment_id: i64, subject: &str, column: &str, delta: i64) -> StoreResult<()> {
+    connection.execute(
+        &format!(
+            "INSERT INTO metrics (deployment_id, subject, {column}) VALUES (?1, ?2, ?3)
+             ON CONFLICT (deployment_id, subject) DO UPDATE SET {column} = {column} + excluded.{column}"
+        ),
+        params![deployment_id, subject, delta],
+    )?;
+    Ok(())
+}
+
+/// Counts a deploy report.
+///
+/// # Errors
+/// SQLite errors.
+pub fn record_deploy(connection: &mut Connection, event: &DeployEvent<'_>) -> StoreResult<ReportOutcome> {
+    let tx = connection.transaction()?;
+    let Some(deployment_id) = deployment_id_by_key(&tx, event.deployment_key)? else {
+        return Ok(ReportOutcome::UnknownDeployment);
+    };
+    let fingerprint = format!(
+        "deploy\u{1f}{}\u{1f}{}\u{1f}{}\u{1f}{}",
+        event.subject,
+        event.failed,
+        event.previous.unwrap_or(""),
+        event.previous_deployment_key.unwrap_or("")
+    );
+    if !first_receipt(&tx, deployment_id, event.client_unique_id, &fingerprint)? {
+        return Ok(ReportOutcome::AlreadyCounted);
+    }
+    if event.failed {
+        bump(&tx, deployment_id, event.subject, "failed", 1)?;
+    } else {
+        bump(&tx, deployment_id, event.subject, "active", 1)?;
+        bump(&tx, deployment_id, event.subject, "installed", 1)?;
+        if let Some(previous) = event.previous.filter(|p| !p.is_empty()) {
+            let previous_key = event.previous_deployment_key.unwrap_or(event.deployment_key);
+            if let Some(previous_id) = deployment_id_by_key(&tx, previous_key)? {
+                bump(&tx, previous_id, previous, "active", -1)?;
+            }
+        }
+    }
+    tx.commit()?;
+    Ok(ReportOutcome::Counted)
+}
+
+/// Counts a download report.
+///
+/// # Errors
+/// SQLite errors.
+pub fn record_download(
+    connection: &mut Connection,
+    deployment_key: &str,
+    label: &str,
+    client_unique_id: Option<&str>,
+) -> StoreResult<ReportOutcome> {
+    let tx = connection.transaction()?;
+    let Some(deployment_id) = deployment_id_by_key(&tx, deployment_key)? else {
+        return Ok(ReportOutcome::UnknownDeployment);
+    };
+    if !first_receipt(&tx, deployment_id, client_unique_id, &format!("download\u{1f}{label}"))? {
+        return Ok(ReportOutcome::AlreadyCounted);
+    }
+    bump(&tx, deployment_id, label, "downloaded", 1)?;
+    tx.commit()?;
+    Ok(ReportOutcome::Counted)
+}
+
+/// Metrics of a deployment in the wire shape: labels get all four counters, versions `active`.
+///
+/// # Errors
+/// SQLite errors.
+pub fn metrics(connection: &Connection, deployment_id: i64) -> StoreResult<Metrics> {
+    let mut statement = connection.prepare_cached(
+        "SELECT subject, active, downloaded, installed, failed FROM metrics WHERE deployment_id = ?1",
+    )?;
+    let rows = statement.query_map([deployment_id], |row| {
+        let subject: String = row.get(0)?;
+        let counts = (row.get::<_, i64>(1)?, row.get::<_, i64>(2)?, row.get::<_, i64>(3)?, row.get::<_, i64>(4)?);
+        Ok((subject, counts))
+    })?;
+    let mut metrics = Metrics::new();
+    for row in rows {
+        let (subject, (active, downloaded, installed, failed)) = row?;
+        let counts = if crate::domain::validate::label(&subject).is_ok() {
+            MetricCounts { active, downloaded: Some(downloaded), failed: Some(failed), installed: Some(installed) }
+        } else {
+            MetricCounts { active, ..MetricCounts::default() }
+        };
+        metrics.insert(subject, counts);
+    }
+    Ok(metrics)
+}

@@ -1,0 +1,107 @@
+//! SQLite metadata storage: accounts, keys, apps, deployments, releases and metrics.
+//!
+//! One connection in WAL mode behind a mutex; every call runs on tokio's blocking pool through
+//! [`Store::run`]. Schema changes are embedded migrations keyed by `PRAGMA user_version`. A release
+//! row is only ever inserted after its blob is durable, inside one transaction, so a crash at any
+//! moment leaves either the whole release or nothing.
+
+pub mod accounts;
+pub mod apps;
+pub mod metrics;
+pub mod releases;
+
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+use rusqlite::Connection;
+
+pub use accounts::{AuthenticatedCaller, hash_access_key};
+pub use apps::{AppAccess, DeploymentRow};
+pub use metrics::ReportOutcome;
+pub use releases::{NewRelease, StoredRelease};
+
+use crate::domain::history::HistoryError;
+
+/// What can go wrong in storage; the server maps each kind to a status code.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("{0}")]
+    Invalid(String),
+    #[error("{0}")]
+    Unauthorized(String),
+    #[error(transparent)]
+    History(#[from] HistoryError),
+    #[error("database error: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    #[error("storage task failed: {0}")]
+    Task(String),
+}
+
+/// Result of storage calls.
+pub type StoreResult<T> = Result<T, StoreError>;
+
+const MIGRATIONS: &[&str] = &[include_str!("migrations/001_initial.sql")];
+
+/// The metadata database.
+#[derive(Clone)]
+pub struct Store {
+    connection: Arc<Mutex<Connection>>,
+}
+
+impl Store {
+    /// Opens (creating and migrating if needed) the database file.
+    ///
+    /// # Errors
+    /// SQLite errors opening or migrating the file.
+    pub fn open(path: &Path) -> StoreResult<Self> {
+        let mut connection = Connection::open(path)?;
+        connection.pragma_update(None, "journal_mode", "WAL")?;
+        connection.pragma_update(None, "synchronous", "FULL")?;
+        connection.pragma_update(None, "foreign_keys", "ON")?;
+        connection.busy_timeout(std::time::Duration::from_secs(5))?;
+        migrate(&mut connection)?;
+        Ok(Self { connection: Arc::new(Mutex::new(connection)) })
+    }
+
+    /// Runs `work` with the connection on the blocking pool.
+    ///
+    /// # Errors
+    /// Whatever `work` returns, or [`StoreError::Task`] if the task panicked.
+    pub async fn run<T, F>(&self, work: F) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Connection) -> StoreResult<T> + Send + 'static,
+    {
+        let connection = Arc::clone(&self.connection);
+        tokio::task::spawn_blocking(move || {
+            let mut guard = connection.lock().map_err(|_| StoreError::Task("database lock poisoned".into()))?;
+            work(&mut guard)
+        })
+        .await
+        .map_err(|e| StoreError::Task(e.to_string()))?
+    }
+}
+
+fn migrate(connection: &mut Connection) -> StoreResult<()> {
+    let current: usize = connection.pragma_query_value(None, "user_version", |row| row.get(0))?;
+    for (index, sql) in MIGRATIONS.iter().enumerate().skip(current) {
+        let tx = connection.transaction()?;
+        tx.execute_batch(sql)?;
+        tx.pragma_update(None, "user_version", index + 1)?;
+        tx.commit()?;
+    }
+    Ok(())
+}
+
+/// Milliseconds since the Unix epoch.
+#[must_use]
+pub fn now_ms() -> i64 {
+    let elapsed = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    i64::try_from(elapsed.as_millis()).unwrap_or(i64::MAX)
+}

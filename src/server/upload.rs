@@ -1,0 +1,107 @@
+//! Receiving a release upload: multipart `package` (file) + `packageInfo` (JSON text).
+//!
+//! The file streams to a per-request temp file, hashed as it arrives and cut off at the size limit
+//! (413). Nothing is buffered whole in memory. The package hash is then computed from the file.
+
+use std::io::BufReader;
+
+use axum::extract::Multipart;
+use sha2::{Digest, Sha256};
+use tokio::io::AsyncWriteExt as _;
+
+use super::ServerState;
+use super::blobs::TempFileGuard;
+use super::error::ApiError;
+use crate::domain::package::{self, looks_like_zip};
+
+/// A package file received into a temp file.
+pub struct ReceivedPackage {
+    pub temp: TempFileGuard,
+    pub sha256: String,
+    pub size: u64,
+}
+
+/// The parts of a release upload.
+pub struct ReleaseUpload {
+    pub package: ReceivedPackage,
+    pub package_info: String,
+}
+
+fn bad_multipart(error: &axum::extract::multipart::MultipartError) -> ApiError {
+    if error.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+        ApiError::PayloadTooLarge("The uploaded package is too large.".into())
+    } else {
+        ApiError::BadRequest(format!("Malformed multipart upload: {}", error.body_text()))
+    }
+}
+
+/// Reads the multipart body.
+///
+/// # Errors
+/// 400 for missing parts or malformed bodies, 413 past the size limit.
+pub async fn receive(state: &ServerState, mut multipart: Multipart) -> Result<ReleaseUpload, ApiError> {
+    let mut package = None;
+    let mut package_info = None;
+    while let Some(mut field) = multipart.next_field().await.map_err(|e| bad_multipart(&e))? {
+        match field.name() {
+            Some("package") => {
+                let path = state.blobs.tmp_dir().join(format!("upload-{}", super::store::accounts::generate_key()));
+                let temp = TempFileGuard(path.clone());
+                let mut file = tokio::fs::File::create(&path).await?;
+                let mut hasher = Sha256::new();
+                let mut size: u64 = 0;
+                while let Some(chunk) = field.chunk().await.map_err(|e| bad_multipart(&e))? {
+                    size += chunk.len() as u64;
+                    if size > state.upload_limit_bytes {
+                        return Err(ApiError::PayloadTooLarge(format!(
+                            "The uploaded package is larger than the limit of {} bytes.",
+                            state.upload_limit_bytes
+                        )));
+                    }
+                    hasher.update(&chunk);
+                    file.write_all(&chunk).await?;
+                }
+                file.flush().await?;
+                package = Some(ReceivedPackage { temp, sha256: hex::encode(hasher.finalize()), size });
+            }
+            Some("packageInfo") => {
+                let text = field.text().await.map_err(|e| bad_multipart(&e))?;
+                package_info = Some(text);
+            }
+            _ => {
+                // Unknown parts are drained and ignored.
+                while field.chunk().await.map_err(|e| bad_multipart(&e))?.is_some() {}
+            }
+        }
+    }
+    let package = package.ok_or_else(|| ApiError::BadRequest("A deployment package must include a file.".into()))?;
+    if package.size == 0 {
+        return Err(ApiError::BadRequest("The uploaded package is empty.".into()));
+    }
+    let package_info = package_info
+        .ok_or_else(|| ApiError::BadRequest("A deployment package must include packageInfo (JSON).".into()))?;
+    Ok(ReleaseUpload { package, package_info })
+}
+
+/// The CodePush package hash of a received file: the manifest hash of a zip, else its SHA-256.
+///
+/// # Errors
+/// 400 for unsafe or malformed zips.
+pub async fn package_hash(state: &ServerState, package: &ReceivedPackage) -> Result<String, ApiError> {
+    let path = package.temp.0.clone();
+    let file_sha = package.sha256.clone();
+    let limits = state.zip_limits;
+    tokio::task::spawn_blocking(move || {
+        let mut file = std::fs::File::open(&path)?;
+        let mut head = [0_u8; 4];
+        let read = std::io::Read::read(&mut file, &mut head)?;
+        if !looks_like_zip(&head[..read]) {
+            return Ok(file_sha);
+        }
+        let entries = package::inspect_zip(BufReader::new(std::fs::File::open(&path)?), limits)
+            .map_err(|e| ApiError::BadRequest(e.to_string()))?;
+        Ok(package::manifest_hash(&entries))
+    })
+    .await
+    .map_err(|e| ApiError::Internal(e.to_string()))?
+}
