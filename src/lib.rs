@@ -9,4 +9,7 @@
 //! - [`cli`]: the command line.
 
 pub mod api;
+pub mod cli;
+pub mod client;
 pub mod domain;
+pub mod server;

@@ -1,1 +1,77 @@
-fn main(){}
+//! The `otadeck` binary: parses the command line and runs the chosen command.
+
+use anyhow::Context as _;
+use clap::{CommandFactory as _, Parser as _};
+use otadeck::cli::{Cli, Command, ServeArgs, default_data_dir};
+use otadeck::server::{self, ServerConfig, ServerState};
+
+fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    match cli.command {
+        Some(Command::Serve(args)) => {
+            let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
+            runtime.block_on(serve(args))
+        }
+        None => {
+            Cli::command().print_help()?;
+            println!();
+            Ok(())
+        }
+    }
+}
+
+async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    let data_dir = args
+        .data_dir
+        .or_else(default_data_dir)
+        .context("no data dir given and no platform data dir found: pass --data-dir")?;
+    let mut config = ServerConfig::new(data_dir.clone());
+    config.public_url = args.public_url;
+    config.admin_key = std::env::var("OTADECK_ADMIN_KEY").ok().filter(|k| !k.is_empty());
+    config.upload_limit_bytes = args.upload_limit_mb.saturating_mul(1024 * 1024);
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", args.listen))?;
+    let bound = listener.local_addr()?;
+    let opened = ServerState::open(&config, bound).await?;
+    if let Some(key) = &opened.generated_admin_key {
+        eprintln!(
+            "Created account admin@localhost. Its access key (shown once, also saved to {}):\n\n    {key}\n",
+            data_dir.join("admin-access-key").display()
+        );
+    }
+    tracing::info!(listen = %bound, data_dir = %data_dir.display(), public_url = %opened.state.public_url, "otadeck server ready");
+    server::serve(listener, opened.state, shutdown_signal()).await?;
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(error) = tokio::signal::ctrl_c().await {
+            tracing::warn!(%error, "cannot listen for Ctrl-C");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+    tracing::info!("shutting down");
+}

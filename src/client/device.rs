@@ -1,0 +1,72 @@
+//! Device-protocol client: what react-native-code-push does on a phone, for the simulator and tests.
+
+use super::{ClientResult, check, json};
+use crate::api::acquisition::{
+    DeployReport, DownloadReport, REPORT_DEPLOY_PATH, REPORT_DOWNLOAD_PATH, UPDATE_CHECK_PATH, UpdateCheckQuery,
+    UpdateCheckResponse, UpdateInfo,
+};
+
+/// A device talking to one server.
+#[derive(Debug, Clone)]
+pub struct DeviceClient {
+    http: reqwest::Client,
+    base: String,
+}
+
+impl DeviceClient {
+    /// A client for `base_url`.
+    ///
+    /// # Errors
+    /// Transport setup errors.
+    pub fn new(base_url: &str) -> ClientResult<Self> {
+        let http = reqwest::Client::builder().build()?;
+        Ok(Self { http, base: base_url.trim_end_matches('/').to_owned() })
+    }
+
+    /// Sends the SDK's headers (the plugin name and version; Mendix's literal `^4.0.5` SDK version).
+    fn with_sdk_headers(request: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
+        request
+            .header("X-CodePush-Plugin-Name", "react-native-code-push")
+            .header("X-CodePush-Plugin-Version", "9.0.1")
+            .header("X-CodePush-SDK-Version", "4.2.3")
+    }
+
+    /// `GET /v0.1/public/codepush/update_check`.
+    ///
+    /// # Errors
+    /// [`super::ClientError`].
+    pub async fn check_for_update(&self, query: &UpdateCheckQuery) -> ClientResult<UpdateInfo> {
+        let request = self.http.get(format!("{}{UPDATE_CHECK_PATH}", self.base)).query(query);
+        let response = Self::with_sdk_headers(request).send().await?;
+        Ok(json::<UpdateCheckResponse>(response).await?.update_info)
+    }
+
+    /// Downloads a package from an absolute URL and returns its bytes.
+    ///
+    /// # Errors
+    /// [`super::ClientError`].
+    pub async fn download(&self, url: &str) -> ClientResult<Vec<u8>> {
+        let response = check(self.http.get(url).header("Accept-Encoding", "identity").send().await?).await?;
+        Ok(response.bytes().await?.to_vec())
+    }
+
+    /// `POST …/report_status/deploy`.
+    ///
+    /// # Errors
+    /// [`super::ClientError`].
+    pub async fn report_deploy(&self, report: &DeployReport) -> ClientResult<()> {
+        let request = self.http.post(format!("{}{REPORT_DEPLOY_PATH}", self.base)).json(report);
+        check(Self::with_sdk_headers(request).send().await?).await?;
+        Ok(())
+    }
+
+    /// `POST …/report_status/download`.
+    ///
+    /// # Errors
+    /// [`super::ClientError`].
+    pub async fn report_download(&self, report: &DownloadReport) -> ClientResult<()> {
+        let request = self.http.post(format!("{}{REPORT_DOWNLOAD_PATH}", self.base)).json(report);
+        check(Self::with_sdk_headers(request).send().await?).await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,340 @@
+//! Typed client of the CodePush v2 management API, one method per route.
+
+use std::path::{Path, PathBuf};
+
+use reqwest::header::{ACCEPT, AUTHORIZATION, HeaderMap, HeaderValue};
+
+use super::{ClientError, ClientResult, check, json, segment};
+use crate::api::management::{
+    ACCEPT_V2, AccessKey, AccessKeyEnvelope, AccessKeyPatch, AccessKeysEnvelope, Account, AccountEnvelope, App,
+    AppEnvelope, AppsEnvelope, CollaboratorProperties, CollaboratorsEnvelope, Deployment, DeploymentEnvelope,
+    DeploymentsEnvelope, HistoryEnvelope, Metrics, MetricsEnvelope, NewAccessKey, NewApp, NewDeployment, Package,
+    PackageEnvelope, PackageInfo, PackageInfoEnvelope, Rename,
+};
+
+/// A signed-in management client.
+#[derive(Debug, Clone)]
+pub struct ManagementClient {
+    http: reqwest::Client,
+    base: String,
+}
+
+/// What to upload as a release: a file (zip or single bundle) and its `packageInfo`.
+#[derive(Debug, Clone)]
+pub struct PackageUpload {
+    pub file: PathBuf,
+    pub info: PackageInfo,
+}
+
+impl ManagementClient {
+    /// A client for `base_url` using `access_key`.
+    ///
+    /// # Errors
+    /// [`ClientError::Decode`] if the key cannot be sent as a header; transport setup errors.
+    pub fn new(base_url: &str, access_key: &str) -> ClientResult<Self> {
+        let mut headers = HeaderMap::new();
+        let bearer = HeaderValue::from_str(&format!("Bearer {access_key}"))
+            .map_err(|_| ClientError::Decode("the access key contains characters not allowed in a header".into()))?;
+        headers.insert(AUTHORIZATION, bearer);
+        headers.insert(ACCEPT, HeaderValue::from_static(ACCEPT_V2));
+        let http = reqwest::Client::builder().default_headers(headers).build()?;
+        Ok(Self { http, base: base_url.trim_end_matches('/').to_owned() })
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    fn app_path(app: &str) -> String {
+        format!("/apps/{}", segment(app))
+    }
+
+    fn deployment_path(app: &str, deployment: &str) -> String {
+        format!("/apps/{}/deployments/{}", segment(app), segment(deployment))
+    }
+
+    async fn get<T: serde::de::DeserializeOwned>(&self, path: &str) -> ClientResult<T> {
+        json(self.http.get(self.url(path)).send().await?).await
+    }
+
+    async fn send_json<T: serde::de::DeserializeOwned>(&self, method: reqwest::Method, path: &str, body: &impl serde::Serialize) -> ClientResult<T> {
+        json(self.http.request(method, self.url(path)).json(body).send().await?).await
+    }
+
+    async fn send_empty(&self, method: reqwest::Method, path: &str) -> ClientResult<()> {
+        check(self.http.request(method, self.url(path)).send().await?).await?;
+        Ok(())
+    }
+
+    /// `GET /authenticated`.
+    ///
+    /// # Errors
+    /// [`ClientError`] (401 for a bad key).
+    pub async fn authenticated(&self) -> ClientResult<()> {
+        self.send_empty(reqwest::Method::GET, "/authenticated").await
+    }
+
+    /// `GET /account`.
+    ///
+    /// # Errors
+    /// [`ClientError`].
+    pub async fn account(&self) -> ClientResult<Account> {
+        Ok(self.get::<AccountEnvelope>("/account").await?.account)
+    }
+
+    /// `GET /accessKeys`.
+    ///
+    /// # Errors
+    /// [`ClientError`].
+    pub async fn access_keys(&self) -> ClientResult<Vec<AccessKey>> {
+        Ok(self.get::<AccessKeysEnvelope>("/accessKeys").await?.access_keys)
+    }
+
+    /// `POST /accessKeys`; the answer's `name` is the secret.
+    ///
+    /// # Errors
+    /// [`ClientError`].
+    pub async fn create_access_key(&self, friendly_name: &str, ttl_ms: Option<f64>) -> ClientResult<AccessKey> {
+        let body = NewAccessKey { friendly_name: Some(friendly_name.to_owned()), ttl: ttl_ms, ..NewAccessKey::default() };
+        Ok(self.send_json::<AccessKeyEnvelope>(reqwest::Method::POST, "/accessKeys", &body).await?.access_key)
+    }
+
+    /// `GET /accessKeys/{name}`.
+    ///
+    /// # Errors
+    /// [`ClientError`].
+    pub async fn access_key(&self, name: &str) -> ClientResult<AccessKey> {
+        Ok(self.get::<AccessKeyEnvelope>(&format!("/accessKeys/{}", segment(name))).await?.access_key)
+    }
+
+    /// `PATCH /accessKeys/{name}`.
+    ///
+    /// # Errors
+    /// [`ClientError`].
+    pub async fn patch_access_key(&self, name: &str, patch: &AccessKeyPatch) -> ClientResult<AccessKey> {
+        let path = format!("/accessKeys/{}", segment(name));
+        Ok(self.send_json::<AccessKeyEnvelope>(reqwest::Method::PATCH, &path, patch).await?.access_key)
+    }
+
+    /// `DELETE /accessKeys/{name}`.
+    ///
+    /// # Errors
+    /// [`ClientError`].
+    pub async fn delete_access_key(&self, name: &str) -> ClientResult<()> {
+        self.send_empty(reqwest::Method::DELETE, &format!("/accessKeys/{}", segment(name))).await
+    }
+
+    /// `DELETE /sessions/{createdBy}`.
+    ///
+    /// # Errors
+    /// [`ClientError`].
+    pub async fn delete_sessions(&self, created_by: &str) -> ClientResult<()> {
+        self.send_empty(reqwest::Method::DELETE, &format!("/sessions/{}", segment(created_by))).await
+    }
+
+    /// `GET /apps`.
+    ///
+    /// # Errors
+    /// [`ClientError`].
+    pub async fn apps(&self) -> ClientResult<Vec<App>> {
+        Ok(self.get::<AppsEnvelope>("/apps").await?.apps)
+    }
+
+    /// `POST /apps` (with `Production` and `Staging`).
+    ///
+    /// # Errors
+    /// [`ClientError`].
+    pub async fn create_app(&self, name: &str) -> ClientResult<App> {
+        let body = NewApp { name: Some(name.to_owned()), manually_provision_deployments: None };
+        Ok(self.send_json::<AppEnvelope>(reqwest::Method::POST, "/apps", &body).await?.app)
+    }
+
+    /// `GET /apps/{app}`.
+    ///
+    /// # Errors
+    /// [`ClientError`].
+    pub async fn app(&self, app: &str) -> ClientResult<App> {
+        Ok(self.get::<AppEnvelope>(&Self::app_path(app)).await?.app)
+    }
+
+    /// `PATCH /apps/{app}`.
+    ///
+    /// # Errors
+    /// [`ClientError`].
+    pub async fn rename_app(&self, app: &str, new_name: &str) -> ClientResult<App> {
+        let body = Rename { name: Some(new_name.to_owned()) };
+        Ok(self.send_json::<AppEnvelope>(reqwest::Method::PATCH, &Self::app_path(app), &body).await?.app)
+    }
+
+    /// `DELETE /apps/{app}`.
+    ///
+    /// # Errors
+    /// [`ClientError`].
+    pub async fn delete_app(&self, app: &str) -> ClientResult<()> {
+        self.send_empty(reqwest::Method::DELETE, &Self::app_path(app)).await
+    }
+
+    /// `POST /apps/{app}/transfer/{email}`.
+    ///
+    /// # Errors
+    /// [`ClientError`].
+    pub async fn transfer_app(&self, app: &str, email: &str) -> ClientResult<()> {
+        self.send_empty(reqwest::Method::POST, &format!("{}/transfer/{}", Self::app_path(app), segment(email))).await
+    }
+
+    /// `GET /apps/{app}/collaborators`.
+    ///
+    /// # Errors
+    /// [`ClientError`].
+    pub async fn collaborators(&self, app: &str) -> ClientResult<std::collections::BTreeMap<String, CollaboratorProperties>> {
+        let path = format!("{}/collaborators", Self::app_path(app));
+        Ok(self.get::<CollaboratorsEnvelope>(&path).await?.collaborators)
+    }
+
+    /// `POST /apps/{app}/collaborators/{email}`.
+    ///
+    /// # Errors
+    /// [`ClientError`].
+    pub async fn add_collaborator(&self, app: &str, email: &str) -> ClientResult<()> {
+        let path = format!("{}/collaborators/{}", Self::app_path(app), segment(email));
+        self.send_empty(reqwest::Method::POST, &path).await
+    }
+
+    /// `DELETE /apps/{app}/collaborators/{email}`.
+    ///
+    /// # Errors
+    /// [`ClientError`].
+    pub async fn remove_collaborator(&self, app: &str, email: &str) -> ClientResult<()> {
+        let path = format!("{}/collaborators/{}", Self::app_path(app), segment(email));
+        self.send_empty(reqwest::Method::DELETE, &path).await
+    }
+
+    /// `GET /apps/{app}/deployments`.
+    ///
+    /// # Errors
+    /// [`ClientError`].
+    pub async fn deployments(&self, app: &str) -> ClientResult<Vec<Deployment>> {
+        Ok(self.get::<DeploymentsEnvelope>(&format!("{}/deployments", Self::app_path(app))).await?.deployments)
+    }
+
+    /// `POST /apps/{app}/deployments`.
+    ///
+    /// # Errors
+    /// [`ClientError`].
+    pub async fn create_deployment(&self, app: &str, name: &str, key: Option<&str>) -> ClientResult<Deployment> {
+        let body = NewDeployment { name: Some(name.to_owned()), key: key.map(str::to_owned) };
+        let path = format!("{}/deployments", Self::app_path(app));
+        Ok(self.send_json::<DeploymentEnvelope>(reqwest::Method::POST, &path, &body).await?.deployment)
+    }
+
+    /// `GET /apps/{app}/deployments/{deployment}`.
+    ///
+    /// # Errors
+    /// [`ClientError`].
+    pub async fn deployment(&self, app: &str, deployment: &str) -> ClientResult<Deployment> {
+        Ok(self.get::<DeploymentEnvelope>(&Self::deployment_path(app, deployment)).await?.deployment)
+    }
+
+    /// `PATCH /apps/{app}/deployments/{deployment}`.
+    ///
+    /// # Errors
+    /// [`ClientError`].
+    pub async fn rename_deployment(&self, app: &str, deployment: &str, new_name: &str) -> ClientResult<Deployment> {
+        let body = Rename { name: Some(new_name.to_owned()) };
+        let path = Self::deployment_path(app, deployment);
+        Ok(self.send_json::<DeploymentEnvelope>(reqwest::Method::PATCH, &path, &body).await?.deployment)
+    }
+
+    /// `DELETE /apps/{app}/deployments/{deployment}`.
+    ///
+    /// # Errors
+    /// [`ClientError`].
+    pub async fn delete_deployment(&self, app: &str, deployment: &str) -> ClientResult<()> {
+        self.send_empty(reqwest::Method::DELETE, &Self::deployment_path(app, deployment)).await
+    }
+
+    /// `POST …/release`: uploads a package file (streamed from disk).
+    ///
+    /// # Errors
+    /// [`ClientError`] (409 for rule conflicts, 413 too large).
+    pub async fn release(&self, app: &str, deployment: &str, upload: &PackageUpload) -> ClientResult<Package> {
+        let path = format!("{}/release", Self::deployment_path(app, deployment));
+        let file = tokio::fs::File::open(&upload.file)
+            .await
+            .map_err(|source| ClientError::File { path: upload.file.clone(), source })?;
+        let length = file.metadata().await.map_err(|source| ClientError::File { path: upload.file.clone(), source })?.len();
+        let file_name = file_name(&upload.file);
+        let part = reqwest::multipart::Part::stream_with_length(file, length).file_name(file_name);
+        let info = serde_json::to_string(&upload.info).map_err(|e| ClientError::Decode(e.to_string()))?;
+        let form = reqwest::multipart::Form::new().part("package", part).text("packageInfo", info);
+        let response = self.http.post(self.url(&path)).multipart(form).send().await?;
+        Ok(json::<PackageEnvelope>(response).await?.package)
+    }
+
+    /// `PATCH …/release`; `None` when the server changed nothing (204).
+    ///
+    /// # Errors
+    /// [`ClientError`].
+    pub async fn patch_release(&self, app: &str, deployment: &str, info: PackageInfo) -> ClientResult<Option<Package>> {
+        let path = format!("{}/release", Self::deployment_path(app, deployment));
+        let body = PackageInfoEnvelope { package_info: info };
+        let response = check(self.http.patch(self.url(&path)).json(&body).send().await?).await?;
+        if response.status() == reqwest::StatusCode::NO_CONTENT {
+            return Ok(None);
+        }
+        let bytes = response.bytes().await?;
+        let envelope: PackageEnvelope = serde_json::from_slice(&bytes).map_err(|e| ClientError::Decode(e.to_string()))?;
+        Ok(Some(envelope.package))
+    }
+
+    /// `POST …/promote/{destination}`.
+    ///
+    /// # Errors
+    /// [`ClientError`].
+    pub async fn promote(&self, app: &str, source: &str, destination: &str, info: PackageInfo) -> ClientResult<Package> {
+        let path = format!("{}/promote/{}", Self::deployment_path(app, source), segment(destination));
+        let body = PackageInfoEnvelope { package_info: info };
+        Ok(self.send_json::<PackageEnvelope>(reqwest::Method::POST, &path, &body).await?.package)
+    }
+
+    /// `POST …/rollback[/{label}]`.
+    ///
+    /// # Errors
+    /// [`ClientError`].
+    pub async fn rollback(&self, app: &str, deployment: &str, label: Option<&str>) -> ClientResult<Package> {
+        let base = format!("{}/rollback", Self::deployment_path(app, deployment));
+        let path = label.map_or(base.clone(), |l| format!("{base}/{}", segment(l)));
+        let response = self.http.post(self.url(&path)).send().await?;
+        Ok(json::<PackageEnvelope>(response).await?.package)
+    }
+
+    /// `GET …/history` (oldest first).
+    ///
+    /// # Errors
+    /// [`ClientError`].
+    pub async fn history(&self, app: &str, deployment: &str) -> ClientResult<Vec<Package>> {
+        let path = format!("{}/history", Self::deployment_path(app, deployment));
+        Ok(self.get::<HistoryEnvelope>(&path).await?.history)
+    }
+
+    /// `DELETE …/history`.
+    ///
+    /// # Errors
+    /// [`ClientError`].
+    pub async fn clear_history(&self, app: &str, deployment: &str) -> ClientResult<()> {
+        self.send_empty(reqwest::Method::DELETE, &format!("{}/history", Self::deployment_path(app, deployment))).await
+    }
+
+    /// `GET …/metrics`.
+    ///
+    /// # Errors
+    /// [`ClientError`].
+    pub async fn metrics(&self, app: &str, deployment: &str) -> ClientResult<Metrics> {
+        let path = format!("{}/metrics", Self::deployment_path(app, deployment));
+        Ok(self.get::<MetricsEnvelope>(&path).await?.metrics)
+    }
+}
+
+fn file_name(path: &Path) -> String {
+    path.file_name().map_or_else(|| "package".to_owned(), |n| n.to_string_lossy().into_owned())
+}

@@ -1,0 +1,159 @@
+//! Release routes: upload, patch, promote, rollback. Each mutation invalidates the update cache.
+
+use axum::extract::{Multipart, Path, State};
+use axum::response::Response;
+
+use super::body::{JsonBody, created, no_content, ok, segment};
+use crate::api::management::{Package, PackageEnvelope, PackageInfo, PackageInfoEnvelope, ReleaseMethod};
+use crate::server::ServerState;
+use crate::server::auth::Caller;
+use crate::server::error::ApiError;
+use crate::server::store::apps::{find_deployment, resolve_app};
+use crate::server::store::releases::{self, NewRelease, ReleaseFields, StoredRelease};
+use crate::server::upload;
+
+/// Release, patch and promote answers show a complete rollout as 100 (history shows `null`).
+fn answer_package(state: &ServerState, release: &StoredRelease) -> Package {
+    let mut package = release.to_package(state.blob_url(&release.blob_sha256));
+    package.rollout = Some(package.rollout.unwrap_or(100));
+    package
+}
+
+fn location(app: &str, deployment: &str) -> String {
+    format!("/apps/{}/deployments/{}", segment(app), segment(deployment))
+}
+
+/// `POST …/release`: multipart `package` + `packageInfo`. The release row is written only after
+/// the blob is durable on disk.
+pub async fn upload(
+    State(state): State<ServerState>,
+    Caller(caller): Caller,
+    Path((app, deployment)): Path<(String, String)>,
+    multipart: Multipart,
+) -> Result<Response, ApiError> {
+    // Fail fast on unknown apps/deployments before reading the upload.
+    let (lookup_caller, lookup_app, lookup_deployment) = (caller.clone(), app.clone(), deployment.clone());
+    state
+        .store
+        .run(move |c| {
+            let access = resolve_app(c, &lookup_caller, &lookup_app)?;
+            find_deployment(c, &access, &lookup_deployment).map(|_| ())
+        })
+        .await?;
+
+    let received = upload::receive(&state, multipart).await?;
+    let info: PackageInfo = serde_json::from_str(&received.package_info)
+        .map_err(|e| ApiError::BadRequest(format!("packageInfo is not valid: {e}")))?;
+    let fields = ReleaseFields::parse(&info)?;
+    let target = fields
+        .app_version
+        .ok_or_else(|| ApiError::BadRequest(r#"[{"field":"appVersion","message":"Field is required"}]"#.into()))?;
+    let package_hash = upload::package_hash(&state, &received.package).await?;
+
+    let blobs = state.blobs.clone();
+    let (temp, sha) = (received.package.temp.0.clone(), received.package.sha256.clone());
+    tokio::task::spawn_blocking(move || blobs.commit(&temp, &sha))
+        .await
+        .map_err(|e| ApiError::Internal(e.to_string()))??;
+
+    let new = NewRelease {
+        app_version: target.as_str().to_owned(),
+        build_number: fields.build.flatten().map(|b| b.to_string()),
+        description: fields.description.unwrap_or_default(),
+        is_mandatory: fields.is_mandatory.unwrap_or(false),
+        is_disabled: fields.is_disabled.unwrap_or(false),
+        rollout: fields.rollout,
+        package_hash,
+        blob_sha256: received.package.sha256.clone(),
+        size: received.package.size,
+        release_method: ReleaseMethod::Upload,
+        original_label: None,
+        original_deployment: None,
+        released_by: caller.email.clone(),
+    };
+    let (app_name, deployment_name, release) = state
+        .store
+        .run(move |c| {
+            let access = resolve_app(c, &caller, &app)?;
+            let (row, release) = releases::release_upload(c, &access, &deployment, new)?;
+            Ok((access.name, row.name, release))
+        })
+        .await?;
+    state.cache.invalidate();
+    tracing::info!(app = %app_name, deployment = %deployment_name, label = %release.label(), "released");
+    Ok(created(&location(&app_name, &deployment_name), &PackageEnvelope { package: answer_package(&state, &release) }))
+}
+
+/// `PATCH …/release`: change the latest (or `label`) release; 204 when nothing changed.
+pub async fn patch(
+    State(state): State<ServerState>,
+    Caller(caller): Caller,
+    Path((app, deployment)): Path<(String, String)>,
+    JsonBody(request): JsonBody<PackageInfoEnvelope>,
+) -> Result<Response, ApiError> {
+    let fields = ReleaseFields::parse(&request.package_info)?;
+    let (_, changed) = state
+        .store
+        .run(move |c| {
+            let access = resolve_app(c, &caller, &app)?;
+            releases::patch_release(c, &access, &deployment, &fields)
+        })
+        .await?;
+    let Some(release) = changed else { return Ok(no_content()) };
+    state.cache.invalidate();
+    Ok(ok(&PackageEnvelope { package: answer_package(&state, &release) }))
+}
+
+/// `POST …/promote/{destination}`.
+pub async fn promote(
+    State(state): State<ServerState>,
+    Caller(caller): Caller,
+    Path((app, source, destination)): Path<(String, String, String)>,
+    JsonBody(request): JsonBody<PackageInfoEnvelope>,
+) -> Result<Response, ApiError> {
+    let fields = ReleaseFields::parse(&request.package_info)?;
+    let (app_name, deployment_name, release) = state
+        .store
+        .run(move |c| {
+            let access = resolve_app(c, &caller, &app)?;
+            let (row, release) = releases::promote(c, &access, &source, &destination, &fields, &caller.email)?;
+            Ok((access.name, row.name, release))
+        })
+        .await?;
+    state.cache.invalidate();
+    Ok(created(&location(&app_name, &deployment_name), &PackageEnvelope { package: answer_package(&state, &release) }))
+}
+
+async fn rollback(state: ServerState, Caller(caller): Caller, app: String, deployment: String, label: Option<String>) -> Result<Response, ApiError> {
+    if let Some(label) = &label {
+        crate::domain::validate::label(label).map_err(|e| ApiError::BadRequest(e.to_string()))?;
+    }
+    let (app_name, deployment_name, release) = state
+        .store
+        .run(move |c| {
+            let access = resolve_app(c, &caller, &app)?;
+            let (row, release) = releases::rollback(c, &access, &deployment, label.as_deref(), &caller.email)?;
+            Ok((access.name, row.name, release))
+        })
+        .await?;
+    state.cache.invalidate();
+    Ok(created(&location(&app_name, &deployment_name), &PackageEnvelope { package: answer_package(&state, &release) }))
+}
+
+/// `POST …/rollback` and `…/rollback/`: back to the release before the latest.
+pub async fn rollback_latest(
+    State(state): State<ServerState>,
+    caller: Caller,
+    Path((app, deployment)): Path<(String, String)>,
+) -> Result<Response, ApiError> {
+    rollback(state, caller, app, deployment, None).await
+}
+
+/// `POST …/rollback/{label}`.
+pub async fn rollback_to(
+    State(state): State<ServerState>,
+    caller: Caller,
+    Path((app, deployment, label)): Path<(String, String, String)>,
+) -> Result<Response, ApiError> {
+    rollback(state, caller, app, deployment, Some(label)).await
+}

@@ -1,0 +1,10 @@
+//! One integration-test binary: every test starts the real server on 127.0.0.1:0 with a temp data
+//! dir and talks HTTP to it.
+
+mod support;
+
+mod bad_input;
+mod crash_safety;
+mod device_protocol;
+mod management;
+mod real_clients;
