@@ -133,5 +133,26 @@ fn write_private_file(path: &std::path::Path, contents: &str) -> std::io::Result
 /// # Errors
 /// I/O errors of the listener.
 pub async fn serve(listener: TcpListener, state: ServerState, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
-    axum::serve(listener, routes::router(state)).with_graceful_shutdown(shutdown).await
+    // Routing happens after this rewrite, so `/apps/` (as code-push-cli sends it) finds `/apps`.
+    let app = tower::ServiceExt::map_request(routes::router(state), strip_trailing_slash);
+    axum::serve(listener, axum::ServiceExt::<axum::extract::Request>::into_make_service(app))
+        .with_graceful_shutdown(shutdown)
+        .await
+}
+
+/// Removes trailing slashes from the request path (`/apps/` -> `/apps`), keeping the query.
+fn strip_trailing_slash(mut request: axum::extract::Request) -> axum::extract::Request {
+    let path = request.uri().path();
+    if path.len() > 1 && path.ends_with('/') {
+        let trimmed = path.trim_end_matches('/');
+        let trimmed = if trimmed.is_empty() { "/" } else { trimmed };
+        let rebuilt = match request.uri().query() {
+            Some(query) => format!("{trimmed}?{query}"),
+            None => trimmed.to_owned(),
+        };
+        if let Ok(uri) = rebuilt.parse() {
+            *request.uri_mut() = uri;
+        }
+    }
+    request
 }

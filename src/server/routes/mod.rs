@@ -53,7 +53,6 @@ pub fn router(state: ServerState) -> Router {
         .route("/apps/{app}/deployments/{deployment}/release", release_upload)
         .route("/apps/{app}/deployments/{deployment}/promote/{destination}", post(releases::promote))
         .route("/apps/{app}/deployments/{deployment}/rollback", post(releases::rollback_latest))
-        .route("/apps/{app}/deployments/{deployment}/rollback/", post(releases::rollback_latest))
         .route("/apps/{app}/deployments/{deployment}/rollback/{label}", post(releases::rollback_to))
         .route(
             "/apps/{app}/deployments/{deployment}/history",

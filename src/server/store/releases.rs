@@ -391,7 +391,7 @@ pub fn promote(
     let new = NewRelease {
         app_version: target.as_str().to_owned(),
         build_number,
-        description: fields.description.clone().unwrap_or_else(|| origin.description.clone()),
+        description: fields.description.clone().filter(|d| !d.is_empty()).unwrap_or_else(|| origin.description.clone()),
         is_mandatory: fields.is_mandatory.unwrap_or(origin.is_mandatory),
         is_disabled: fields.is_disabled.unwrap_or(origin.is_disabled),
         rollout: fields.rollout,
