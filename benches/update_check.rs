@@ -1,1 +1,214 @@
-fn main(){}
+//! Update-check throughput and latency over HTTP on loopback, measured with `wrk`, next to a trivial
+//! fixed-response axum server in the same run; plus package-hash throughput on a 50 MB folder.
+//!
+//! Run: `cargo bench --bench update_check` (needs `wrk` from apt). Prints a table for BENCHMARKS.md.
+
+use std::io::Write as _;
+use std::path::Path;
+use std::process::Command;
+use std::time::Instant;
+
+use otadeck::api::management::PackageInfo;
+use otadeck::client::{ManagementClient, PackageUpload};
+use otadeck::domain::package::{ManifestEntry, hash_reader, manifest_hash};
+use otadeck::server::{ServerConfig, ServerState, serve};
+
+const ADMIN_KEY: &str = "bench-admin-key-0123456789";
+const DURATION: &str = "10s";
+
+struct WrkResult {
+    requests_per_second: f64,
+    p50_ms: f64,
+    p99_ms: f64,
+    non_2xx: u64,
+}
+
+fn parse_ms(text: &str) -> f64 {
+    let text = text.trim();
+    let (number, scale) = if let Some(n) = text.strip_suffix("us") {
+        (n, 0.001)
+    } else if let Some(n) = text.strip_suffix("ms") {
+        (n, 1.0)
+    } else if let Some(n) = text.strip_suffix('s') {
+        (n, 1000.0)
+    } else {
+        (text, 1.0)
+    };
+    number.parse::<f64>().unwrap_or(f64::NAN) * scale
+}
+
+fn run_wrk(url: &str, script: Option<&Path>) -> WrkResult {
+    let mut command = Command::new("wrk");
+    command.args(["-t2", "-c64", "-d", DURATION, "--latency"]);
+    if let Some(script) = script {
+        command.arg("-s").arg(script);
+    }
+    let output = command
+        .arg(url)
+        .output()
+        .expect("wrk is installed (apt-get install wrk)");
+    let text = String::from_utf8_lossy(&output.stdout);
+    let field = |prefix: &str| {
+        text.lines()
+            .find_map(|line| {
+                line.trim()
+                    .strip_prefix(prefix)
+                    .map(|rest| rest.split_whitespace().next().unwrap_or("").to_owned())
+            })
+            .unwrap_or_default()
+    };
+    WrkResult {
+        requests_per_second: field("Requests/sec:").parse().unwrap_or(f64::NAN),
+        p50_ms: parse_ms(&field("50%")),
+        p99_ms: parse_ms(&field("99%")),
+        non_2xx: field("Non-2xx or 3xx responses:").parse().unwrap_or(0),
+    }
+}
+
+fn zip_bytes(marker: usize) -> Vec<u8> {
+    let mut writer = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    writer
+        .start_file(
+            "CodePush/index.android.bundle",
+            zip::write::SimpleFileOptions::default(),
+        )
+        .expect("start");
+    writer
+        .write_all(format!("console.log({marker});").as_bytes())
+        .expect("write");
+    writer.finish().expect("finish").into_inner()
+}
+
+async fn seed(url: &str, dir: &Path) -> String {
+    let admin = ManagementClient::new(url, ADMIN_KEY).expect("client");
+    admin.create_app("Bench").await.expect("app");
+    for i in 0..50 {
+        let file = dir.join(format!("r{i}.zip"));
+        std::fs::write(&file, zip_bytes(i)).expect("zip");
+        let info = PackageInfo {
+            app_version: Some(if i % 5 == 0 {
+                "^1.0.0".into()
+            } else {
+                "1.0.0 - 1.9.x".into()
+            }),
+            is_mandatory: Some(i % 7 == 0),
+            rollout: (i == 49).then(|| serde_json::json!(50)),
+            ..PackageInfo::default()
+        };
+        admin
+            .release("Bench", "Staging", &PackageUpload { file, info })
+            .await
+            .expect("release");
+    }
+    let deployments = admin.deployments("Bench").await.expect("deployments");
+    deployments
+        .into_iter()
+        .find(|d| d.name == "Staging")
+        .expect("staging")
+        .key
+}
+
+fn package_hash_throughput(dir: &Path) -> (f64, f64) {
+    let folder = dir.join("big/CodePush");
+    std::fs::create_dir_all(folder.join("assets")).expect("mkdir");
+    let mut total = 0_u64;
+    for i in 0..50_u32 {
+        let bytes: Vec<u8> = (0..1_048_576_u32)
+            .map(|n| (n.wrapping_mul(2_654_435_761).wrapping_add(i) >> 13) as u8)
+            .collect();
+        total += bytes.len() as u64;
+        std::fs::write(folder.join(format!("assets/file{i}.bin")), bytes).expect("write");
+    }
+    let started = Instant::now();
+    let mut entries = Vec::new();
+    for entry in std::fs::read_dir(folder.join("assets")).expect("read dir") {
+        let path = entry.expect("entry").path();
+        let (sha256, _) = hash_reader(std::fs::File::open(&path).expect("open")).expect("hash");
+        let name = path
+            .file_name()
+            .expect("name")
+            .to_string_lossy()
+            .into_owned();
+        entries.push(ManifestEntry {
+            path: format!("CodePush/assets/{name}"),
+            sha256,
+        });
+    }
+    let hash = manifest_hash(&entries);
+    let seconds = started.elapsed().as_secs_f64();
+    assert_eq!(hash.len(), 64);
+    #[allow(clippy::cast_precision_loss)]
+    let megabytes = total as f64 / 1_048_576.0;
+    (megabytes, megabytes / seconds)
+}
+
+fn main() {
+    if Command::new("wrk").arg("--version").output().is_err() {
+        eprintln!("wrk is not installed: apt-get install wrk");
+        std::process::exit(2);
+    }
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let dir = tempfile::tempdir().expect("temp dir");
+
+    // Trivial fixed-response server: the ceiling of this machine for this HTTP stack.
+    let body = "x".repeat(400);
+    let trivial_url = runtime.block_on(async {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let url = format!("http://{}/", listener.local_addr().expect("addr"));
+        let app = axum::Router::new().route(
+            "/",
+            axum::routing::get(move || std::future::ready(body.clone())),
+        );
+        tokio::spawn(async move { axum::serve(listener, app).await.expect("trivial server") });
+        url
+    });
+
+    let (otadeck_url, key) = runtime.block_on(async {
+        let mut config = ServerConfig::new(dir.path().join("data"));
+        config.admin_key = Some(ADMIN_KEY.to_owned());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let address = listener.local_addr().expect("addr");
+        let opened = ServerState::open(&config, address).await.expect("open");
+        tokio::spawn(async move {
+            serve(listener, opened.state, std::future::pending())
+                .await
+                .expect("server")
+        });
+        let url = format!("http://{address}");
+        let key = seed(&url, dir.path()).await;
+        (url, key)
+    });
+
+    let script = dir.path().join("update_check.lua");
+    std::fs::write(
+        &script,
+        format!(
+            "local n = 0\nrequest = function()\n  n = n + 1\n  return wrk.format(\"GET\", \"/v0.1/public/codepush/update_check?deployment_key={key}&app_version=1.0.0&client_unique_id=client-\" .. (n % 10000))\nend\n"
+        ),
+    )
+    .expect("lua script");
+
+    let trivial = run_wrk(&trivial_url, None);
+    let checks = run_wrk(&otadeck_url, Some(&script));
+    let (megabytes, hash_rate) = package_hash_throughput(dir.path());
+
+    println!("| measurement | requests/s | p50 | p99 | non-2xx |");
+    println!("|---|---:|---:|---:|---:|");
+    println!(
+        "| trivial fixed 400-byte response | {:.0} | {:.2} ms | {:.2} ms | {} |",
+        trivial.requests_per_second, trivial.p50_ms, trivial.p99_ms, trivial.non_2xx
+    );
+    println!(
+        "| otadeck update check (50 releases, 1 at 50 % rollout, 10k client ids) | {:.0} | {:.2} ms | {:.2} ms | {} |",
+        checks.requests_per_second, checks.p50_ms, checks.p99_ms, checks.non_2xx
+    );
+    println!(
+        "\nratio otadeck / trivial: {:.2}",
+        checks.requests_per_second / trivial.requests_per_second
+    );
+    println!("package hash of a {megabytes:.0} MB folder: {hash_rate:.0} MB/s");
+}

@@ -13,7 +13,10 @@ pub struct Caller(pub AuthenticatedCaller);
 impl FromRequestParts<ServerState> for Caller {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &ServerState) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &ServerState,
+    ) -> Result<Self, Self::Rejection> {
         let header = parts
             .headers
             .get(axum::http::header::AUTHORIZATION)
@@ -24,9 +27,16 @@ impl FromRequestParts<ServerState> for Caller {
             .or_else(|| header.strip_prefix("bearer "))
             .map(str::trim)
             .filter(|s| !s.is_empty())
-            .ok_or_else(|| ApiError::Unauthorized("Missing access key: send \"Authorization: Bearer <access key>\".".into()))?
+            .ok_or_else(|| {
+                ApiError::Unauthorized(
+                    "Missing access key: send \"Authorization: Bearer <access key>\".".into(),
+                )
+            })?
             .to_owned();
-        let caller = state.store.run(move |c| accounts::authenticate(c, &secret)).await?;
+        let caller = state
+            .store
+            .run(move |c| accounts::authenticate(c, &secret))
+            .await?;
         Ok(Self(caller))
     }
 }

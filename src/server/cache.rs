@@ -34,12 +34,25 @@ impl DeploymentSnapshot {
     /// A snapshot of `rules` with their offers (same order, oldest first).
     #[must_use]
     pub fn new(rules: Vec<ReleaseRules>, offers: Vec<OfferedRelease>) -> Self {
-        Self { rules, offers, plans: Mutex::new(HashMap::new()) }
+        Self {
+            rules,
+            offers,
+            plans: Mutex::new(HashMap::new()),
+        }
     }
 
     /// The cached plan for `key`, computing it with `plan` on a miss.
-    pub fn plan(&self, key: PlanKey, plan: impl FnOnce(&[ReleaseRules]) -> UpdatePlan) -> Arc<UpdatePlan> {
-        if let Some(found) = self.plans.lock().ok().and_then(|plans| plans.get(&key).cloned()) {
+    pub fn plan(
+        &self,
+        key: PlanKey,
+        plan: impl FnOnce(&[ReleaseRules]) -> UpdatePlan,
+    ) -> Arc<UpdatePlan> {
+        if let Some(found) = self
+            .plans
+            .lock()
+            .ok()
+            .and_then(|plans| plans.get(&key).cloned())
+        {
             return found;
         }
         let computed = Arc::new(plan(&self.rules));
@@ -74,7 +87,12 @@ impl UpdateCache {
     }
 
     /// Stores a snapshot unless a mutation happened since `generation` was read.
-    pub fn insert(&self, deployment_key: String, generation: u64, snapshot: Arc<DeploymentSnapshot>) {
+    pub fn insert(
+        &self,
+        deployment_key: String,
+        generation: u64,
+        snapshot: Arc<DeploymentSnapshot>,
+    ) {
         if let Ok(mut snapshots) = self.snapshots.write()
             && self.generation.load(Ordering::Acquire) == generation
         {

@@ -53,7 +53,9 @@ impl From<StoreError> for ApiError {
             StoreError::History(rule) => {
                 let message = rule.to_string();
                 match rule {
-                    HistoryError::NoReleases | HistoryError::LabelNotFound => Self::NotFound(message),
+                    HistoryError::NoReleases | HistoryError::LabelNotFound => {
+                        Self::NotFound(message)
+                    }
                     _ => Self::Conflict(message),
                 }
             }
@@ -79,6 +81,14 @@ impl IntoResponse for ApiError {
             }
             other => other.to_string(),
         };
-        (status, [(axum::http::header::CONTENT_TYPE, "text/plain; charset=utf-8")], body).into_response()
+        (
+            status,
+            [(
+                axum::http::header::CONTENT_TYPE,
+                "text/plain; charset=utf-8",
+            )],
+            body,
+        )
+            .into_response()
     }
 }

@@ -1,1 +1,191 @@
-//! Placeholder replaced below.
+//! SIGKILL during a stream of uploads and patches, then restart: only complete releases remain, each
+//! blob matches its hash, and every acknowledged release survived.
+
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use otadeck::api::management::PackageInfo;
+use otadeck::domain::package::sha256_hex;
+use serde_json::json;
+
+use crate::support::{ADMIN_KEY, info, upload};
+
+fn start_server(data_dir: &Path, port: u16) -> Child {
+    Command::new(env!("CARGO_BIN_EXE_otadeck"))
+        .args([
+            "serve",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--data-dir",
+        ])
+        .arg(data_dir)
+        .env("OTADECK_ADMIN_KEY", ADMIN_KEY)
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn otadeck serve")
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port()
+}
+
+async fn wait_healthy(url: &str) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while Instant::now() < deadline {
+        if reqwest::get(format!("{url}/health"))
+            .await
+            .is_ok_and(|r| r.status().is_success())
+        {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("server at {url} did not become healthy");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sigkill_during_uploads_leaves_only_complete_releases() {
+    let data = tempfile::tempdir().expect("data dir");
+    let fixtures = tempfile::tempdir().expect("fixtures");
+    let port = free_port();
+    let url = format!("http://127.0.0.1:{port}");
+    let mut child = start_server(data.path(), port);
+    wait_healthy(&url).await;
+    let admin = otadeck::client::ManagementClient::new(&url, ADMIN_KEY).expect("client");
+    admin.create_app("App").await.expect("app");
+
+    // An endless stream of ~300 KB uploads and patches; the kill lands in the middle of it.
+    let writer_admin = admin.clone();
+    let fixture_root = fixtures.path().to_path_buf();
+    let writer = tokio::spawn(async move {
+        let mut acknowledged = Vec::new();
+        for i in 0..100_000_u32 {
+            let root = fixture_root.join(format!("p{i}"));
+            let noise: Vec<u8> = (0..300_000_u32)
+                .map(|n| (n.wrapping_mul(2_654_435_761).wrapping_add(i) >> 11) as u8)
+                .collect();
+            let folder = crate::support::code_push_folder(
+                &root,
+                &[
+                    ("index.android.bundle", format!("v{i}").as_bytes()),
+                    ("assets/noise.bin", &noise),
+                ],
+            );
+            let zip = fixture_root.join(format!("p{i}.zip"));
+            crate::support::zip_folder(&folder, &zip);
+            let mut release_info = info("^1.0.0");
+            release_info.rollout = Some(json!(10));
+            match writer_admin
+                .release("App", "Staging", &upload(zip, release_info))
+                .await
+            {
+                Ok(package) => acknowledged.push(package.label.clone()),
+                Err(_) => break,
+            }
+            let complete = PackageInfo {
+                rollout: Some(json!(100)),
+                description: Some(format!("patched {i}")),
+                ..PackageInfo::default()
+            };
+            if writer_admin
+                .patch_release("App", "Staging", complete)
+                .await
+                .is_err()
+            {
+                break;
+            }
+        }
+        acknowledged
+    });
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert!(
+        !writer.is_finished(),
+        "the writer is still streaming when the server is killed"
+    );
+    child.kill().expect("SIGKILL");
+    child.wait().expect("reap");
+    let acknowledged = writer.await.expect("writer task");
+    assert!(
+        !acknowledged.is_empty(),
+        "some releases were acknowledged before the kill"
+    );
+
+    let mut restarted = start_server(data.path(), port);
+    wait_healthy(&url).await;
+    let history = admin
+        .history("App", "Staging")
+        .await
+        .expect("history after restart");
+    for label in &acknowledged {
+        assert!(
+            history.iter().any(|p| &p.label == label),
+            "acknowledged {label} lost after restart"
+        );
+    }
+    for (index, release) in history.iter().enumerate() {
+        assert_eq!(
+            release.label,
+            format!("v{}", index + 1),
+            "labels are contiguous"
+        );
+        let bytes = reqwest::get(&release.blob_url)
+            .await
+            .expect("download")
+            .bytes()
+            .await
+            .expect("bytes");
+        assert_eq!(bytes.len() as u64, release.size, "{} size", release.label);
+        let file_hash = sha256_hex(&bytes);
+        assert!(
+            release.blob_url.ends_with(&file_hash),
+            "{} blob matches its content address",
+            release.label
+        );
+        let entries = otadeck::domain::package::inspect_zip(
+            std::io::Cursor::new(bytes.to_vec()),
+            Default::default(),
+        )
+        .expect("complete zip");
+        assert_eq!(
+            otadeck::domain::package::manifest_hash(&entries),
+            release.package_hash,
+            "{} package hash",
+            release.label
+        );
+    }
+    let leftovers = std::fs::read_dir(data.path().join("tmp"))
+        .expect("tmp")
+        .count();
+    assert_eq!(leftovers, 0, "temp uploads are cleaned at start");
+    eprintln!(
+        "crash test: {} acknowledged, {} in history after SIGKILL + restart",
+        acknowledged.len(),
+        history.len()
+    );
+
+    // The restarted server still accepts releases (a partial rollout left by the kill is completed first).
+    let finish = PackageInfo {
+        rollout: Some(json!(100)),
+        ..PackageInfo::default()
+    };
+    let _ = admin.patch_release("App", "Staging", finish).await;
+    let fresh = fixtures.path().join("fresh.zip");
+    let folder = crate::support::code_push_folder(
+        &fixtures.path().join("fresh"),
+        &[("index.android.bundle", b"fresh")],
+    );
+    crate::support::zip_folder(&folder, &fresh);
+    admin
+        .release("App", "Staging", &upload(fresh, info("^1.0.0")))
+        .await
+        .expect("release after restart");
+    restarted.kill().expect("stop");
+    restarted.wait().expect("reap");
+}

@@ -8,3 +8,4 @@ mod crash_safety;
 mod device_protocol;
 mod management;
 mod real_clients;
+mod tidy;

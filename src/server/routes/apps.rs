@@ -11,8 +11,14 @@ use crate::server::error::ApiError;
 use crate::server::store::apps::{self, resolve_app};
 
 /// `GET /apps`.
-pub async fn list(State(state): State<ServerState>, Caller(caller): Caller) -> Result<Response, ApiError> {
-    let apps = state.store.run(move |c| apps::list_apps(c, &caller)).await?;
+pub async fn list(
+    State(state): State<ServerState>,
+    Caller(caller): Caller,
+) -> Result<Response, ApiError> {
+    let apps = state
+        .store
+        .run(move |c| apps::list_apps(c, &caller))
+        .await?;
     Ok(ok(&AppsEnvelope { apps }))
 }
 
@@ -22,14 +28,26 @@ pub async fn create(
     Caller(caller): Caller,
     JsonBody(request): JsonBody<NewApp>,
 ) -> Result<Response, ApiError> {
-    let name = request.name.ok_or_else(|| ApiError::BadRequest("name: an app name is required".into()))?;
+    let name = request
+        .name
+        .ok_or_else(|| ApiError::BadRequest("name: an app name is required".into()))?;
     let manual = request.manually_provision_deployments.unwrap_or(false);
-    let app = state.store.run(move |c| apps::create_app(c, &caller, &name, manual)).await?;
-    Ok(created(&format!("/apps/{}", segment(&app.name)), &AppEnvelope { app }))
+    let app = state
+        .store
+        .run(move |c| apps::create_app(c, &caller, &name, manual))
+        .await?;
+    Ok(created(
+        &format!("/apps/{}", segment(&app.name)),
+        &AppEnvelope { app },
+    ))
 }
 
 /// `GET /apps/{app}`.
-pub async fn get(State(state): State<ServerState>, Caller(caller): Caller, Path(app): Path<String>) -> Result<Response, ApiError> {
+pub async fn get(
+    State(state): State<ServerState>,
+    Caller(caller): Caller,
+    Path(app): Path<String>,
+) -> Result<Response, ApiError> {
     let app = state
         .store
         .run(move |c| {
@@ -47,7 +65,9 @@ pub async fn rename(
     Path(app): Path<String>,
     JsonBody(request): JsonBody<Rename>,
 ) -> Result<Response, ApiError> {
-    let Some(new_name) = request.name else { return Ok(no_content()) };
+    let Some(new_name) = request.name else {
+        return Ok(no_content());
+    };
     let app = state
         .store
         .run(move |c| {
@@ -59,7 +79,11 @@ pub async fn rename(
 }
 
 /// `DELETE /apps/{app}` (Owner).
-pub async fn delete(State(state): State<ServerState>, Caller(caller): Caller, Path(app): Path<String>) -> Result<Response, ApiError> {
+pub async fn delete(
+    State(state): State<ServerState>,
+    Caller(caller): Caller,
+    Path(app): Path<String>,
+) -> Result<Response, ApiError> {
     state
         .store
         .run(move |c| {
@@ -88,7 +112,11 @@ pub async fn transfer(
 }
 
 /// `GET /apps/{app}/collaborators`.
-pub async fn collaborators(State(state): State<ServerState>, Caller(caller): Caller, Path(app): Path<String>) -> Result<Response, ApiError> {
+pub async fn collaborators(
+    State(state): State<ServerState>,
+    Caller(caller): Caller,
+    Path(app): Path<String>,
+) -> Result<Response, ApiError> {
     let collaborators = state
         .store
         .run(move |c| {

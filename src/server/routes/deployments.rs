@@ -4,27 +4,46 @@ use axum::extract::{Path, State};
 use axum::response::Response;
 
 use super::body::{JsonBody, created, no_content, ok, segment};
-use crate::api::management::{Deployment, DeploymentEnvelope, DeploymentsEnvelope, HistoryEnvelope, MetricsEnvelope, NewDeployment, Rename};
+use crate::api::management::{
+    Deployment, DeploymentEnvelope, DeploymentsEnvelope, HistoryEnvelope, MetricsEnvelope,
+    NewDeployment, Rename,
+};
 use crate::server::ServerState;
 use crate::server::auth::Caller;
 use crate::server::error::ApiError;
 use crate::server::store::apps::{self, DeploymentRow, resolve_app};
 use crate::server::store::{StoreResult, metrics, releases};
 
-fn deployment_view(state: &ServerState, connection: &rusqlite::Connection, row: DeploymentRow) -> StoreResult<Deployment> {
-    let package = releases::latest(connection, row.id)?.map(|r| r.to_package(state.blob_url(&r.blob_sha256)));
-    Ok(Deployment { name: row.name, key: row.key, package, created_time: Some(row.created_time) })
+fn deployment_view(
+    state: &ServerState,
+    connection: &rusqlite::Connection,
+    row: DeploymentRow,
+) -> StoreResult<Deployment> {
+    let package =
+        releases::latest(connection, row.id)?.map(|r| r.to_package(state.blob_url(&r.blob_sha256)));
+    Ok(Deployment {
+        name: row.name,
+        key: row.key,
+        package,
+        created_time: Some(row.created_time),
+    })
 }
 
 /// `GET /apps/{app}/deployments`.
-pub async fn list(State(state): State<ServerState>, Caller(caller): Caller, Path(app): Path<String>) -> Result<Response, ApiError> {
+pub async fn list(
+    State(state): State<ServerState>,
+    Caller(caller): Caller,
+    Path(app): Path<String>,
+) -> Result<Response, ApiError> {
     let view_state = state.clone();
     let deployments = state
         .store
         .run(move |c| {
             let access = resolve_app(c, &caller, &app)?;
             let rows = apps::list_deployments(c, &access)?;
-            rows.into_iter().map(|row| deployment_view(&view_state, c, row)).collect()
+            rows.into_iter()
+                .map(|row| deployment_view(&view_state, c, row))
+                .collect()
         })
         .await?;
     Ok(ok(&DeploymentsEnvelope { deployments }))
@@ -37,7 +56,9 @@ pub async fn create(
     Path(app): Path<String>,
     JsonBody(request): JsonBody<NewDeployment>,
 ) -> Result<Response, ApiError> {
-    let name = request.name.ok_or_else(|| ApiError::BadRequest("name: a deployment name is required".into()))?;
+    let name = request
+        .name
+        .ok_or_else(|| ApiError::BadRequest("name: a deployment name is required".into()))?;
     let (app_name, row) = state
         .store
         .run(move |c| {
@@ -46,8 +67,17 @@ pub async fn create(
             Ok((access.name, row))
         })
         .await?;
-    let location = format!("/apps/{}/deployments/{}", segment(&app_name), segment(&row.name));
-    let deployment = Deployment { name: row.name, key: row.key, package: None, created_time: None };
+    let location = format!(
+        "/apps/{}/deployments/{}",
+        segment(&app_name),
+        segment(&row.name)
+    );
+    let deployment = Deployment {
+        name: row.name,
+        key: row.key,
+        package: None,
+        created_time: None,
+    };
     Ok(created(&location, &DeploymentEnvelope { deployment }))
 }
 
@@ -76,7 +106,9 @@ pub async fn rename(
     Path((app, name)): Path<(String, String)>,
     JsonBody(request): JsonBody<Rename>,
 ) -> Result<Response, ApiError> {
-    let Some(new_name) = request.name else { return Ok(no_content()) };
+    let Some(new_name) = request.name else {
+        return Ok(no_content());
+    };
     let view_state = state.clone();
     let deployment = state
         .store
@@ -119,7 +151,10 @@ pub async fn history(
             let access = resolve_app(c, &caller, &app)?;
             let row = apps::find_deployment(c, &access, &name)?;
             let history = releases::history(c, row.id)?;
-            Ok(history.into_iter().map(|r| r.to_package(view_state.blob_url(&r.blob_sha256))).collect())
+            Ok(history
+                .into_iter()
+                .map(|r| r.to_package(view_state.blob_url(&r.blob_sha256)))
+                .collect())
         })
         .await?;
     Ok(ok(&HistoryEnvelope { history }))

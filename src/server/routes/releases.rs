@@ -4,7 +4,9 @@ use axum::extract::{Multipart, Path, State};
 use axum::response::Response;
 
 use super::body::{JsonBody, created, no_content, ok, segment};
-use crate::api::management::{Package, PackageEnvelope, PackageInfo, PackageInfoEnvelope, ReleaseMethod};
+use crate::api::management::{
+    Package, PackageEnvelope, PackageInfo, PackageInfoEnvelope, ReleaseMethod,
+};
 use crate::server::ServerState;
 use crate::server::auth::Caller;
 use crate::server::error::ApiError;
@@ -32,7 +34,8 @@ pub async fn upload(
     multipart: Multipart,
 ) -> Result<Response, ApiError> {
     // Fail fast on unknown apps/deployments before reading the upload.
-    let (lookup_caller, lookup_app, lookup_deployment) = (caller.clone(), app.clone(), deployment.clone());
+    let (lookup_caller, lookup_app, lookup_deployment) =
+        (caller.clone(), app.clone(), deployment.clone());
     state
         .store
         .run(move |c| {
@@ -45,13 +48,16 @@ pub async fn upload(
     let info: PackageInfo = serde_json::from_str(&received.package_info)
         .map_err(|e| ApiError::BadRequest(format!("packageInfo is not valid: {e}")))?;
     let fields = ReleaseFields::parse(&info)?;
-    let target = fields
-        .app_version
-        .ok_or_else(|| ApiError::BadRequest(r#"[{"field":"appVersion","message":"Field is required"}]"#.into()))?;
+    let target = fields.app_version.ok_or_else(|| {
+        ApiError::BadRequest(r#"[{"field":"appVersion","message":"Field is required"}]"#.into())
+    })?;
     let package_hash = upload::package_hash(&state, &received.package).await?;
 
     let blobs = state.blobs.clone();
-    let (temp, sha) = (received.package.temp.0.clone(), received.package.sha256.clone());
+    let (temp, sha) = (
+        received.package.temp.0.clone(),
+        received.package.sha256.clone(),
+    );
     tokio::task::spawn_blocking(move || blobs.commit(&temp, &sha))
         .await
         .map_err(|e| ApiError::Internal(e.to_string()))??;
@@ -81,7 +87,12 @@ pub async fn upload(
         .await?;
     state.cache.invalidate();
     tracing::info!(app = %app_name, deployment = %deployment_name, label = %release.label(), "released");
-    Ok(created(&location(&app_name, &deployment_name), &PackageEnvelope { package: answer_package(&state, &release) }))
+    Ok(created(
+        &location(&app_name, &deployment_name),
+        &PackageEnvelope {
+            package: answer_package(&state, &release),
+        },
+    ))
 }
 
 /// `PATCH …/release`: change the latest (or `label`) release; 204 when nothing changed.
@@ -99,9 +110,13 @@ pub async fn patch(
             releases::patch_release(c, &access, &deployment, &fields)
         })
         .await?;
-    let Some(release) = changed else { return Ok(no_content()) };
+    let Some(release) = changed else {
+        return Ok(no_content());
+    };
     state.cache.invalidate();
-    Ok(ok(&PackageEnvelope { package: answer_package(&state, &release) }))
+    Ok(ok(&PackageEnvelope {
+        package: answer_package(&state, &release),
+    }))
 }
 
 /// `POST …/promote/{destination}`.
@@ -116,15 +131,27 @@ pub async fn promote(
         .store
         .run(move |c| {
             let access = resolve_app(c, &caller, &app)?;
-            let (row, release) = releases::promote(c, &access, &source, &destination, &fields, &caller.email)?;
+            let (row, release) =
+                releases::promote(c, &access, &source, &destination, &fields, &caller.email)?;
             Ok((access.name, row.name, release))
         })
         .await?;
     state.cache.invalidate();
-    Ok(created(&location(&app_name, &deployment_name), &PackageEnvelope { package: answer_package(&state, &release) }))
+    Ok(created(
+        &location(&app_name, &deployment_name),
+        &PackageEnvelope {
+            package: answer_package(&state, &release),
+        },
+    ))
 }
 
-async fn rollback(state: ServerState, Caller(caller): Caller, app: String, deployment: String, label: Option<String>) -> Result<Response, ApiError> {
+async fn rollback(
+    state: ServerState,
+    Caller(caller): Caller,
+    app: String,
+    deployment: String,
+    label: Option<String>,
+) -> Result<Response, ApiError> {
     if let Some(label) = &label {
         crate::domain::validate::label(label).map_err(|e| ApiError::BadRequest(e.to_string()))?;
     }
@@ -132,12 +159,18 @@ async fn rollback(state: ServerState, Caller(caller): Caller, app: String, deplo
         .store
         .run(move |c| {
             let access = resolve_app(c, &caller, &app)?;
-            let (row, release) = releases::rollback(c, &access, &deployment, label.as_deref(), &caller.email)?;
+            let (row, release) =
+                releases::rollback(c, &access, &deployment, label.as_deref(), &caller.email)?;
             Ok((access.name, row.name, release))
         })
         .await?;
     state.cache.invalidate();
-    Ok(created(&location(&app_name, &deployment_name), &PackageEnvelope { package: answer_package(&state, &release) }))
+    Ok(created(
+        &location(&app_name, &deployment_name),
+        &PackageEnvelope {
+            package: answer_package(&state, &release),
+        },
+    ))
 }
 
 /// `POST …/rollback` and `…/rollback/`: back to the release before the latest.

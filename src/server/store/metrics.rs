@@ -32,8 +32,15 @@ pub struct DeployEvent<'a> {
 }
 
 /// Records the receipt of a report; false if this device already sent the same one.
-fn first_receipt(connection: &Connection, deployment_id: i64, client: Option<&str>, fingerprint: &str) -> StoreResult<bool> {
-    let Some(client) = client else { return Ok(true) };
+fn first_receipt(
+    connection: &Connection,
+    deployment_id: i64,
+    client: Option<&str>,
+    fingerprint: &str,
+) -> StoreResult<bool> {
+    let Some(client) = client else {
+        return Ok(true);
+    };
     let inserted = connection.execute(
         "INSERT OR IGNORE INTO report_receipts (deployment_id, client_unique_id, fingerprint) VALUES (?1, ?2, ?3)",
         params![deployment_id, client, fingerprint],
@@ -41,7 +48,13 @@ fn first_receipt(connection: &Connection, deployment_id: i64, client: Option<&st
     Ok(inserted == 1)
 }
 
-fn bump(connection: &Connection, deployment_id: i64, subject: &str, column: &str, delta: i64) -> StoreResult<()> {
+fn bump(
+    connection: &Connection,
+    deployment_id: i64,
+    subject: &str,
+    column: &str,
+    delta: i64,
+) -> StoreResult<()> {
     connection.execute(
         &format!(
             "INSERT INTO metrics (deployment_id, subject, {column}) VALUES (?1, ?2, ?3)
@@ -56,7 +69,10 @@ fn bump(connection: &Connection, deployment_id: i64, subject: &str, column: &str
 ///
 /// # Errors
 /// SQLite errors.
-pub fn record_deploy(connection: &mut Connection, event: &DeployEvent<'_>) -> StoreResult<ReportOutcome> {
+pub fn record_deploy(
+    connection: &mut Connection,
+    event: &DeployEvent<'_>,
+) -> StoreResult<ReportOutcome> {
     let tx = connection.transaction()?;
     let Some(deployment_id) = deployment_id_by_key(&tx, event.deployment_key)? else {
         return Ok(ReportOutcome::UnknownDeployment);
@@ -77,7 +93,9 @@ pub fn record_deploy(connection: &mut Connection, event: &DeployEvent<'_>) -> St
         bump(&tx, deployment_id, event.subject, "active", 1)?;
         bump(&tx, deployment_id, event.subject, "installed", 1)?;
         if let Some(previous) = event.previous.filter(|p| !p.is_empty()) {
-            let previous_key = event.previous_deployment_key.unwrap_or(event.deployment_key);
+            let previous_key = event
+                .previous_deployment_key
+                .unwrap_or(event.deployment_key);
             if let Some(previous_id) = deployment_id_by_key(&tx, previous_key)? {
                 bump(&tx, previous_id, previous, "active", -1)?;
             }
@@ -101,7 +119,12 @@ pub fn record_download(
     let Some(deployment_id) = deployment_id_by_key(&tx, deployment_key)? else {
         return Ok(ReportOutcome::UnknownDeployment);
     };
-    if !first_receipt(&tx, deployment_id, client_unique_id, &format!("download\u{1f}{label}"))? {
+    if !first_receipt(
+        &tx,
+        deployment_id,
+        client_unique_id,
+        &format!("download\u{1f}{label}"),
+    )? {
         return Ok(ReportOutcome::AlreadyCounted);
     }
     bump(&tx, deployment_id, label, "downloaded", 1)?;
@@ -119,16 +142,29 @@ pub fn metrics(connection: &Connection, deployment_id: i64) -> StoreResult<Metri
     )?;
     let rows = statement.query_map([deployment_id], |row| {
         let subject: String = row.get(0)?;
-        let counts = (row.get::<_, i64>(1)?, row.get::<_, i64>(2)?, row.get::<_, i64>(3)?, row.get::<_, i64>(4)?);
+        let counts = (
+            row.get::<_, i64>(1)?,
+            row.get::<_, i64>(2)?,
+            row.get::<_, i64>(3)?,
+            row.get::<_, i64>(4)?,
+        );
         Ok((subject, counts))
     })?;
     let mut metrics = Metrics::new();
     for row in rows {
         let (subject, (active, downloaded, installed, failed)) = row?;
         let counts = if crate::domain::validate::label(&subject).is_ok() {
-            MetricCounts { active, downloaded: Some(downloaded), failed: Some(failed), installed: Some(installed) }
+            MetricCounts {
+                active,
+                downloaded: Some(downloaded),
+                failed: Some(failed),
+                installed: Some(installed),
+            }
         } else {
-            MetricCounts { active, ..MetricCounts::default() }
+            MetricCounts {
+                active,
+                ..MetricCounts::default()
+            }
         };
         metrics.insert(subject, counts);
     }

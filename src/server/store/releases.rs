@@ -43,9 +43,13 @@ impl StoredRelease {
     /// # Errors
     /// [`StoreError::Invalid`] if a stored range no longer parses (never for rows we wrote).
     pub fn rules(&self) -> StoreResult<ReleaseRules> {
-        let target = TargetRange::parse(&self.app_version).map_err(|e| StoreError::Invalid(e.to_string()))?;
+        let target = TargetRange::parse(&self.app_version)
+            .map_err(|e| StoreError::Invalid(e.to_string()))?;
         let build = match &self.build_number {
-            Some(text) => Some(text.parse::<BuildRange>().map_err(|e| StoreError::Invalid(e.to_string()))?),
+            Some(text) => Some(
+                text.parse::<BuildRange>()
+                    .map_err(|e| StoreError::Invalid(e.to_string()))?,
+            ),
             None => None,
         };
         Ok(ReleaseRules {
@@ -129,7 +133,9 @@ pub fn history(connection: &Connection, deployment_id: i64) -> StoreResult<Vec<S
     let mut statement = connection.prepare_cached(&format!(
         "SELECT {RELEASE_COLUMNS} FROM releases WHERE deployment_id = ?1 ORDER BY label_number"
     ))?;
-    let rows = statement.query_map([deployment_id], release_from_row)?.collect::<Result<_, _>>()?;
+    let rows = statement
+        .query_map([deployment_id], release_from_row)?
+        .collect::<Result<_, _>>()?;
     Ok(rows)
 }
 
@@ -160,7 +166,11 @@ pub fn rules_of(history: &[StoredRelease]) -> StoreResult<Vec<ReleaseRules>> {
 /// # Errors
 /// SQLite errors.
 pub fn deployment_id_by_key(connection: &Connection, key: &str) -> StoreResult<Option<i64>> {
-    Ok(connection.query_row("SELECT id FROM deployments WHERE key = ?1", [key], |row| row.get(0)).optional()?)
+    Ok(connection
+        .query_row("SELECT id FROM deployments WHERE key = ?1", [key], |row| {
+            row.get(0)
+        })
+        .optional()?)
 }
 
 /// `packageInfo` after validation; `None` fields were not provided.
@@ -200,7 +210,10 @@ impl ReleaseFields {
         let build = match info.build_number.as_deref().map(str::trim) {
             None => None,
             Some("") => Some(None),
-            Some(text) => Some(Some(text.parse::<BuildRange>().map_err(|e| invalid(e.to_string()))?)),
+            Some(text) => Some(Some(
+                text.parse::<BuildRange>()
+                    .map_err(|e| invalid(e.to_string()))?,
+            )),
         };
         Ok(Self {
             app_version,
@@ -232,7 +245,12 @@ pub struct NewRelease {
     pub released_by: String,
 }
 
-fn append(tx: &Transaction<'_>, deployment_id: i64, history: &[StoredRelease], new: NewRelease) -> StoreResult<StoredRelease> {
+fn append(
+    tx: &Transaction<'_>,
+    deployment_id: i64,
+    history: &[StoredRelease],
+    new: NewRelease,
+) -> StoreResult<StoredRelease> {
     let label_number = history.last().map_or(1, |r| r.label_number + 1);
     if let Some(previous) = history.last() {
         tx.execute(
@@ -294,9 +312,21 @@ pub fn release_upload(
     let tx = connection.transaction()?;
     let deployment = find_deployment(&tx, access, deployment_name)?;
     let history = history(&tx, deployment.id)?;
-    let target = TargetRange::parse(&new.app_version).map_err(|e| StoreError::Invalid(e.to_string()))?;
-    let build = new.build_number.as_deref().map(str::parse::<BuildRange>).transpose().map_err(|e| StoreError::Invalid(e.to_string()))?;
-    history::check_new_release(&rules_of(&history)?, NewReleaseKind::Upload, &target, build, &new.package_hash)?;
+    let target =
+        TargetRange::parse(&new.app_version).map_err(|e| StoreError::Invalid(e.to_string()))?;
+    let build = new
+        .build_number
+        .as_deref()
+        .map(str::parse::<BuildRange>)
+        .transpose()
+        .map_err(|e| StoreError::Invalid(e.to_string()))?;
+    history::check_new_release(
+        &rules_of(&history)?,
+        NewReleaseKind::Upload,
+        &target,
+        build,
+        &new.package_hash,
+    )?;
     let stored = append(&tx, deployment.id, &history, new)?;
     tx.commit()?;
     Ok((deployment, stored))
@@ -382,16 +412,35 @@ pub fn promote(
     let source_history = history(&tx, source_deployment.id)?;
     let (index, _) = history::find_release(&rules_of(&source_history)?, fields.label.as_deref())?;
     let origin = &source_history[index];
-    let target = fields.app_version.clone().map_or_else(|| TargetRange::parse(&origin.app_version), Ok);
+    let target = fields
+        .app_version
+        .clone()
+        .map_or_else(|| TargetRange::parse(&origin.app_version), Ok);
     let target = target.map_err(|e| StoreError::Invalid(e.to_string()))?;
-    let build_number = fields.build.map_or_else(|| origin.build_number.clone(), |b| b.map(|b| b.to_string()));
-    let build = build_number.as_deref().map(str::parse::<BuildRange>).transpose().map_err(|e| StoreError::Invalid(e.to_string()))?;
+    let build_number = fields
+        .build
+        .map_or_else(|| origin.build_number.clone(), |b| b.map(|b| b.to_string()));
+    let build = build_number
+        .as_deref()
+        .map(str::parse::<BuildRange>)
+        .transpose()
+        .map_err(|e| StoreError::Invalid(e.to_string()))?;
     let destination_history = history(&tx, destination_deployment.id)?;
-    history::check_new_release(&rules_of(&destination_history)?, NewReleaseKind::Promote, &target, build, &origin.package_hash)?;
+    history::check_new_release(
+        &rules_of(&destination_history)?,
+        NewReleaseKind::Promote,
+        &target,
+        build,
+        &origin.package_hash,
+    )?;
     let new = NewRelease {
         app_version: target.as_str().to_owned(),
         build_number,
-        description: fields.description.clone().filter(|d| !d.is_empty()).unwrap_or_else(|| origin.description.clone()),
+        description: fields
+            .description
+            .clone()
+            .filter(|d| !d.is_empty())
+            .unwrap_or_else(|| origin.description.clone()),
         is_mandatory: fields.is_mandatory.unwrap_or(origin.is_mandatory),
         is_disabled: fields.is_disabled.unwrap_or(origin.is_disabled),
         rollout: fields.rollout,
@@ -448,12 +497,19 @@ pub fn rollback(
 ///
 /// # Errors
 /// Permission, not found, SQLite errors.
-pub fn clear_history(connection: &mut Connection, access: &AppAccess, deployment_name: &str) -> StoreResult<DeploymentRow> {
+pub fn clear_history(
+    connection: &mut Connection,
+    access: &AppAccess,
+    deployment_name: &str,
+) -> StoreResult<DeploymentRow> {
     access.require_owner()?;
     let tx = connection.transaction()?;
     let deployment = find_deployment(&tx, access, deployment_name)?;
     for table in ["releases", "metrics", "report_receipts"] {
-        tx.execute(&format!("DELETE FROM {table} WHERE deployment_id = ?1"), [deployment.id])?;
+        tx.execute(
+            &format!("DELETE FROM {table} WHERE deployment_id = ?1"),
+            [deployment.id],
+        )?;
     }
     tx.commit()?;
     Ok(deployment)
@@ -465,6 +521,8 @@ pub fn clear_history(connection: &mut Connection, access: &AppAccess, deployment
 /// SQLite errors.
 pub fn all_blob_hashes(connection: &Connection) -> StoreResult<Vec<String>> {
     let mut statement = connection.prepare("SELECT DISTINCT blob_sha256 FROM releases")?;
-    let rows = statement.query_map([], |row| row.get(0))?.collect::<Result<_, _>>()?;
+    let rows = statement
+        .query_map([], |row| row.get(0))?
+        .collect::<Result<_, _>>()?;
     Ok(rows)
 }

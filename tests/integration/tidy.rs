@@ -1,0 +1,89 @@
+//! Architecture rules checked on the source tree: module docs and the direction of dependencies.
+
+use std::path::{Path, PathBuf};
+
+fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
+    for entry in std::fs::read_dir(dir).expect("read src") {
+        let path = entry.expect("entry").path();
+        if path.is_dir() {
+            rust_files(&path, out);
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            out.push(path);
+        }
+    }
+}
+
+fn sources() -> Vec<(String, String)> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut files = Vec::new();
+    rust_files(&root.join("src"), &mut files);
+    files
+        .into_iter()
+        .map(|p| {
+            let relative = p
+                .strip_prefix(root)
+                .expect("relative")
+                .to_string_lossy()
+                .replace('\\', "/");
+            (relative, std::fs::read_to_string(&p).expect("read"))
+        })
+        .collect()
+}
+
+#[test]
+fn every_source_file_starts_with_a_module_doc() {
+    for (path, text) in sources() {
+        assert!(
+            text.trim_start().starts_with("//!"),
+            "{path} has no //! module doc"
+        );
+    }
+}
+
+#[test]
+fn dependencies_point_downward() {
+    let forbidden: &[(&str, &[&str])] = &[
+        (
+            "src/domain/",
+            &[
+                "crate::api",
+                "crate::server",
+                "crate::client",
+                "crate::cli",
+                "tokio",
+                "reqwest",
+                "axum",
+                "rusqlite",
+                "std::fs",
+                "std::net",
+            ],
+        ),
+        (
+            "src/api/",
+            &["crate::server", "crate::client", "crate::cli"],
+        ),
+        ("src/server/", &["crate::client", "crate::gui"]),
+        ("src/client/", &["crate::server", "crate::gui"]),
+    ];
+    for (path, text) in sources() {
+        for (prefix, banned) in forbidden {
+            if path.starts_with(prefix) {
+                for needle in *banned {
+                    assert!(!text.contains(needle), "{path} must not use {needle}");
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn egui_is_only_imported_by_the_gui_module() {
+    for (path, text) in sources() {
+        if !path.starts_with("src/gui/") {
+            assert!(
+                !text.contains("egui::") && !text.contains("eframe::"),
+                "{path} imports egui/eframe"
+            );
+        }
+    }
+}
