@@ -26,7 +26,7 @@ impl DeviceClient {
         })
     }
 
-    /// Sends the SDK's headers (the plugin name and version; Mendix's literal `^4.0.5` SDK version).
+    /// Sends the headers react-native-code-push 9.0.1 sends with every request.
     fn with_sdk_headers(request: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
         request
             .header("X-CodePush-Plugin-Name", "react-native-code-push")

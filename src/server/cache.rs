@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, RwLock};
 
 use crate::domain::ReleaseRules;
 use crate::domain::selection::UpdatePlan;
@@ -22,7 +22,7 @@ pub struct OfferedRelease {
 pub struct DeploymentSnapshot {
     pub rules: Vec<ReleaseRules>,
     pub offers: Vec<OfferedRelease>,
-    plans: Mutex<HashMap<PlanKey, Arc<UpdatePlan>>>,
+    plans: RwLock<HashMap<PlanKey, Arc<UpdatePlan>>>,
 }
 
 /// The request fields a plan depends on (everything but the client id).
@@ -37,26 +37,24 @@ impl DeploymentSnapshot {
         Self {
             rules,
             offers,
-            plans: Mutex::new(HashMap::new()),
+            plans: RwLock::new(HashMap::new()),
         }
     }
 
-    /// The cached plan for `key`, computing it with `plan` on a miss.
-    pub fn plan(
+    /// The cached plan for `key`, if an identical request was answered before.
+    #[must_use]
+    pub fn cached_plan(&self, key: &PlanKey) -> Option<Arc<UpdatePlan>> {
+        self.plans.read().ok()?.get(key).cloned()
+    }
+
+    /// Computes the plan for `key` with `plan` and caches it.
+    pub fn store_plan(
         &self,
         key: PlanKey,
         plan: impl FnOnce(&[ReleaseRules]) -> UpdatePlan,
     ) -> Arc<UpdatePlan> {
-        if let Some(found) = self
-            .plans
-            .lock()
-            .ok()
-            .and_then(|plans| plans.get(&key).cloned())
-        {
-            return found;
-        }
         let computed = Arc::new(plan(&self.rules));
-        if let Ok(mut plans) = self.plans.lock() {
+        if let Ok(mut plans) = self.plans.write() {
             if plans.len() >= MAX_PLANS_PER_DEPLOYMENT {
                 plans.clear();
             }

@@ -73,8 +73,7 @@ async fn check(state: &ServerState, query: UpdateCheckQuery) -> Result<UpdateInf
     let raw_version = non_empty(query.app_version).ok_or_else(|| {
         ApiError::BadRequest("An app version must be specified (app_version).".into())
     })?;
-    let app_version =
-        DeviceVersion::parse(&raw_version).map_err(|e| ApiError::BadRequest(e.to_string()))?;
+    let raw_version = raw_version.trim().to_owned();
     let build_number = match non_empty(query.build_number) {
         Some(text) => Some(text.trim().parse::<u64>().map_err(|_| {
             ApiError::BadRequest(format!("build_number \"{text}\" must be a whole number"))
@@ -82,26 +81,31 @@ async fn check(state: &ServerState, query: UpdateCheckQuery) -> Result<UpdateInf
         None => None,
     };
     let snapshot = snapshot(state, &key).await?;
-    let update_query = UpdateQuery {
-        app_version,
-        label: non_empty(query.label),
-        package_hash: non_empty(query.package_hash),
-        is_companion: query.is_companion.as_deref() == Some("true"),
-        build_number,
+    let label = non_empty(query.label);
+    let package_hash = non_empty(query.package_hash);
+    let is_companion = query.is_companion.as_deref() == Some("true");
+    let plan_key = (raw_version, label, package_hash, is_companion, build_number);
+    // A cached plan means this exact request was validated and answered before.
+    let plan = match snapshot.cached_plan(&plan_key) {
+        Some(plan) => plan,
+        None => {
+            let app_version = DeviceVersion::parse(&plan_key.0)
+                .map_err(|e| ApiError::BadRequest(e.to_string()))?;
+            let update_query = UpdateQuery {
+                app_version,
+                label: plan_key.1.clone(),
+                package_hash: plan_key.2.clone(),
+                is_companion,
+                build_number,
+            };
+            snapshot.store_plan(plan_key.clone(), |rules| plan_update(rules, &update_query))
+        }
     };
-    let plan_key = (
-        update_query.app_version.original().to_owned(),
-        update_query.label.clone(),
-        update_query.package_hash.clone(),
-        update_query.is_companion,
-        update_query.build_number,
-    );
-    let plan = snapshot.plan(plan_key, |rules| plan_update(rules, &update_query));
     let client = query.client_unique_id.as_deref().filter(|c| !c.is_empty());
     Ok(render(
         &snapshot,
         plan.for_client(&snapshot.rules, client),
-        update_query.app_version.original(),
+        &plan_key.0,
     ))
 }
 
