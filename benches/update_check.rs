@@ -43,17 +43,12 @@ fn run_wrk(url: &str, script: Option<&Path>) -> WrkResult {
     if let Some(script) = script {
         command.arg("-s").arg(script);
     }
-    let output = command
-        .arg(url)
-        .output()
-        .expect("wrk is installed (apt-get install wrk)");
+    let output = command.arg(url).output().expect("wrk is installed (apt-get install wrk)");
     let text = String::from_utf8_lossy(&output.stdout);
     let field = |prefix: &str| {
         text.lines()
             .find_map(|line| {
-                line.trim()
-                    .strip_prefix(prefix)
-                    .map(|rest| rest.split_whitespace().next().unwrap_or("").to_owned())
+                line.trim().strip_prefix(prefix).map(|rest| rest.split_whitespace().next().unwrap_or("").to_owned())
             })
             .unwrap_or_default()
     };
@@ -67,15 +62,8 @@ fn run_wrk(url: &str, script: Option<&Path>) -> WrkResult {
 
 fn zip_bytes(marker: usize) -> Vec<u8> {
     let mut writer = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
-    writer
-        .start_file(
-            "CodePush/index.android.bundle",
-            zip::write::SimpleFileOptions::default(),
-        )
-        .expect("start");
-    writer
-        .write_all(format!("console.log({marker});").as_bytes())
-        .expect("write");
+    writer.start_file("CodePush/index.android.bundle", zip::write::SimpleFileOptions::default()).expect("start");
+    writer.write_all(format!("console.log({marker});").as_bytes()).expect("write");
     writer.finish().expect("finish").into_inner()
 }
 
@@ -86,26 +74,15 @@ async fn seed(url: &str, dir: &Path) -> String {
         let file = dir.join(format!("r{i}.zip"));
         std::fs::write(&file, zip_bytes(i)).expect("zip");
         let info = PackageInfo {
-            app_version: Some(if i % 5 == 0 {
-                "^1.0.0".into()
-            } else {
-                "1.0.0 - 1.9.x".into()
-            }),
+            app_version: Some(if i % 5 == 0 { "^1.0.0".into() } else { "1.0.0 - 1.9.x".into() }),
             is_mandatory: Some(i % 7 == 0),
             rollout: (i == 49).then(|| serde_json::json!(50)),
             ..PackageInfo::default()
         };
-        admin
-            .release("Bench", "Staging", &PackageUpload { file, info })
-            .await
-            .expect("release");
+        admin.release("Bench", "Staging", &PackageUpload { file, info }).await.expect("release");
     }
     let deployments = admin.deployments("Bench").await.expect("deployments");
-    deployments
-        .into_iter()
-        .find(|d| d.name == "Staging")
-        .expect("staging")
-        .key
+    deployments.into_iter().find(|d| d.name == "Staging").expect("staging").key
 }
 
 fn package_hash_throughput(dir: &Path) -> (f64, f64) {
@@ -113,9 +90,8 @@ fn package_hash_throughput(dir: &Path) -> (f64, f64) {
     std::fs::create_dir_all(folder.join("assets")).expect("mkdir");
     let mut total = 0_u64;
     for i in 0..50_u32 {
-        let bytes: Vec<u8> = (0..1_048_576_u32)
-            .map(|n| (n.wrapping_mul(2_654_435_761).wrapping_add(i) >> 13) as u8)
-            .collect();
+        let bytes: Vec<u8> =
+            (0..1_048_576_u32).map(|n| (n.wrapping_mul(2_654_435_761).wrapping_add(i) >> 13) as u8).collect();
         total += bytes.len() as u64;
         std::fs::write(folder.join(format!("assets/file{i}.bin")), bytes).expect("write");
     }
@@ -124,15 +100,8 @@ fn package_hash_throughput(dir: &Path) -> (f64, f64) {
     for entry in std::fs::read_dir(folder.join("assets")).expect("read dir") {
         let path = entry.expect("entry").path();
         let (sha256, _) = hash_reader(std::fs::File::open(&path).expect("open")).expect("hash");
-        let name = path
-            .file_name()
-            .expect("name")
-            .to_string_lossy()
-            .into_owned();
-        entries.push(ManifestEntry {
-            path: format!("CodePush/assets/{name}"),
-            sha256,
-        });
+        let name = path.file_name().expect("name").to_string_lossy().into_owned();
+        entries.push(ManifestEntry { path: format!("CodePush/assets/{name}"), sha256 });
     }
     let hash = manifest_hash(&entries);
     let seconds = started.elapsed().as_secs_f64();
@@ -153,14 +122,9 @@ fn main() {
     // Trivial fixed-response server: the ceiling of this machine for this HTTP stack.
     let body = "x".repeat(400);
     let trivial_url = runtime.block_on(async {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let url = format!("http://{}/", listener.local_addr().expect("addr"));
-        let app = axum::Router::new().route(
-            "/",
-            axum::routing::get(move || std::future::ready(body.clone())),
-        );
+        let app = axum::Router::new().route("/", axum::routing::get(move || std::future::ready(body.clone())));
         tokio::spawn(async move { axum::serve(listener, app).await.expect("trivial server") });
         url
     });
@@ -168,16 +132,10 @@ fn main() {
     let (otadeck_url, key) = runtime.block_on(async {
         let mut config = ServerConfig::new(dir.path().join("data"));
         config.admin_key = Some(ADMIN_KEY.to_owned());
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let address = listener.local_addr().expect("addr");
         let opened = ServerState::open(&config, address).await.expect("open");
-        tokio::spawn(async move {
-            serve(listener, opened.state, std::future::pending())
-                .await
-                .expect("server")
-        });
+        tokio::spawn(async move { serve(listener, opened.state, std::future::pending()).await.expect("server") });
         let url = format!("http://{address}");
         let key = seed(&url, dir.path()).await;
         (url, key)
@@ -206,9 +164,6 @@ fn main() {
         "| otadeck update check (50 releases, 1 at 50 % rollout, 10k client ids) | {:.0} | {:.2} ms | {:.2} ms | {} |",
         checks.requests_per_second, checks.p50_ms, checks.p99_ms, checks.non_2xx
     );
-    println!(
-        "\nratio otadeck / trivial: {:.2}",
-        checks.requests_per_second / trivial.requests_per_second
-    );
+    println!("\nratio otadeck / trivial: {:.2}", checks.requests_per_second / trivial.requests_per_second);
     println!("package hash of a {megabytes:.0} MB folder: {hash_rate:.0} MB/s");
 }

@@ -7,16 +7,13 @@ use otadeck::server::{self, ServerConfig, ServerState};
 
 fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
-        )
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();
     match cli.command {
         Some(Command::Serve(args)) => {
-            let runtime =
-                tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
+            let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
             runtime.block_on(serve(args))
         }
         None => {
@@ -34,9 +31,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .context("no data dir given and no platform data dir found: pass --data-dir")?;
     let mut config = ServerConfig::new(data_dir.clone());
     config.public_url = args.public_url;
-    config.admin_key = std::env::var("OTADECK_ADMIN_KEY")
-        .ok()
-        .filter(|k| !k.is_empty());
+    config.admin_key = std::env::var("OTADECK_ADMIN_KEY").ok().filter(|k| !k.is_empty());
     config.upload_limit_bytes = args.upload_limit_mb.saturating_mul(1024 * 1024);
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await

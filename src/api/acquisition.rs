@@ -134,15 +134,9 @@ pub struct DeployReport {
     pub label: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub status: Option<String>,
-    #[serde(
-        alias = "previousLabelOrAppVersion",
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(alias = "previousLabelOrAppVersion", skip_serializing_if = "Option::is_none")]
     pub previous_label_or_app_version: Option<String>,
-    #[serde(
-        alias = "previousDeploymentKey",
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(alias = "previousDeploymentKey", skip_serializing_if = "Option::is_none")]
     pub previous_deployment_key: Option<String>,
 }
 
@@ -162,47 +156,22 @@ mod tests {
 
     #[test]
     fn legacy_rendering_uses_camel_case_but_snake_target_range() {
-        let info = UpdateInfo {
-            download_url: "u".into(),
-            target_binary_range: "1.0.0".into(),
-            ..UpdateInfo::default()
-        };
-        let json = serde_json::to_value(LegacyUpdateCheckResponse {
-            update_info: (&info).into(),
-        })
-        .expect("json");
-        let keys: Vec<&String> = json["updateInfo"]
-            .as_object()
-            .expect("object")
-            .keys()
-            .collect();
-        for key in [
-            "downloadURL",
-            "isAvailable",
-            "shouldRunBinaryVersion",
-            "target_binary_range",
-            "packageSize",
-        ] {
-            assert!(
-                keys.iter().any(|k| *k == key),
-                "{key} missing from {keys:?}"
-            );
+        let info =
+            UpdateInfo { download_url: "u".into(), target_binary_range: "1.0.0".into(), ..UpdateInfo::default() };
+        let json = serde_json::to_value(LegacyUpdateCheckResponse { update_info: (&info).into() }).expect("json");
+        let keys: Vec<&String> = json["updateInfo"].as_object().expect("object").keys().collect();
+        for key in ["downloadURL", "isAvailable", "shouldRunBinaryVersion", "target_binary_range", "packageSize"] {
+            assert!(keys.iter().any(|k| *k == key), "{key} missing from {keys:?}");
         }
-        let current =
-            serde_json::to_value(UpdateCheckResponse { update_info: info }).expect("json");
-        assert_eq!(
-            current["update_info"].as_object().expect("object").len(),
-            11
-        );
+        let current = serde_json::to_value(UpdateCheckResponse { update_info: info }).expect("json");
+        assert_eq!(current["update_info"].as_object().expect("object").len(), 11);
         assert_eq!(current["update_info"]["download_url"], "u");
     }
 
     #[test]
     fn reports_accept_both_spellings() {
-        let camel: DeployReport =
-            serde_json::from_str(r#"{"deploymentKey":"k","appVersion":"1.0"}"#).expect("camel");
-        let snake: DeployReport =
-            serde_json::from_str(r#"{"deployment_key":"k","app_version":"1.0"}"#).expect("snake");
+        let camel: DeployReport = serde_json::from_str(r#"{"deploymentKey":"k","appVersion":"1.0"}"#).expect("camel");
+        let snake: DeployReport = serde_json::from_str(r#"{"deployment_key":"k","app_version":"1.0"}"#).expect("snake");
         assert_eq!(camel.deployment_key, snake.deployment_key);
         assert_eq!(camel.app_version.as_deref(), Some("1.0"));
     }

@@ -40,6 +40,5 @@ pub struct ServeArgs {
 /// The platform data dir for the server, e.g. `~/.local/share/otadeck` on Linux.
 #[must_use]
 pub fn default_data_dir() -> Option<PathBuf> {
-    directories::ProjectDirs::from("dev", "otadeck", "otadeck")
-        .map(|dirs| dirs.data_dir().join("server"))
+    directories::ProjectDirs::from("dev", "otadeck", "otadeck").map(|dirs| dirs.data_dir().join("server"))
 }

@@ -2,8 +2,8 @@
 
 use super::{ClientResult, check, json};
 use crate::api::acquisition::{
-    DeployReport, DownloadReport, REPORT_DEPLOY_PATH, REPORT_DOWNLOAD_PATH, UPDATE_CHECK_PATH,
-    UpdateCheckQuery, UpdateCheckResponse, UpdateInfo,
+    DeployReport, DownloadReport, REPORT_DEPLOY_PATH, REPORT_DOWNLOAD_PATH, UPDATE_CHECK_PATH, UpdateCheckQuery,
+    UpdateCheckResponse, UpdateInfo,
 };
 
 /// A device talking to one server.
@@ -20,10 +20,7 @@ impl DeviceClient {
     /// Transport setup errors.
     pub fn new(base_url: &str) -> ClientResult<Self> {
         let http = reqwest::Client::builder().build()?;
-        Ok(Self {
-            http,
-            base: base_url.trim_end_matches('/').to_owned(),
-        })
+        Ok(Self { http, base: base_url.trim_end_matches('/').to_owned() })
     }
 
     /// Sends the headers react-native-code-push 9.0.1 sends with every request.
@@ -39,10 +36,7 @@ impl DeviceClient {
     /// # Errors
     /// [`super::ClientError`].
     pub async fn check_for_update(&self, query: &UpdateCheckQuery) -> ClientResult<UpdateInfo> {
-        let request = self
-            .http
-            .get(format!("{}{UPDATE_CHECK_PATH}", self.base))
-            .query(query);
+        let request = self.http.get(format!("{}{UPDATE_CHECK_PATH}", self.base)).query(query);
         let response = Self::with_sdk_headers(request).send().await?;
         Ok(json::<UpdateCheckResponse>(response).await?.update_info)
     }
@@ -52,14 +46,7 @@ impl DeviceClient {
     /// # Errors
     /// [`super::ClientError`].
     pub async fn download(&self, url: &str) -> ClientResult<Vec<u8>> {
-        let response = check(
-            self.http
-                .get(url)
-                .header("Accept-Encoding", "identity")
-                .send()
-                .await?,
-        )
-        .await?;
+        let response = check(self.http.get(url).header("Accept-Encoding", "identity").send().await?).await?;
         Ok(response.bytes().await?.to_vec())
     }
 
@@ -68,10 +55,7 @@ impl DeviceClient {
     /// # Errors
     /// [`super::ClientError`].
     pub async fn report_deploy(&self, report: &DeployReport) -> ClientResult<()> {
-        let request = self
-            .http
-            .post(format!("{}{REPORT_DEPLOY_PATH}", self.base))
-            .json(report);
+        let request = self.http.post(format!("{}{REPORT_DEPLOY_PATH}", self.base)).json(report);
         check(Self::with_sdk_headers(request).send().await?).await?;
         Ok(())
     }
@@ -81,10 +65,7 @@ impl DeviceClient {
     /// # Errors
     /// [`super::ClientError`].
     pub async fn report_download(&self, report: &DownloadReport) -> ClientResult<()> {
-        let request = self
-            .http
-            .post(format!("{}{REPORT_DOWNLOAD_PATH}", self.base))
-            .json(report);
+        let request = self.http.post(format!("{}{REPORT_DOWNLOAD_PATH}", self.base)).json(report);
         check(Self::with_sdk_headers(request).send().await?).await?;
         Ok(())
     }

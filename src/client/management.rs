@@ -6,11 +6,10 @@ use reqwest::header::{ACCEPT, AUTHORIZATION, HeaderMap, HeaderValue};
 
 use super::{ClientError, ClientResult, check, json, segment};
 use crate::api::management::{
-    ACCEPT_V2, AccessKey, AccessKeyEnvelope, AccessKeyPatch, AccessKeysEnvelope, Account,
-    AccountEnvelope, App, AppEnvelope, AppsEnvelope, CollaboratorProperties, CollaboratorsEnvelope,
-    Deployment, DeploymentEnvelope, DeploymentsEnvelope, HistoryEnvelope, Metrics, MetricsEnvelope,
-    NewAccessKey, NewApp, NewDeployment, Package, PackageEnvelope, PackageInfo,
-    PackageInfoEnvelope, Rename,
+    ACCEPT_V2, AccessKey, AccessKeyEnvelope, AccessKeyPatch, AccessKeysEnvelope, Account, AccountEnvelope, App,
+    AppEnvelope, AppsEnvelope, CollaboratorProperties, CollaboratorsEnvelope, Deployment, DeploymentEnvelope,
+    DeploymentsEnvelope, HistoryEnvelope, Metrics, MetricsEnvelope, NewAccessKey, NewApp, NewDeployment, Package,
+    PackageEnvelope, PackageInfo, PackageInfoEnvelope, Rename,
 };
 
 /// A signed-in management client.
@@ -34,18 +33,12 @@ impl ManagementClient {
     /// [`ClientError::Decode`] if the key cannot be sent as a header; transport setup errors.
     pub fn new(base_url: &str, access_key: &str) -> ClientResult<Self> {
         let mut headers = HeaderMap::new();
-        let bearer = HeaderValue::from_str(&format!("Bearer {access_key}")).map_err(|_| {
-            ClientError::Decode("the access key contains characters not allowed in a header".into())
-        })?;
+        let bearer = HeaderValue::from_str(&format!("Bearer {access_key}"))
+            .map_err(|_| ClientError::Decode("the access key contains characters not allowed in a header".into()))?;
         headers.insert(AUTHORIZATION, bearer);
         headers.insert(ACCEPT, HeaderValue::from_static(ACCEPT_V2));
-        let http = reqwest::Client::builder()
-            .default_headers(headers)
-            .build()?;
-        Ok(Self {
-            http,
-            base: base_url.trim_end_matches('/').to_owned(),
-        })
+        let http = reqwest::Client::builder().default_headers(headers).build()?;
+        Ok(Self { http, base: base_url.trim_end_matches('/').to_owned() })
     }
 
     fn url(&self, path: &str) -> String {
@@ -70,14 +63,7 @@ impl ManagementClient {
         path: &str,
         body: &impl serde::Serialize,
     ) -> ClientResult<T> {
-        json(
-            self.http
-                .request(method, self.url(path))
-                .json(body)
-                .send()
-                .await?,
-        )
-        .await
+        json(self.http.request(method, self.url(path)).json(body).send().await?).await
     }
 
     async fn send_empty(&self, method: reqwest::Method, path: &str) -> ClientResult<()> {
@@ -90,8 +76,7 @@ impl ManagementClient {
     /// # Errors
     /// [`ClientError`] (401 for a bad key).
     pub async fn authenticated(&self) -> ClientResult<()> {
-        self.send_empty(reqwest::Method::GET, "/authenticated")
-            .await
+        self.send_empty(reqwest::Method::GET, "/authenticated").await
     }
 
     /// `GET /account`.
@@ -107,30 +92,17 @@ impl ManagementClient {
     /// # Errors
     /// [`ClientError`].
     pub async fn access_keys(&self) -> ClientResult<Vec<AccessKey>> {
-        Ok(self
-            .get::<AccessKeysEnvelope>("/accessKeys")
-            .await?
-            .access_keys)
+        Ok(self.get::<AccessKeysEnvelope>("/accessKeys").await?.access_keys)
     }
 
     /// `POST /accessKeys`; the answer's `name` is the secret.
     ///
     /// # Errors
     /// [`ClientError`].
-    pub async fn create_access_key(
-        &self,
-        friendly_name: &str,
-        ttl_ms: Option<f64>,
-    ) -> ClientResult<AccessKey> {
-        let body = NewAccessKey {
-            friendly_name: Some(friendly_name.to_owned()),
-            ttl: ttl_ms,
-            ..NewAccessKey::default()
-        };
-        Ok(self
-            .send_json::<AccessKeyEnvelope>(reqwest::Method::POST, "/accessKeys", &body)
-            .await?
-            .access_key)
+    pub async fn create_access_key(&self, friendly_name: &str, ttl_ms: Option<f64>) -> ClientResult<AccessKey> {
+        let body =
+            NewAccessKey { friendly_name: Some(friendly_name.to_owned()), ttl: ttl_ms, ..NewAccessKey::default() };
+        Ok(self.send_json::<AccessKeyEnvelope>(reqwest::Method::POST, "/accessKeys", &body).await?.access_key)
     }
 
     /// `GET /accessKeys/{name}`.
@@ -138,26 +110,16 @@ impl ManagementClient {
     /// # Errors
     /// [`ClientError`].
     pub async fn access_key(&self, name: &str) -> ClientResult<AccessKey> {
-        Ok(self
-            .get::<AccessKeyEnvelope>(&format!("/accessKeys/{}", segment(name)))
-            .await?
-            .access_key)
+        Ok(self.get::<AccessKeyEnvelope>(&format!("/accessKeys/{}", segment(name))).await?.access_key)
     }
 
     /// `PATCH /accessKeys/{name}`.
     ///
     /// # Errors
     /// [`ClientError`].
-    pub async fn patch_access_key(
-        &self,
-        name: &str,
-        patch: &AccessKeyPatch,
-    ) -> ClientResult<AccessKey> {
+    pub async fn patch_access_key(&self, name: &str, patch: &AccessKeyPatch) -> ClientResult<AccessKey> {
         let path = format!("/accessKeys/{}", segment(name));
-        Ok(self
-            .send_json::<AccessKeyEnvelope>(reqwest::Method::PATCH, &path, patch)
-            .await?
-            .access_key)
+        Ok(self.send_json::<AccessKeyEnvelope>(reqwest::Method::PATCH, &path, patch).await?.access_key)
     }
 
     /// `DELETE /accessKeys/{name}`.
@@ -165,11 +127,7 @@ impl ManagementClient {
     /// # Errors
     /// [`ClientError`].
     pub async fn delete_access_key(&self, name: &str) -> ClientResult<()> {
-        self.send_empty(
-            reqwest::Method::DELETE,
-            &format!("/accessKeys/{}", segment(name)),
-        )
-        .await
+        self.send_empty(reqwest::Method::DELETE, &format!("/accessKeys/{}", segment(name))).await
     }
 
     /// `DELETE /sessions/{createdBy}`.
@@ -177,11 +135,7 @@ impl ManagementClient {
     /// # Errors
     /// [`ClientError`].
     pub async fn delete_sessions(&self, created_by: &str) -> ClientResult<()> {
-        self.send_empty(
-            reqwest::Method::DELETE,
-            &format!("/sessions/{}", segment(created_by)),
-        )
-        .await
+        self.send_empty(reqwest::Method::DELETE, &format!("/sessions/{}", segment(created_by))).await
     }
 
     /// `GET /apps`.
@@ -197,14 +151,8 @@ impl ManagementClient {
     /// # Errors
     /// [`ClientError`].
     pub async fn create_app(&self, name: &str) -> ClientResult<App> {
-        let body = NewApp {
-            name: Some(name.to_owned()),
-            manually_provision_deployments: None,
-        };
-        Ok(self
-            .send_json::<AppEnvelope>(reqwest::Method::POST, "/apps", &body)
-            .await?
-            .app)
+        let body = NewApp { name: Some(name.to_owned()), manually_provision_deployments: None };
+        Ok(self.send_json::<AppEnvelope>(reqwest::Method::POST, "/apps", &body).await?.app)
     }
 
     /// `GET /apps/{app}`.
@@ -220,13 +168,8 @@ impl ManagementClient {
     /// # Errors
     /// [`ClientError`].
     pub async fn rename_app(&self, app: &str, new_name: &str) -> ClientResult<App> {
-        let body = Rename {
-            name: Some(new_name.to_owned()),
-        };
-        Ok(self
-            .send_json::<AppEnvelope>(reqwest::Method::PATCH, &Self::app_path(app), &body)
-            .await?
-            .app)
+        let body = Rename { name: Some(new_name.to_owned()) };
+        Ok(self.send_json::<AppEnvelope>(reqwest::Method::PATCH, &Self::app_path(app), &body).await?.app)
     }
 
     /// `DELETE /apps/{app}`.
@@ -234,8 +177,7 @@ impl ManagementClient {
     /// # Errors
     /// [`ClientError`].
     pub async fn delete_app(&self, app: &str) -> ClientResult<()> {
-        self.send_empty(reqwest::Method::DELETE, &Self::app_path(app))
-            .await
+        self.send_empty(reqwest::Method::DELETE, &Self::app_path(app)).await
     }
 
     /// `POST /apps/{app}/transfer/{email}`.
@@ -243,11 +185,7 @@ impl ManagementClient {
     /// # Errors
     /// [`ClientError`].
     pub async fn transfer_app(&self, app: &str, email: &str) -> ClientResult<()> {
-        self.send_empty(
-            reqwest::Method::POST,
-            &format!("{}/transfer/{}", Self::app_path(app), segment(email)),
-        )
-        .await
+        self.send_empty(reqwest::Method::POST, &format!("{}/transfer/{}", Self::app_path(app), segment(email))).await
     }
 
     /// `GET /apps/{app}/collaborators`.
@@ -259,10 +197,7 @@ impl ManagementClient {
         app: &str,
     ) -> ClientResult<std::collections::BTreeMap<String, CollaboratorProperties>> {
         let path = format!("{}/collaborators", Self::app_path(app));
-        Ok(self
-            .get::<CollaboratorsEnvelope>(&path)
-            .await?
-            .collaborators)
+        Ok(self.get::<CollaboratorsEnvelope>(&path).await?.collaborators)
     }
 
     /// `POST /apps/{app}/collaborators/{email}`.
@@ -288,31 +223,17 @@ impl ManagementClient {
     /// # Errors
     /// [`ClientError`].
     pub async fn deployments(&self, app: &str) -> ClientResult<Vec<Deployment>> {
-        Ok(self
-            .get::<DeploymentsEnvelope>(&format!("{}/deployments", Self::app_path(app)))
-            .await?
-            .deployments)
+        Ok(self.get::<DeploymentsEnvelope>(&format!("{}/deployments", Self::app_path(app))).await?.deployments)
     }
 
     /// `POST /apps/{app}/deployments`.
     ///
     /// # Errors
     /// [`ClientError`].
-    pub async fn create_deployment(
-        &self,
-        app: &str,
-        name: &str,
-        key: Option<&str>,
-    ) -> ClientResult<Deployment> {
-        let body = NewDeployment {
-            name: Some(name.to_owned()),
-            key: key.map(str::to_owned),
-        };
+    pub async fn create_deployment(&self, app: &str, name: &str, key: Option<&str>) -> ClientResult<Deployment> {
+        let body = NewDeployment { name: Some(name.to_owned()), key: key.map(str::to_owned) };
         let path = format!("{}/deployments", Self::app_path(app));
-        Ok(self
-            .send_json::<DeploymentEnvelope>(reqwest::Method::POST, &path, &body)
-            .await?
-            .deployment)
+        Ok(self.send_json::<DeploymentEnvelope>(reqwest::Method::POST, &path, &body).await?.deployment)
     }
 
     /// `GET /apps/{app}/deployments/{deployment}`.
@@ -320,30 +241,17 @@ impl ManagementClient {
     /// # Errors
     /// [`ClientError`].
     pub async fn deployment(&self, app: &str, deployment: &str) -> ClientResult<Deployment> {
-        Ok(self
-            .get::<DeploymentEnvelope>(&Self::deployment_path(app, deployment))
-            .await?
-            .deployment)
+        Ok(self.get::<DeploymentEnvelope>(&Self::deployment_path(app, deployment)).await?.deployment)
     }
 
     /// `PATCH /apps/{app}/deployments/{deployment}`.
     ///
     /// # Errors
     /// [`ClientError`].
-    pub async fn rename_deployment(
-        &self,
-        app: &str,
-        deployment: &str,
-        new_name: &str,
-    ) -> ClientResult<Deployment> {
-        let body = Rename {
-            name: Some(new_name.to_owned()),
-        };
+    pub async fn rename_deployment(&self, app: &str, deployment: &str, new_name: &str) -> ClientResult<Deployment> {
+        let body = Rename { name: Some(new_name.to_owned()) };
         let path = Self::deployment_path(app, deployment);
-        Ok(self
-            .send_json::<DeploymentEnvelope>(reqwest::Method::PATCH, &path, &body)
-            .await?
-            .deployment)
+        Ok(self.send_json::<DeploymentEnvelope>(reqwest::Method::PATCH, &path, &body).await?.deployment)
     }
 
     /// `DELETE /apps/{app}/deployments/{deployment}`.
@@ -351,51 +259,25 @@ impl ManagementClient {
     /// # Errors
     /// [`ClientError`].
     pub async fn delete_deployment(&self, app: &str, deployment: &str) -> ClientResult<()> {
-        self.send_empty(
-            reqwest::Method::DELETE,
-            &Self::deployment_path(app, deployment),
-        )
-        .await
+        self.send_empty(reqwest::Method::DELETE, &Self::deployment_path(app, deployment)).await
     }
 
     /// `POST …/release`: uploads a package file (streamed from disk).
     ///
     /// # Errors
     /// [`ClientError`] (409 for rule conflicts, 413 too large).
-    pub async fn release(
-        &self,
-        app: &str,
-        deployment: &str,
-        upload: &PackageUpload,
-    ) -> ClientResult<Package> {
+    pub async fn release(&self, app: &str, deployment: &str, upload: &PackageUpload) -> ClientResult<Package> {
         let path = format!("{}/release", Self::deployment_path(app, deployment));
         let file = tokio::fs::File::open(&upload.file)
             .await
-            .map_err(|source| ClientError::File {
-                path: upload.file.clone(),
-                source,
-            })?;
-        let length = file
-            .metadata()
-            .await
-            .map_err(|source| ClientError::File {
-                path: upload.file.clone(),
-                source,
-            })?
-            .len();
+            .map_err(|source| ClientError::File { path: upload.file.clone(), source })?;
+        let length =
+            file.metadata().await.map_err(|source| ClientError::File { path: upload.file.clone(), source })?.len();
         let file_name = file_name(&upload.file);
         let part = reqwest::multipart::Part::stream_with_length(file, length).file_name(file_name);
-        let info =
-            serde_json::to_string(&upload.info).map_err(|e| ClientError::Decode(e.to_string()))?;
-        let form = reqwest::multipart::Form::new()
-            .part("package", part)
-            .text("packageInfo", info);
-        let response = self
-            .http
-            .post(self.url(&path))
-            .multipart(form)
-            .send()
-            .await?;
+        let info = serde_json::to_string(&upload.info).map_err(|e| ClientError::Decode(e.to_string()))?;
+        let form = reqwest::multipart::Form::new().part("package", part).text("packageInfo", info);
+        let response = self.http.post(self.url(&path)).multipart(form).send().await?;
         Ok(json::<PackageEnvelope>(response).await?.package)
     }
 
@@ -403,12 +285,7 @@ impl ManagementClient {
     ///
     /// # Errors
     /// [`ClientError`].
-    pub async fn patch_release(
-        &self,
-        app: &str,
-        deployment: &str,
-        info: PackageInfo,
-    ) -> ClientResult<Option<Package>> {
+    pub async fn patch_release(&self, app: &str, deployment: &str, info: PackageInfo) -> ClientResult<Option<Package>> {
         let path = format!("{}/release", Self::deployment_path(app, deployment));
         let body = PackageInfoEnvelope { package_info: info };
         let response = check(self.http.patch(self.url(&path)).json(&body).send().await?).await?;
@@ -432,28 +309,16 @@ impl ManagementClient {
         destination: &str,
         info: PackageInfo,
     ) -> ClientResult<Package> {
-        let path = format!(
-            "{}/promote/{}",
-            Self::deployment_path(app, source),
-            segment(destination)
-        );
+        let path = format!("{}/promote/{}", Self::deployment_path(app, source), segment(destination));
         let body = PackageInfoEnvelope { package_info: info };
-        Ok(self
-            .send_json::<PackageEnvelope>(reqwest::Method::POST, &path, &body)
-            .await?
-            .package)
+        Ok(self.send_json::<PackageEnvelope>(reqwest::Method::POST, &path, &body).await?.package)
     }
 
     /// `POST …/rollback[/{label}]`.
     ///
     /// # Errors
     /// [`ClientError`].
-    pub async fn rollback(
-        &self,
-        app: &str,
-        deployment: &str,
-        label: Option<&str>,
-    ) -> ClientResult<Package> {
+    pub async fn rollback(&self, app: &str, deployment: &str, label: Option<&str>) -> ClientResult<Package> {
         let base = format!("{}/rollback", Self::deployment_path(app, deployment));
         let path = label.map_or(base.clone(), |l| format!("{base}/{}", segment(l)));
         let response = self.http.post(self.url(&path)).send().await?;
@@ -474,11 +339,7 @@ impl ManagementClient {
     /// # Errors
     /// [`ClientError`].
     pub async fn clear_history(&self, app: &str, deployment: &str) -> ClientResult<()> {
-        self.send_empty(
-            reqwest::Method::DELETE,
-            &format!("{}/history", Self::deployment_path(app, deployment)),
-        )
-        .await
+        self.send_empty(reqwest::Method::DELETE, &format!("{}/history", Self::deployment_path(app, deployment))).await
     }
 
     /// `GET …/metrics`.
@@ -492,8 +353,5 @@ impl ManagementClient {
 }
 
 fn file_name(path: &Path) -> String {
-    path.file_name().map_or_else(
-        || "package".to_owned(),
-        |n| n.to_string_lossy().into_owned(),
-    )
+    path.file_name().map_or_else(|| "package".to_owned(), |n| n.to_string_lossy().into_owned())
 }

@@ -17,10 +17,7 @@ pub enum ClientError {
     #[error("unexpected answer from the server: {0}")]
     Decode(String),
     #[error("cannot read {path}: {source}")]
-    File {
-        path: std::path::PathBuf,
-        source: std::io::Error,
-    },
+    File { path: std::path::PathBuf, source: std::io::Error },
 }
 
 impl ClientError {
@@ -44,10 +41,7 @@ async fn check(response: reqwest::Response) -> ClientResult<reqwest::Response> {
         return Ok(response);
     }
     let message = response.text().await.unwrap_or_default();
-    Err(ClientError::Api {
-        status: status.as_u16(),
-        message,
-    })
+    Err(ClientError::Api { status: status.as_u16(), message })
 }
 
 async fn json<T: serde::de::DeserializeOwned>(response: reqwest::Response) -> ClientResult<T> {

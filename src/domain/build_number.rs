@@ -60,11 +60,7 @@ impl FromStr for BuildRange {
 
 impl fmt::Display for BuildRange {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.min == self.max {
-            write!(f, "{}", self.min)
-        } else {
-            write!(f, "{}-{}", self.min, self.max)
-        }
+        if self.min == self.max { write!(f, "{}", self.min) } else { write!(f, "{}-{}", self.min, self.max) }
     }
 }
 
@@ -78,10 +74,7 @@ mod tests {
         assert_eq!("40-45".parse(), Ok(BuildRange { min: 40, max: 45 }));
         assert_eq!(" 40 - 45 ".parse(), Ok(BuildRange { min: 40, max: 45 }));
         for bad in ["", "x", "45-40", "-1", "1-", "1.5"] {
-            assert!(
-                bad.parse::<BuildRange>().is_err(),
-                "{bad:?} should be refused"
-            );
+            assert!(bad.parse::<BuildRange>().is_err(), "{bad:?} should be refused");
         }
         assert_eq!(BuildRange { min: 3, max: 3 }.to_string(), "3");
         assert_eq!(BuildRange { min: 3, max: 9 }.to_string(), "3-9");

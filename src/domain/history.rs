@@ -68,10 +68,7 @@ pub fn check_new_release(
         });
     }
     let comparable = match target.plain_version() {
-        Some(version) => history
-            .iter()
-            .rev()
-            .find(|r| r.target.is_satisfied_by(&version)),
+        Some(version) => history.iter().rev().find(|r| r.target.is_satisfied_by(&version)),
         None => history.last().filter(|r| r.target.is_equivalent(target)),
     };
     if comparable.is_some_and(|r| r.package_hash == package_hash && r.build == build) {
@@ -92,16 +89,8 @@ pub fn find_release<'h>(
         return Err(HistoryError::NoReleases);
     }
     match label {
-        None => history
-            .iter()
-            .enumerate()
-            .next_back()
-            .ok_or(HistoryError::NoReleases),
-        Some(label) => history
-            .iter()
-            .enumerate()
-            .find(|(_, r)| r.label == label)
-            .ok_or(HistoryError::LabelNotFound),
+        None => history.iter().enumerate().next_back().ok_or(HistoryError::NoReleases),
+        Some(label) => history.iter().enumerate().find(|(_, r)| r.label == label).ok_or(HistoryError::LabelNotFound),
     }
 }
 
@@ -124,22 +113,11 @@ pub fn patch_rollout(current: Option<u8>, requested: u8) -> Result<Option<u8>, H
 ///
 /// # Errors
 /// Not found, already latest, different app version, or (unlike the reference) a disabled target.
-pub fn rollback_target(
-    history: &[ReleaseRules],
-    label: Option<&str>,
-) -> Result<usize, HistoryError> {
-    let latest_index = history
-        .len()
-        .checked_sub(1)
-        .ok_or(HistoryError::NoReleases)?;
+pub fn rollback_target(history: &[ReleaseRules], label: Option<&str>) -> Result<usize, HistoryError> {
+    let latest_index = history.len().checked_sub(1).ok_or(HistoryError::NoReleases)?;
     let target_index = match label {
-        None => latest_index
-            .checked_sub(1)
-            .ok_or(HistoryError::NothingToRollBackTo)?,
-        Some(label) => history
-            .iter()
-            .position(|r| r.label == label)
-            .ok_or(HistoryError::LabelNotFound)?,
+        None => latest_index.checked_sub(1).ok_or(HistoryError::NothingToRollBackTo)?,
+        Some(label) => history.iter().position(|r| r.label == label).ok_or(HistoryError::LabelNotFound)?,
     };
     let (latest, target) = (&history[latest_index], &history[target_index]);
     if target_index == latest_index {
@@ -179,53 +157,20 @@ mod tests {
     fn partial_rollout_blocks_new_releases_until_disabled() {
         let mut history = vec![release("v1", "^1.0.0", "a")];
         history[0].rollout = Some(50);
-        let upload = check_new_release(
-            &history,
-            NewReleaseKind::Upload,
-            &range("^1.0.0"),
-            None,
-            "b",
-        );
+        let upload = check_new_release(&history, NewReleaseKind::Upload, &range("^1.0.0"), None, "b");
         assert_eq!(upload, Err(HistoryError::UnfinishedRollout));
-        let promote = check_new_release(
-            &history,
-            NewReleaseKind::Promote,
-            &range("^1.0.0"),
-            None,
-            "b",
-        );
+        let promote = check_new_release(&history, NewReleaseKind::Promote, &range("^1.0.0"), None, "b");
         assert_eq!(promote, Err(HistoryError::PromoteOverUnfinishedRollout));
         history[0].is_disabled = true;
-        assert_eq!(
-            check_new_release(
-                &history,
-                NewReleaseKind::Upload,
-                &range("^1.0.0"),
-                None,
-                "b"
-            ),
-            Ok(())
-        );
+        assert_eq!(check_new_release(&history, NewReleaseKind::Upload, &range("^1.0.0"), None, "b"), Ok(()));
     }
 
     #[test]
     fn duplicate_content_for_equivalent_range() {
         let history = vec![release("v1", "^1.0.0", "a")];
-        let same = check_new_release(
-            &history,
-            NewReleaseKind::Upload,
-            &range(">=1.0.0 <2.0.0-0"),
-            None,
-            "a",
-        );
+        let same = check_new_release(&history, NewReleaseKind::Upload, &range(">=1.0.0 <2.0.0-0"), None, "a");
         assert_eq!(same, Err(HistoryError::DuplicateContent));
-        let other_range = check_new_release(
-            &history,
-            NewReleaseKind::Upload,
-            &range("^2.0.0"),
-            None,
-            "a",
-        );
+        let other_range = check_new_release(&history, NewReleaseKind::Upload, &range("^2.0.0"), None, "a");
         assert_eq!(other_range, Ok(()));
         let other_build = check_new_release(
             &history,
@@ -244,29 +189,17 @@ mod tests {
             check_new_release(&history, NewReleaseKind::Upload, &range("1.2.3"), None, "a"),
             Err(HistoryError::DuplicateContent)
         );
-        assert_eq!(
-            check_new_release(&history, NewReleaseKind::Upload, &range("1.2.3"), None, "b"),
-            Ok(())
-        );
+        assert_eq!(check_new_release(&history, NewReleaseKind::Upload, &range("1.2.3"), None, "b"), Ok(()));
     }
 
     #[test]
     fn rollout_patches_only_increase() {
         assert_eq!(patch_rollout(Some(50), 60), Ok(Some(60)));
         assert_eq!(patch_rollout(Some(50), 100), Ok(None));
-        assert_eq!(
-            patch_rollout(Some(50), 50),
-            Err(HistoryError::RolloutNotIncreasing(50))
-        );
-        assert_eq!(
-            patch_rollout(Some(50), 20),
-            Err(HistoryError::RolloutNotIncreasing(50))
-        );
+        assert_eq!(patch_rollout(Some(50), 50), Err(HistoryError::RolloutNotIncreasing(50)));
+        assert_eq!(patch_rollout(Some(50), 20), Err(HistoryError::RolloutNotIncreasing(50)));
         assert_eq!(patch_rollout(None, 60), Err(HistoryError::RolloutComplete));
-        assert_eq!(
-            patch_rollout(Some(100), 60),
-            Err(HistoryError::RolloutComplete)
-        );
+        assert_eq!(patch_rollout(Some(100), 60), Err(HistoryError::RolloutComplete));
     }
 
     #[test]
@@ -274,47 +207,22 @@ mod tests {
         let history = vec![release("v1", "*", "a"), release("v2", "*", "b")];
         assert_eq!(find_release(&history, None).map(|(i, _)| i), Ok(1));
         assert_eq!(find_release(&history, Some("v1")).map(|(i, _)| i), Ok(0));
-        assert_eq!(
-            find_release(&history, Some("v9")).map(|(i, _)| i),
-            Err(HistoryError::LabelNotFound)
-        );
-        assert_eq!(
-            find_release(&[], None).map(|(i, _)| i),
-            Err(HistoryError::NoReleases)
-        );
+        assert_eq!(find_release(&history, Some("v9")).map(|(i, _)| i), Err(HistoryError::LabelNotFound));
+        assert_eq!(find_release(&[], None).map(|(i, _)| i), Err(HistoryError::NoReleases));
     }
 
     #[test]
     fn rollback_rules() {
-        let mut history = vec![
-            release("v1", "*", "a"),
-            release("v2", "*", "b"),
-            release("v3", "*", "c"),
-        ];
+        let mut history = vec![release("v1", "*", "a"), release("v2", "*", "b"), release("v3", "*", "c")];
         assert_eq!(rollback_target(&history, None), Ok(1));
         assert_eq!(rollback_target(&history, Some("v1")), Ok(0));
-        assert_eq!(
-            rollback_target(&history, Some("v3")),
-            Err(HistoryError::AlreadyLatest)
-        );
-        assert_eq!(
-            rollback_target(&history, Some("v7")),
-            Err(HistoryError::LabelNotFound)
-        );
-        assert_eq!(
-            rollback_target(&history[..1], None),
-            Err(HistoryError::NothingToRollBackTo)
-        );
+        assert_eq!(rollback_target(&history, Some("v3")), Err(HistoryError::AlreadyLatest));
+        assert_eq!(rollback_target(&history, Some("v7")), Err(HistoryError::LabelNotFound));
+        assert_eq!(rollback_target(&history[..1], None), Err(HistoryError::NothingToRollBackTo));
         assert_eq!(rollback_target(&[], None), Err(HistoryError::NoReleases));
         history[1].is_disabled = true;
-        assert_eq!(
-            rollback_target(&history, None),
-            Err(HistoryError::TargetDisabled("v2".into()))
-        );
+        assert_eq!(rollback_target(&history, None), Err(HistoryError::TargetDisabled("v2".into())));
         history[0].target = range("^1.0.0");
-        assert_eq!(
-            rollback_target(&history, Some("v1")),
-            Err(HistoryError::DifferentAppVersion)
-        );
+        assert_eq!(rollback_target(&history, Some("v1")), Err(HistoryError::DifferentAppVersion));
     }
 }

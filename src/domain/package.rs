@@ -19,10 +19,7 @@ pub struct ZipLimits {
 
 impl Default for ZipLimits {
     fn default() -> Self {
-        Self {
-            max_entries: 50_000,
-            max_uncompressed_bytes: 1024 * 1024 * 1024,
-        }
+        Self { max_entries: 50_000, max_uncompressed_bytes: 1024 * 1024 * 1024 }
     }
 }
 
@@ -101,14 +98,10 @@ pub fn looks_like_zip(head: &[u8]) -> bool {
 ///
 /// # Errors
 /// A [`PackageError`] naming the first problem found.
-pub fn inspect_zip<R: Read + Seek>(
-    mut reader: R,
-    limits: ZipLimits,
-) -> Result<Vec<ManifestEntry>, PackageError> {
-    let declared_entries = central_directory_entry_count(&mut reader)
-        .map_err(|e| PackageError::BadZip(e.to_string()))?;
-    let mut archive =
-        zip::ZipArchive::new(reader).map_err(|e| PackageError::BadZip(e.to_string()))?;
+pub fn inspect_zip<R: Read + Seek>(mut reader: R, limits: ZipLimits) -> Result<Vec<ManifestEntry>, PackageError> {
+    let declared_entries =
+        central_directory_entry_count(&mut reader).map_err(|e| PackageError::BadZip(e.to_string()))?;
+    let mut archive = zip::ZipArchive::new(reader).map_err(|e| PackageError::BadZip(e.to_string()))?;
     if archive.len() > limits.max_entries {
         return Err(PackageError::TooManyEntries(limits.max_entries));
     }
@@ -124,13 +117,8 @@ pub fn inspect_zip<R: Read + Seek>(
     let mut entries = Vec::new();
     let mut total: u64 = 0;
     for index in 0..archive.len() {
-        let mut file = archive
-            .by_index(index)
-            .map_err(|e| PackageError::BadZip(e.to_string()))?;
-        let name = file
-            .name()
-            .map_err(|e| PackageError::BadZip(e.to_string()))?
-            .into_owned();
+        let mut file = archive.by_index(index).map_err(|e| PackageError::BadZip(e.to_string()))?;
+        let name = file.name().map_err(|e| PackageError::BadZip(e.to_string()))?.into_owned();
         check_path(&name)?;
         if file.is_dir() || name.ends_with('/') {
             continue;
@@ -139,17 +127,14 @@ pub fn inspect_zip<R: Read + Seek>(
             return Err(PackageError::DuplicatePath(name));
         }
         let budget = limits.max_uncompressed_bytes.saturating_sub(total);
-        let (digest, read) = hash_reader((&mut file).take(budget.saturating_add(1)))
-            .map_err(|e| PackageError::BadZip(e.to_string()))?;
+        let (digest, read) =
+            hash_reader((&mut file).take(budget.saturating_add(1))).map_err(|e| PackageError::BadZip(e.to_string()))?;
         total += read;
         if total > limits.max_uncompressed_bytes {
             return Err(PackageError::TooLarge(limits.max_uncompressed_bytes));
         }
         if !is_ignored(&name) {
-            entries.push(ManifestEntry {
-                path: name,
-                sha256: digest,
-            });
+            entries.push(ManifestEntry { path: name, sha256: digest });
         }
     }
     if entries.iter().all(|e| is_signature(&e.path)) {
@@ -190,9 +175,7 @@ fn central_directory_entry_count<R: Read + Seek>(reader: &mut R) -> std::io::Res
     let Some(at) = tail.windows(4).rposition(|w| w == EOCD) else {
         return Ok(None);
     };
-    let count = tail
-        .get(at + 10..at + 12)
-        .map(|b| u16::from_le_bytes([b[0], b[1]]));
+    let count = tail.get(at + 10..at + 12).map(|b| u16::from_le_bytes([b[0], b[1]]));
     Ok(count.filter(|&c| c != u16::MAX).map(usize::from))
 }
 
@@ -200,12 +183,7 @@ fn check_path(name: &str) -> Result<(), PackageError> {
     let unsafe_path = || PackageError::UnsafePath(name.to_owned());
     let bytes = name.as_bytes();
     let has_drive = bytes.len() >= 2 && bytes[1] == b':' && bytes[0].is_ascii_alphabetic();
-    if name.is_empty()
-        || name.starts_with('/')
-        || name.starts_with('\\')
-        || has_drive
-        || name.contains('\0')
-    {
+    if name.is_empty() || name.starts_with('/') || name.starts_with('\\') || has_drive || name.contains('\0') {
         return Err(unsafe_path());
     }
     if name.split(['/', '\\']).any(|segment| segment == "..") {
@@ -223,23 +201,16 @@ mod tests {
     use super::*;
 
     fn entry(path: &str, contents: &[u8]) -> ManifestEntry {
-        ManifestEntry {
-            path: path.to_owned(),
-            sha256: sha256_hex(contents),
-        }
+        ManifestEntry { path: path.to_owned(), sha256: sha256_hex(contents) }
     }
 
     fn zip_of(files: &[(&str, &[u8])]) -> Vec<u8> {
         let mut writer = zip::ZipWriter::new(Cursor::new(Vec::new()));
         for (name, contents) in files {
             if name.ends_with('/') {
-                writer
-                    .add_directory(*name, SimpleFileOptions::default())
-                    .expect("add dir");
+                writer.add_directory(*name, SimpleFileOptions::default()).expect("add dir");
             } else {
-                writer
-                    .start_file(*name, SimpleFileOptions::default())
-                    .expect("start file");
+                writer.start_file(*name, SimpleFileOptions::default()).expect("start file");
                 writer.write_all(contents).expect("write");
             }
         }
@@ -255,10 +226,7 @@ mod tests {
             entry("CodePush/assets/img.png", b"PNGDATA"),
             entry("CodePush/.DS_Store", b"junk"),
         ];
-        assert_eq!(
-            entries[1].sha256,
-            "2d4566582844690f8634a8b2534ea5221560038c6c0650c99140759bad603ae2"
-        );
+        assert_eq!(entries[1].sha256, "2d4566582844690f8634a8b2534ea5221560038c6c0650c99140759bad603ae2");
         assert_eq!(manifest_hash(&entries), VECTOR_HASH);
     }
 
@@ -281,30 +249,17 @@ mod tests {
     fn sort_is_by_whole_string_like_javascript() {
         // "a.b:" sorts before "a:" because '.' < ':'.
         let hash_ab = manifest_hash(&[entry("a", b"1"), entry("a.b", b"2")]);
-        let lines = [
-            format!("a.b:{}", sha256_hex(b"2")),
-            format!("a:{}", sha256_hex(b"1")),
-        ];
+        let lines = [format!("a.b:{}", sha256_hex(b"2")), format!("a:{}", sha256_hex(b"1"))];
         let expected = sha256_hex(serde_json::to_string(&lines).expect("json").as_bytes());
         assert_eq!(hash_ab, expected);
     }
 
     #[test]
     fn unsafe_paths_are_refused() {
-        for bad in [
-            "/etc/passwd",
-            "../evil.js",
-            "CodePush/../../evil",
-            "C:/x",
-            "\\abs",
-            "a\\..\\b",
-        ] {
+        for bad in ["/etc/passwd", "../evil.js", "CodePush/../../evil", "C:/x", "\\abs", "a\\..\\b"] {
             let zip = zip_of(&[(bad, b"x")]);
             let result = inspect_zip(Cursor::new(zip), ZipLimits::default());
-            assert!(
-                matches!(result, Err(PackageError::UnsafePath(_))),
-                "{bad}: {result:?}"
-            );
+            assert!(matches!(result, Err(PackageError::UnsafePath(_))), "{bad}: {result:?}");
         }
     }
 
@@ -314,10 +269,7 @@ mod tests {
         let zip = zip_of(&[("CodePush/a.js", b"x"), ("CodePush/b.js", b"y")]);
         let patched = replace_all(&zip, b"CodePush/b.js", b"CodePush/a.js");
         let result = inspect_zip(Cursor::new(patched), ZipLimits::default());
-        assert!(
-            matches!(result, Err(PackageError::DuplicatePath(_))),
-            "{result:?}"
-        );
+        assert!(matches!(result, Err(PackageError::DuplicatePath(_))), "{result:?}");
     }
 
     fn replace_all(haystack: &[u8], from: &[u8], to: &[u8]) -> Vec<u8> {
@@ -336,47 +288,25 @@ mod tests {
 
     #[test]
     fn entry_and_size_limits_stop_zip_bombs() {
-        let zip = zip_of(&[
-            ("CodePush/a", b"1"),
-            ("CodePush/b", b"2"),
-            ("CodePush/c", b"3"),
-        ]);
-        let few = ZipLimits {
-            max_entries: 2,
-            max_uncompressed_bytes: 1000,
-        };
-        assert!(matches!(
-            inspect_zip(Cursor::new(zip.clone()), few),
-            Err(PackageError::TooManyEntries(2))
-        ));
+        let zip = zip_of(&[("CodePush/a", b"1"), ("CodePush/b", b"2"), ("CodePush/c", b"3")]);
+        let few = ZipLimits { max_entries: 2, max_uncompressed_bytes: 1000 };
+        assert!(matches!(inspect_zip(Cursor::new(zip.clone()), few), Err(PackageError::TooManyEntries(2))));
 
         let big = vec![0_u8; 100_000];
         let bomb = zip_of(&[("CodePush/zeros", &big)]);
         assert!(bomb.len() < 10_000, "compresses well");
-        let small = ZipLimits {
-            max_entries: 10,
-            max_uncompressed_bytes: 50_000,
-        };
-        assert!(matches!(
-            inspect_zip(Cursor::new(bomb), small),
-            Err(PackageError::TooLarge(50_000))
-        ));
+        let small = ZipLimits { max_entries: 10, max_uncompressed_bytes: 50_000 };
+        assert!(matches!(inspect_zip(Cursor::new(bomb), small), Err(PackageError::TooLarge(50_000))));
     }
 
     #[test]
     fn garbage_and_empty_zips_are_refused() {
         assert!(matches!(
-            inspect_zip(
-                Cursor::new(b"PK\x03\x04nope".to_vec()),
-                ZipLimits::default()
-            ),
+            inspect_zip(Cursor::new(b"PK\x03\x04nope".to_vec()), ZipLimits::default()),
             Err(PackageError::BadZip(_))
         ));
         let only_dirs = zip_of(&[("CodePush/", b"")]);
-        assert!(matches!(
-            inspect_zip(Cursor::new(only_dirs), ZipLimits::default()),
-            Err(PackageError::Empty)
-        ));
+        assert!(matches!(inspect_zip(Cursor::new(only_dirs), ZipLimits::default()), Err(PackageError::Empty)));
     }
 
     #[test]

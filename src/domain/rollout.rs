@@ -51,26 +51,14 @@ mod tests {
             ("aaa-v2", -1_425_421_432, 32),
             ("bbb-v2", -1_395_838_969, 69),
             ("undefined-v2", 1_102_976_025, 25),
-            (
-                "00000000-0000-0000-0000-000000000000-v1",
-                -9_935_290_584,
-                84,
-            ),
-            (
-                "E621E1F8-C36C-495A-93FC-0C247A3E6E5F-v12",
-                -1_933_591_802,
-                2,
-            ),
+            ("00000000-0000-0000-0000-000000000000-v1", -9_935_290_584, 84),
+            ("E621E1F8-C36C-495A-93FC-0C247A3E6E5F-v12", -1_933_591_802, 2),
             (&long, -6_030_894_232, 32),
         ];
         for (identifier, raw, expected_bucket) in vectors {
             assert_eq!(js_string_hash(identifier), raw, "hash of {identifier}");
             let (client, label) = identifier.rsplit_once('-').expect("has a dash");
-            assert_eq!(
-                bucket(Some(client), label),
-                expected_bucket,
-                "bucket of {identifier}"
-            );
+            assert_eq!(bucket(Some(client), label), expected_bucket, "bucket of {identifier}");
         }
     }
 

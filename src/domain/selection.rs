@@ -25,8 +25,7 @@ pub struct ReleaseRules {
 
 impl ReleaseRules {
     fn applies_to(&self, version: &Version, build: Option<u64>, is_companion: bool) -> bool {
-        (is_companion || self.target.is_satisfied_by(version))
-            && BuildRange::admits(self.build, build)
+        (is_companion || self.target.is_satisfied_by(version)) && BuildRange::admits(self.build, build)
     }
 }
 
@@ -46,11 +45,7 @@ pub enum UpdateDecision {
     /// Offer the release at this index of the history.
     Available { release: usize, is_mandatory: bool },
     /// No update. `target_range` is the range the reference echoes (`""` when `None`).
-    NoUpdate {
-        should_run_binary_version: bool,
-        update_app_version: bool,
-        target_range: Option<String>,
-    },
+    NoUpdate { should_run_binary_version: bool, update_app_version: bool, target_range: Option<String> },
 }
 
 /// The device-id independent answer, ready to be cached: the normal answer and, if that answer is a
@@ -64,19 +59,11 @@ pub struct UpdatePlan {
 impl UpdatePlan {
     /// The decision for one device, after rollout bucketing.
     #[must_use]
-    pub fn for_client(
-        &self,
-        history: &[ReleaseRules],
-        client_unique_id: Option<&str>,
-    ) -> &UpdateDecision {
+    pub fn for_client(&self, history: &[ReleaseRules], client_unique_id: Option<&str>) -> &UpdateDecision {
         match (&self.decision, &self.outside_rollout) {
             (UpdateDecision::Available { release, .. }, Some((percent, outside))) => {
                 let label = history.get(*release).map_or("", |r| r.label.as_str());
-                if rollout::is_selected(client_unique_id, label, *percent) {
-                    &self.decision
-                } else {
-                    outside
-                }
+                if rollout::is_selected(client_unique_id, label, *percent) { &self.decision } else { outside }
             }
             _ => &self.decision,
         }
@@ -95,17 +82,10 @@ pub fn plan_update(history: &[ReleaseRules], query: &UpdateQuery) -> UpdatePlan 
             .map(|percent| (percent, decide(history, query, true))),
         UpdateDecision::NoUpdate { .. } => None,
     };
-    UpdatePlan {
-        decision,
-        outside_rollout,
-    }
+    UpdatePlan { decision, outside_rollout }
 }
 
-fn decide(
-    history: &[ReleaseRules],
-    query: &UpdateQuery,
-    skip_unfinished_rollouts: bool,
-) -> UpdateDecision {
+fn decide(history: &[ReleaseRules], query: &UpdateQuery, skip_unfinished_rollouts: bool) -> UpdateDecision {
     let version = query.app_version.version();
     let mut found_current = false;
     let mut latest_enabled: Option<usize> = None;
@@ -116,9 +96,7 @@ fn decide(
         // Only a label identifies what the device runs (the reference's "undefined" quirk means a
         // binary device never "finds" its package, so every applicable mandatory release counts).
         found_current |= query.label.as_deref() == Some(release.label.as_str());
-        if release.is_disabled
-            || (skip_unfinished_rollouts && rollout::is_unfinished(release.rollout))
-        {
+        if release.is_disabled || (skip_unfinished_rollouts && rollout::is_unfinished(release.rollout)) {
             continue;
         }
         latest_enabled.get_or_insert(index);
@@ -135,12 +113,11 @@ fn decide(
         }
     }
 
-    let no_update =
-        |target_range: Option<String>, update_app_version: bool| UpdateDecision::NoUpdate {
-            should_run_binary_version: latest_applicable.is_none(),
-            update_app_version,
-            target_range,
-        };
+    let no_update = |target_range: Option<String>, update_app_version: bool| UpdateDecision::NoUpdate {
+        should_run_binary_version: latest_applicable.is_none(),
+        update_app_version,
+        target_range,
+    };
     let Some(enabled) = latest_enabled.and_then(|i| history.get(i)) else {
         return no_update(None, false);
     };
@@ -150,16 +127,11 @@ fn decide(
         (None, None) => false,
     };
     match latest_applicable.and_then(|i| history.get(i).map(|r| (i, r))) {
-        Some((index, release)) if !runs_it_already(release) => UpdateDecision::Available {
-            release: index,
-            is_mandatory: make_mandatory || release.is_mandatory,
-        },
-        _ if enabled.target.is_below(version) => {
-            no_update(Some(enabled.target.as_str().to_owned()), false)
+        Some((index, release)) if !runs_it_already(release) => {
+            UpdateDecision::Available { release: index, is_mandatory: make_mandatory || release.is_mandatory }
         }
-        _ if !enabled.target.is_satisfied_by(version) => {
-            no_update(Some(enabled.target.as_str().to_owned()), true)
-        }
+        _ if enabled.target.is_below(version) => no_update(Some(enabled.target.as_str().to_owned()), false),
+        _ if !enabled.target.is_satisfied_by(version) => no_update(Some(enabled.target.as_str().to_owned()), true),
         _ => no_update(None, false),
     }
 }
@@ -191,25 +163,16 @@ mod tests {
     }
 
     fn on(version: &str, label: &str) -> UpdateQuery {
-        UpdateQuery {
-            label: Some(label.to_owned()),
-            package_hash: Some(format!("hash-{label}")),
-            ..query(version)
-        }
+        UpdateQuery { label: Some(label.to_owned()), package_hash: Some(format!("hash-{label}")), ..query(version) }
     }
 
     /// Resolves the decision for one client and names the offered label.
     fn answer(history: &[ReleaseRules], q: &UpdateQuery, client: Option<&str>) -> Answer {
         match plan_update(history, q).for_client(history, client).clone() {
-            UpdateDecision::Available {
-                release,
-                is_mandatory,
-            } => Answer::Update(history[release].label.clone(), is_mandatory),
-            UpdateDecision::NoUpdate {
-                should_run_binary_version,
-                update_app_version,
-                target_range,
-            } => Answer::None {
+            UpdateDecision::Available { release, is_mandatory } => {
+                Answer::Update(history[release].label.clone(), is_mandatory)
+            }
+            UpdateDecision::NoUpdate { should_run_binary_version, update_app_version, target_range } => Answer::None {
                 run_binary: should_run_binary_version,
                 store_update: update_app_version,
                 range: target_range,
@@ -220,11 +183,7 @@ mod tests {
     #[derive(Debug, PartialEq)]
     enum Answer {
         Update(String, bool),
-        None {
-            run_binary: bool,
-            store_update: bool,
-            range: Option<String>,
-        },
+        None { run_binary: bool, store_update: bool, range: Option<String> },
     }
 
     fn update(label: &str, mandatory: bool) -> Answer {
@@ -242,28 +201,18 @@ mod tests {
 
     #[test]
     fn empty_history_means_run_the_binary() {
-        let none = Answer::None {
-            run_binary: true,
-            store_update: false,
-            range: None,
-        };
+        let none = Answer::None { run_binary: true, store_update: false, range: None };
         assert_eq!(answer(&[], &query("1.0.0"), Some("aaa")), none);
     }
 
     #[test]
     fn device_inside_rollout_gets_the_partial_release() {
-        assert_eq!(
-            answer(&observed_deployment(), &query("1.0.0"), Some("aaa")),
-            update("v2", true)
-        );
+        assert_eq!(answer(&observed_deployment(), &query("1.0.0"), Some("aaa")), update("v2", true));
     }
 
     #[test]
     fn device_outside_rollout_gets_the_previous_release() {
-        assert_eq!(
-            answer(&observed_deployment(), &query("1.0.0"), Some("bbb")),
-            update("v1", false)
-        );
+        assert_eq!(answer(&observed_deployment(), &query("1.0.0"), Some("bbb")), update("v1", false));
     }
 
     #[test]
@@ -271,22 +220,12 @@ mod tests {
         let mut only = release("v1", "^1.0.0");
         only.rollout = Some(1);
         let got = answer(&[only], &query("1.0.0"), Some("bbb"));
-        assert_eq!(
-            got,
-            Answer::None {
-                run_binary: true,
-                store_update: false,
-                range: None
-            }
-        );
+        assert_eq!(got, Answer::None { run_binary: true, store_update: false, range: None });
     }
 
     #[test]
     fn version_outside_newer_range_gets_older_release() {
-        assert_eq!(
-            answer(&observed_deployment(), &query("1.3.0"), Some("aaa")),
-            update("v1", false)
-        );
+        assert_eq!(answer(&observed_deployment(), &query("1.3.0"), Some("aaa")), update("v1", false));
     }
 
     #[test]
@@ -295,14 +234,7 @@ mod tests {
         history[1].rollout = None;
         let got = answer(&history, &query("2.0.0"), Some("aaa"));
         let range = Some("1.0.0 - 1.2.x".to_owned());
-        assert_eq!(
-            got,
-            Answer::None {
-                run_binary: true,
-                store_update: false,
-                range
-            }
-        );
+        assert_eq!(got, Answer::None { run_binary: true, store_update: false, range });
     }
 
     #[test]
@@ -311,24 +243,14 @@ mod tests {
         history[1].rollout = None;
         let got = answer(&history, &query("0.9.0"), Some("aaa"));
         let range = Some("1.0.0 - 1.2.x".to_owned());
-        assert_eq!(
-            got,
-            Answer::None {
-                run_binary: true,
-                store_update: true,
-                range
-            }
-        );
+        assert_eq!(got, Answer::None { run_binary: true, store_update: true, range });
     }
 
     #[test]
     fn short_versions_match_like_full_ones() {
         let mut history = observed_deployment();
         history[1].rollout = None;
-        assert_eq!(
-            answer(&history, &query("1.0"), Some("x")),
-            update("v2", true)
-        );
+        assert_eq!(answer(&history, &query("1.0"), Some("x")), update("v2", true));
         assert_eq!(answer(&history, &query("1"), Some("x")), update("v2", true));
     }
 
@@ -337,14 +259,8 @@ mod tests {
         let mut history = observed_deployment();
         history[1].rollout = None;
         history.push(release("v3", "1.0.0 - 1.2.x"));
-        assert_eq!(
-            answer(&history, &on("1.0.0", "v1"), Some("x")),
-            update("v3", true)
-        );
-        assert_eq!(
-            answer(&history, &on("1.0.0", "v2"), Some("x")),
-            update("v3", false)
-        );
+        assert_eq!(answer(&history, &on("1.0.0", "v1"), Some("x")), update("v3", true));
+        assert_eq!(answer(&history, &on("1.0.0", "v2"), Some("x")), update("v3", false));
     }
 
     #[test]
@@ -353,41 +269,17 @@ mod tests {
         history[1].rollout = None;
         history.push(release("v3", "1.0.0 - 1.2.x"));
         let got = answer(&history, &on("1.0.0", "v3"), Some("x"));
-        assert_eq!(
-            got,
-            Answer::None {
-                run_binary: false,
-                store_update: false,
-                range: None
-            }
-        );
+        assert_eq!(got, Answer::None { run_binary: false, store_update: false, range: None });
     }
 
     #[test]
     fn exact_version_release() {
         let history = vec![release("v1", "1.2.3")];
         let newer = answer(&history, &query("1.2.4"), None);
-        assert_eq!(
-            newer,
-            Answer::None {
-                run_binary: true,
-                store_update: false,
-                range: Some("1.2.3".into())
-            }
-        );
+        assert_eq!(newer, Answer::None { run_binary: true, store_update: false, range: Some("1.2.3".into()) });
         let older = answer(&history, &query("1.2.2"), None);
-        assert_eq!(
-            older,
-            Answer::None {
-                run_binary: true,
-                store_update: true,
-                range: Some("1.2.3".into())
-            }
-        );
-        let companion = UpdateQuery {
-            is_companion: true,
-            ..query("1.2.4")
-        };
+        assert_eq!(older, Answer::None { run_binary: true, store_update: true, range: Some("1.2.3".into()) });
+        let companion = UpdateQuery { is_companion: true, ..query("1.2.4") };
         assert_eq!(answer(&history, &companion, None), update("v1", false));
     }
 
@@ -401,42 +293,25 @@ mod tests {
     #[test]
     fn mandatory_propagation_skips_disabled_releases() {
         // §3.6: v1, v2 mandatory, v3 disabled, v4 optional, all 1.2.3.
-        let mut history = vec![
-            release("v1", "1.2.3"),
-            release("v2", "1.2.3"),
-            release("v3", "1.2.3"),
-            release("v4", "1.2.3"),
-        ];
+        let mut history =
+            vec![release("v1", "1.2.3"), release("v2", "1.2.3"), release("v3", "1.2.3"), release("v4", "1.2.3")];
         history[1].is_mandatory = true;
         history[2].is_disabled = true;
         assert_eq!(answer(&history, &query("1.2.3"), None), update("v4", true));
-        assert_eq!(
-            answer(&history, &on("1.2.3", "v2"), None),
-            update("v4", false)
-        );
+        assert_eq!(answer(&history, &on("1.2.3", "v2"), None), update("v4", false));
     }
 
     #[test]
     fn mandatory_release_for_another_binary_does_not_propagate() {
-        let mut history = vec![
-            release("v1", "1.0.0"),
-            release("v2", "2.0.0"),
-            release("v3", "1.0.0"),
-        ];
+        let mut history = vec![release("v1", "1.0.0"), release("v2", "2.0.0"), release("v3", "1.0.0")];
         history[1].is_mandatory = true;
-        assert_eq!(
-            answer(&history, &on("1.0.0", "v1"), None),
-            update("v3", false)
-        );
+        assert_eq!(answer(&history, &on("1.0.0", "v1"), None), update("v3", false));
     }
 
     #[test]
     fn ios_binary_hash_does_not_count_as_running_a_release() {
         let history = vec![release("v1", "*")];
-        let q = UpdateQuery {
-            package_hash: Some("binary-hash".into()),
-            ..query("1.0.0")
-        };
+        let q = UpdateQuery { package_hash: Some("binary-hash".into()), ..query("1.0.0") };
         assert_eq!(answer(&history, &q, None), update("v1", false));
     }
 
@@ -444,22 +319,10 @@ mod tests {
     fn build_number_constraint_targets_only_matching_devices() {
         let mut history = vec![release("v1", "1.0.0"), release("v2", "1.0.0")];
         history[1].build = Some(BuildRange { min: 40, max: 45 });
-        let with_build = |b| UpdateQuery {
-            build_number: b,
-            ..query("1.0.0")
-        };
-        assert_eq!(
-            answer(&history, &with_build(Some(42)), None),
-            update("v2", false)
-        );
-        assert_eq!(
-            answer(&history, &with_build(Some(46)), None),
-            update("v1", false)
-        );
-        assert_eq!(
-            answer(&history, &with_build(None), None),
-            update("v1", false)
-        );
+        let with_build = |b| UpdateQuery { build_number: b, ..query("1.0.0") };
+        assert_eq!(answer(&history, &with_build(Some(42)), None), update("v2", false));
+        assert_eq!(answer(&history, &with_build(Some(46)), None), update("v1", false));
+        assert_eq!(answer(&history, &with_build(None), None), update("v1", false));
     }
 
     #[test]
@@ -475,14 +338,7 @@ mod tests {
     fn completed_rollout_has_no_outside_answer() {
         let mut history = observed_deployment();
         history[1].rollout = Some(100);
-        assert!(
-            plan_update(&history, &query("1.0.0"))
-                .outside_rollout
-                .is_none()
-        );
-        assert_eq!(
-            answer(&history, &query("1.0.0"), Some("bbb")),
-            update("v2", true)
-        );
+        assert!(plan_update(&history, &query("1.0.0")).outside_rollout.is_none());
+        assert_eq!(answer(&history, &query("1.0.0"), Some("bbb")), update("v2", true));
     }
 }

@@ -9,10 +9,7 @@ pub struct FieldError {
 }
 
 fn fail(field: &'static str, message: impl Into<String>) -> FieldError {
-    FieldError {
-        field,
-        message: message.into(),
-    }
+    FieldError { field, message: message.into() }
 }
 
 /// Longest description accepted.
@@ -29,10 +26,7 @@ pub fn name(field: &'static str, value: &str) -> Result<(), FieldError> {
     }
     let forbidden = |c: char| matches!(c, '\\' | '/' | '?' | ':') || c.is_control();
     if value.chars().any(forbidden) {
-        return Err(fail(
-            field,
-            "must not contain \\ / ? : or control characters",
-        ));
+        return Err(fail(field, "must not contain \\ / ? : or control characters"));
     }
     Ok(())
 }
@@ -42,14 +36,9 @@ pub fn name(field: &'static str, value: &str) -> Result<(), FieldError> {
 /// # Errors
 /// A [`FieldError`] explaining the rule.
 pub fn key(field: &'static str, value: &str) -> Result<(), FieldError> {
-    let ok_chars = value
-        .bytes()
-        .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+    let ok_chars = value.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
     if !(10..=100).contains(&value.len()) || !ok_chars {
-        return Err(fail(
-            field,
-            "must be 10 to 100 characters of A-Z, a-z, 0-9, _ and -",
-        ));
+        return Err(fail(field, "must be 10 to 100 characters of A-Z, a-z, 0-9, _ and -"));
     }
     Ok(())
 }
@@ -59,12 +48,7 @@ pub fn key(field: &'static str, value: &str) -> Result<(), FieldError> {
 /// # Errors
 /// A [`FieldError`] explaining the rule.
 pub fn label(value: &str) -> Result<u64, FieldError> {
-    let error = || {
-        fail(
-            "label",
-            format!("\"{value}\" is not a release label like v1, v2, …"),
-        )
-    };
+    let error = || fail("label", format!("\"{value}\" is not a release label like v1, v2, …"));
     let digits = value.strip_prefix('v').ok_or_else(error)?;
     if digits.starts_with('0') || digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
         return Err(error());
@@ -83,12 +67,7 @@ pub fn label_for(number: u64) -> String {
 /// # Errors
 /// A [`FieldError`] explaining the rule.
 pub fn rollout(value: &serde_json::Value) -> Result<u8, FieldError> {
-    let error = || {
-        fail(
-            "rollout",
-            format!("{value} must be an integer from 1 to 100"),
-        )
-    };
+    let error = || fail("rollout", format!("{value} must be an integer from 1 to 100"));
     let number = value.as_f64().ok_or_else(error)?;
     if number.fract() != 0.0 || !(1.0..=100.0).contains(&number) {
         return Err(error());
@@ -126,8 +105,7 @@ pub fn friendly_name(value: &str) -> Result<(), FieldError> {
 /// A [`FieldError`] explaining the rule.
 pub fn email(value: &str) -> Result<(), FieldError> {
     let reserved = matches!(value, "__proto__" | "constructor" | "prototype");
-    let bad_char =
-        |c: char| matches!(c, '\\' | '/' | '?' | '#' | '*' | ':' | ' ') || c.is_control();
+    let bad_char = |c: char| matches!(c, '\\' | '/' | '?' | '#' | '*' | ':' | ' ') || c.is_control();
     if value.is_empty() || value.len() > 255 || reserved || value.chars().any(bad_char) {
         return Err(fail("email", format!("\"{value}\" is not a valid email")));
     }
@@ -152,12 +130,7 @@ mod tests {
     #[test]
     fn keys() {
         assert!(key("key", "abcDEF_123-xyz").is_ok());
-        for bad in [
-            "short",
-            "has space in it",
-            "dollar$signs!!",
-            &"k".repeat(101),
-        ] {
+        for bad in ["short", "has space in it", "dollar$signs!!", &"k".repeat(101)] {
             assert!(key("key", bad).is_err(), "{bad:?}");
         }
     }
@@ -177,14 +150,7 @@ mod tests {
         assert_eq!(rollout(&json!(50)), Ok(50));
         assert_eq!(rollout(&json!(100)), Ok(100));
         assert_eq!(rollout(&json!(1)), Ok(1));
-        for bad in [
-            json!(0),
-            json!(101),
-            json!(50.5),
-            json!("50"),
-            json!(-1),
-            json!(null),
-        ] {
+        for bad in [json!(0), json!(101), json!(50.5), json!("50"), json!(-1), json!(null)] {
             assert!(rollout(&bad).is_err(), "{bad}");
         }
     }

@@ -37,10 +37,7 @@ impl DeviceVersion {
             return Err(invalid());
         }
         let version = Version::parse(&normalised).map_err(|_| invalid())?;
-        Ok(Self {
-            original: original.to_owned(),
-            version,
-        })
+        Ok(Self { original: original.to_owned(), version })
     }
 
     /// The spelling the device sent (echoed back in update-check responses).
@@ -82,17 +79,12 @@ fn is_strict_semver(text: &str) -> bool {
         None => (rest, None),
     };
     let numeric = |part: &str| {
-        !part.is_empty()
-            && part.bytes().all(|b| b.is_ascii_digit())
-            && (part == "0" || !part.starts_with('0'))
+        !part.is_empty() && part.bytes().all(|b| b.is_ascii_digit()) && (part == "0" || !part.starts_with('0'))
     };
-    let identifier = |part: &str| {
-        !part.is_empty() && part.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
-    };
+    let identifier = |part: &str| !part.is_empty() && part.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-');
     let core_ok = core.split('.').count() == 3 && core.split('.').all(numeric);
     let pre_ok = pre.is_none_or(|pre| {
-        pre.split('.')
-            .all(|id| identifier(id) && (!id.bytes().all(|b| b.is_ascii_digit()) || numeric(id)))
+        pre.split('.').all(|id| identifier(id) && (!id.bytes().all(|b| b.is_ascii_digit()) || numeric(id)))
     });
     let build_ok = build.is_none_or(|build| build.split('.').all(identifier));
     core_ok && pre_ok && build_ok
@@ -115,12 +107,8 @@ impl TargetRange {
         if trimmed.is_empty() {
             return Err(VersionError::InvalidRange(text.to_owned()));
         }
-        let range =
-            Range::parse(trimmed).map_err(|_| VersionError::InvalidRange(text.to_owned()))?;
-        Ok(Self {
-            text: text.to_owned(),
-            range,
-        })
+        let range = Range::parse(trimmed).map_err(|_| VersionError::InvalidRange(text.to_owned()))?;
+        Ok(Self { text: text.to_owned(), range })
     }
 
     /// The range as written by the releaser.
@@ -138,9 +126,7 @@ impl TargetRange {
     /// node-semver `gtr`: the version is greater than every version the range allows.
     #[must_use]
     pub fn is_below(&self, version: &Version) -> bool {
-        self.range
-            .outside(version, OutsideDirection::Higher, false)
-            .unwrap_or(false)
+        self.range.outside(version, OutsideDirection::Higher, false).unwrap_or(false)
     }
 
     /// Whether this range is a single plain version (`1.2.3`) rather than a real range.
@@ -180,29 +166,16 @@ mod tests {
         assert_eq!(normalise_app_version("2.0+42"), "2.0.0+42");
         assert_eq!(normalise_app_version("1.2.3"), "1.2.3");
         assert_eq!(normalise_app_version("abc"), "abc");
-        assert_eq!(
-            DeviceVersion::parse("1.0").expect("valid").original(),
-            "1.0"
-        );
-        for good in [
-            "1.2.3-beta.1",
-            "1.2.3+build.7",
-            "v1.2.3",
-            "10.20.30-rc.1+exp.sha.5114f85",
-        ] {
+        assert_eq!(DeviceVersion::parse("1.0").expect("valid").original(), "1.0");
+        for good in ["1.2.3-beta.1", "1.2.3+build.7", "v1.2.3", "10.20.30-rc.1+exp.sha.5114f85"] {
             assert!(DeviceVersion::parse(good).is_ok(), "{good:?} should parse");
         }
     }
 
     #[test]
     fn invalid_device_versions_are_refused() {
-        for bad in [
-            "abc", "", "1.x", "1.2.3.4", "^1.0.0", "01.2.3", "1.2.3-", "1.2.3-01", "1.2.3+",
-        ] {
-            assert!(
-                DeviceVersion::parse(bad).is_err(),
-                "{bad:?} should be refused"
-            );
+        for bad in ["abc", "", "1.x", "1.2.3.4", "^1.0.0", "01.2.3", "1.2.3-", "1.2.3-01", "1.2.3+"] {
+            assert!(DeviceVersion::parse(bad).is_err(), "{bad:?} should be refused");
         }
     }
 
@@ -251,10 +224,7 @@ mod tests {
     #[test]
     fn invalid_ranges_are_refused() {
         for bad in ["", "  ", "abc", "1.2.3.4", ">>1"] {
-            assert!(
-                TargetRange::parse(bad).is_err(),
-                "{bad:?} should be refused"
-            );
+            assert!(TargetRange::parse(bad).is_err(), "{bad:?} should be refused");
         }
     }
 

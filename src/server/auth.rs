@@ -13,10 +13,7 @@ pub struct Caller(pub AuthenticatedCaller);
 impl FromRequestParts<ServerState> for Caller {
     type Rejection = ApiError;
 
-    async fn from_request_parts(
-        parts: &mut Parts,
-        state: &ServerState,
-    ) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(parts: &mut Parts, state: &ServerState) -> Result<Self, Self::Rejection> {
         let header = parts
             .headers
             .get(axum::http::header::AUTHORIZATION)
@@ -28,15 +25,10 @@ impl FromRequestParts<ServerState> for Caller {
             .map(str::trim)
             .filter(|s| !s.is_empty())
             .ok_or_else(|| {
-                ApiError::Unauthorized(
-                    "Missing access key: send \"Authorization: Bearer <access key>\".".into(),
-                )
+                ApiError::Unauthorized("Missing access key: send \"Authorization: Bearer <access key>\".".into())
             })?
             .to_owned();
-        let caller = state
-            .store
-            .run(move |c| accounts::authenticate(c, &secret))
-            .await?;
+        let caller = state.store.run(move |c| accounts::authenticate(c, &secret)).await?;
         Ok(Self(caller))
     }
 }

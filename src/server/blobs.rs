@@ -38,10 +38,7 @@ impl BlobStore {
     /// Path of a blob, if `sha256` is a well-formed lowercase hex digest.
     #[must_use]
     pub fn path_of(&self, sha256: &str) -> Option<PathBuf> {
-        let well_formed = sha256.len() == 64
-            && sha256
-                .bytes()
-                .all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
+        let well_formed = sha256.len() == 64 && sha256.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
         well_formed.then(|| self.root.join(&sha256[..2]).join(sha256))
     }
 
@@ -50,9 +47,9 @@ impl BlobStore {
     /// # Errors
     /// I/O errors; the temp file is left for the caller's guard to delete.
     pub fn commit(&self, temp: &Path, sha256: &str) -> std::io::Result<PathBuf> {
-        let target = self.path_of(sha256).ok_or_else(|| {
-            std::io::Error::new(std::io::ErrorKind::InvalidInput, "bad blob hash")
-        })?;
+        let target = self
+            .path_of(sha256)
+            .ok_or_else(|| std::io::Error::new(std::io::ErrorKind::InvalidInput, "bad blob hash"))?;
         if target.exists() {
             return Ok(target);
         }

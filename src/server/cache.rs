@@ -34,11 +34,7 @@ impl DeploymentSnapshot {
     /// A snapshot of `rules` with their offers (same order, oldest first).
     #[must_use]
     pub fn new(rules: Vec<ReleaseRules>, offers: Vec<OfferedRelease>) -> Self {
-        Self {
-            rules,
-            offers,
-            plans: RwLock::new(HashMap::new()),
-        }
+        Self { rules, offers, plans: RwLock::new(HashMap::new()) }
     }
 
     /// The cached plan for `key`, if an identical request was answered before.
@@ -48,11 +44,7 @@ impl DeploymentSnapshot {
     }
 
     /// Computes the plan for `key` with `plan` and caches it.
-    pub fn store_plan(
-        &self,
-        key: PlanKey,
-        plan: impl FnOnce(&[ReleaseRules]) -> UpdatePlan,
-    ) -> Arc<UpdatePlan> {
+    pub fn store_plan(&self, key: PlanKey, plan: impl FnOnce(&[ReleaseRules]) -> UpdatePlan) -> Arc<UpdatePlan> {
         let computed = Arc::new(plan(&self.rules));
         if let Ok(mut plans) = self.plans.write() {
             if plans.len() >= MAX_PLANS_PER_DEPLOYMENT {
@@ -85,12 +77,7 @@ impl UpdateCache {
     }
 
     /// Stores a snapshot unless a mutation happened since `generation` was read.
-    pub fn insert(
-        &self,
-        deployment_key: String,
-        generation: u64,
-        snapshot: Arc<DeploymentSnapshot>,
-    ) {
+    pub fn insert(&self, deployment_key: String, generation: u64, snapshot: Arc<DeploymentSnapshot>) {
         if let Ok(mut snapshots) = self.snapshots.write()
             && self.generation.load(Ordering::Acquire) == generation
         {

@@ -53,9 +53,7 @@ impl From<StoreError> for ApiError {
             StoreError::History(rule) => {
                 let message = rule.to_string();
                 match rule {
-                    HistoryError::NoReleases | HistoryError::LabelNotFound => {
-                        Self::NotFound(message)
-                    }
+                    HistoryError::NoReleases | HistoryError::LabelNotFound => Self::NotFound(message),
                     _ => Self::Conflict(message),
                 }
             }
@@ -81,14 +79,6 @@ impl IntoResponse for ApiError {
             }
             other => other.to_string(),
         };
-        (
-            status,
-            [(
-                axum::http::header::CONTENT_TYPE,
-                "text/plain; charset=utf-8",
-            )],
-            body,
-        )
-            .into_response()
+        (status, [(axum::http::header::CONTENT_TYPE, "text/plain; charset=utf-8")], body).into_response()
     }
 }

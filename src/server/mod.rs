@@ -55,10 +55,7 @@ impl ServerConfig {
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
     #[error("cannot prepare data dir {path}: {source}")]
-    DataDir {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    DataDir { path: PathBuf, source: std::io::Error },
     #[error("cannot open the database: {0}")]
     Store(#[from] store::StoreError),
     #[error("cannot write the admin access key file: {0}")]
@@ -90,25 +87,16 @@ impl ServerState {
     /// [`StartError`] if the folder, database or admin key file cannot be prepared.
     pub async fn open(config: &ServerConfig, bound: SocketAddr) -> Result<Opened, StartError> {
         let data_dir = config.data_dir.clone();
-        let dir_error = |source| StartError::DataDir {
-            path: data_dir.clone(),
-            source,
-        };
+        let dir_error = |source| StartError::DataDir { path: data_dir.clone(), source };
         std::fs::create_dir_all(&data_dir).map_err(dir_error)?;
         let blobs = blobs::BlobStore::open(&data_dir).map_err(dir_error)?;
         let store = store::Store::open(&data_dir.join("otadeck.sqlite3"))?;
         let admin_key = config.admin_key.clone();
-        let generated_admin_key = store
-            .run(move |c| store::accounts::bootstrap_admin(c, admin_key.as_deref()))
-            .await?;
+        let generated_admin_key = store.run(move |c| store::accounts::bootstrap_admin(c, admin_key.as_deref())).await?;
         if let Some(key) = &generated_admin_key {
-            write_private_file(&data_dir.join("admin-access-key"), key)
-                .map_err(StartError::AdminKeyFile)?;
+            write_private_file(&data_dir.join("admin-access-key"), key).map_err(StartError::AdminKeyFile)?;
         }
-        let public_url = config
-            .public_url
-            .clone()
-            .unwrap_or_else(|| format!("http://{bound}"));
+        let public_url = config.public_url.clone().unwrap_or_else(|| format!("http://{bound}"));
         let state = ServerState {
             store,
             blobs,
@@ -117,10 +105,7 @@ impl ServerState {
             upload_limit_bytes: config.upload_limit_bytes,
             zip_limits: config.zip_limits,
         };
-        Ok(Opened {
-            state,
-            generated_admin_key,
-        })
+        Ok(Opened { state, generated_admin_key })
     }
 
     /// Absolute download URL of a blob.
@@ -153,12 +138,9 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     // Routing happens after this rewrite, so `/apps/` (as code-push-cli sends it) finds `/apps`.
     let app = tower::ServiceExt::map_request(routes::router(state), strip_trailing_slash);
-    axum::serve(
-        listener,
-        axum::ServiceExt::<axum::extract::Request>::into_make_service(app),
-    )
-    .with_graceful_shutdown(shutdown)
-    .await
+    axum::serve(listener, axum::ServiceExt::<axum::extract::Request>::into_make_service(app))
+        .with_graceful_shutdown(shutdown)
+        .await
 }
 
 /// Removes trailing slashes from the request path (`/apps/` -> `/apps`), keeping the query.

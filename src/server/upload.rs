@@ -39,23 +39,13 @@ fn bad_multipart(error: &axum::extract::multipart::MultipartError) -> ApiError {
 ///
 /// # Errors
 /// 400 for missing parts or malformed bodies, 413 past the size limit.
-pub async fn receive(
-    state: &ServerState,
-    mut multipart: Multipart,
-) -> Result<ReleaseUpload, ApiError> {
+pub async fn receive(state: &ServerState, mut multipart: Multipart) -> Result<ReleaseUpload, ApiError> {
     let mut package = None;
     let mut package_info = None;
-    while let Some(mut field) = multipart
-        .next_field()
-        .await
-        .map_err(|e| bad_multipart(&e))?
-    {
+    while let Some(mut field) = multipart.next_field().await.map_err(|e| bad_multipart(&e))? {
         match field.name() {
             Some("package") => {
-                let path = state
-                    .blobs
-                    .tmp_dir()
-                    .join(format!("upload-{}", super::store::accounts::generate_key()));
+                let path = state.blobs.tmp_dir().join(format!("upload-{}", super::store::accounts::generate_key()));
                 let temp = TempFileGuard(path.clone());
                 let mut file = tokio::fs::File::create(&path).await?;
                 let mut hasher = Sha256::new();
@@ -72,11 +62,7 @@ pub async fn receive(
                     file.write_all(&chunk).await?;
                 }
                 file.flush().await?;
-                package = Some(ReceivedPackage {
-                    temp,
-                    sha256: hex::encode(hasher.finalize()),
-                    size,
-                });
+                package = Some(ReceivedPackage { temp, sha256: hex::encode(hasher.finalize()), size });
             }
             Some("packageInfo") => {
                 let text = field.text().await.map_err(|e| bad_multipart(&e))?;
@@ -84,39 +70,24 @@ pub async fn receive(
             }
             _ => {
                 // Unknown parts are drained and ignored.
-                while field
-                    .chunk()
-                    .await
-                    .map_err(|e| bad_multipart(&e))?
-                    .is_some()
-                {}
+                while field.chunk().await.map_err(|e| bad_multipart(&e))?.is_some() {}
             }
         }
     }
-    let package = package
-        .ok_or_else(|| ApiError::BadRequest("A deployment package must include a file.".into()))?;
+    let package = package.ok_or_else(|| ApiError::BadRequest("A deployment package must include a file.".into()))?;
     if package.size == 0 {
-        return Err(ApiError::BadRequest(
-            "The uploaded package is empty.".into(),
-        ));
+        return Err(ApiError::BadRequest("The uploaded package is empty.".into()));
     }
-    let package_info = package_info.ok_or_else(|| {
-        ApiError::BadRequest("A deployment package must include packageInfo (JSON).".into())
-    })?;
-    Ok(ReleaseUpload {
-        package,
-        package_info,
-    })
+    let package_info = package_info
+        .ok_or_else(|| ApiError::BadRequest("A deployment package must include packageInfo (JSON).".into()))?;
+    Ok(ReleaseUpload { package, package_info })
 }
 
 /// The CodePush package hash of a received file: the manifest hash of a zip, else its SHA-256.
 ///
 /// # Errors
 /// 400 for unsafe or malformed zips.
-pub async fn package_hash(
-    state: &ServerState,
-    package: &ReceivedPackage,
-) -> Result<String, ApiError> {
+pub async fn package_hash(state: &ServerState, package: &ReceivedPackage) -> Result<String, ApiError> {
     let path = package.temp.0.clone();
     let file_sha = package.sha256.clone();
     let limits = state.zip_limits;

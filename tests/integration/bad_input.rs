@@ -7,44 +7,29 @@ use serde_json::json;
 use crate::support::{ADMIN_KEY, TestServer, app_with_keys, info, package, upload};
 
 async fn status_and_text(response: reqwest::Response) -> (u16, String) {
-    (
-        response.status().as_u16(),
-        response.text().await.expect("text"),
-    )
+    (response.status().as_u16(), response.text().await.expect("text"))
 }
 
 fn raw_zip(entries: &[(&str, &[u8])]) -> Vec<u8> {
     let mut writer = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
     for (name, contents) in entries {
-        writer
-            .start_file(*name, zip::write::SimpleFileOptions::default())
-            .expect("start");
+        writer.start_file(*name, zip::write::SimpleFileOptions::default()).expect("start");
         writer.write_all(contents).expect("write");
     }
     writer.finish().expect("finish").into_inner()
 }
 
-async fn raw_release(
-    server: &TestServer,
-    package: Option<Vec<u8>>,
-    package_info: Option<&str>,
-) -> (u16, String) {
+async fn raw_release(server: &TestServer, package: Option<Vec<u8>>, package_info: Option<&str>) -> (u16, String) {
     let mut form = reqwest::multipart::Form::new();
     if let Some(bytes) = package {
-        form = form.part(
-            "package",
-            reqwest::multipart::Part::bytes(bytes).file_name("p.zip"),
-        );
+        form = form.part("package", reqwest::multipart::Part::bytes(bytes).file_name("p.zip"));
     }
     if let Some(text) = package_info {
         form = form.text("packageInfo", text.to_owned());
     }
     let response = server
         .http()
-        .post(format!(
-            "{}/apps/App/deployments/Staging/release",
-            server.url
-        ))
+        .post(format!("{}/apps/App/deployments/Staging/release", server.url))
         .bearer_auth(ADMIN_KEY)
         .multipart(form)
         .send()
@@ -61,18 +46,9 @@ async fn malformed_update_checks_are_400_with_a_message() {
     let cases = [
         ("app_version=1.0.0".to_owned(), "deployment key"),
         (format!("deployment_key={key}"), "app version"),
-        (
-            format!("deployment_key={key}&app_version=abc"),
-            "not a valid semver",
-        ),
-        (
-            format!("deployment_key={key}&app_version=1.2.3.4"),
-            "not a valid semver",
-        ),
-        (
-            "deployment_key=bad%20key!&app_version=1.0.0".to_owned(),
-            "deployment_key",
-        ),
+        (format!("deployment_key={key}&app_version=abc"), "not a valid semver"),
+        (format!("deployment_key={key}&app_version=1.2.3.4"), "not a valid semver"),
+        ("deployment_key=bad%20key!&app_version=1.0.0".to_owned(), "deployment_key"),
     ];
     for (query, expected) in cases {
         let url = format!("{}/v0.1/public/codepush/update_check?{query}", server.url);
@@ -80,10 +56,8 @@ async fn malformed_update_checks_are_400_with_a_message() {
         assert_eq!(status, 400, "{query}: {text}");
         assert!(text.contains(expected), "{query}: {text}");
     }
-    let unknown = format!(
-        "{}/v0.1/public/codepush/update_check?deployment_key=unknown-key-123&app_version=1.0.0",
-        server.url
-    );
+    let unknown =
+        format!("{}/v0.1/public/codepush/update_check?deployment_key=unknown-key-123&app_version=1.0.0", server.url);
     let (status, text) = status_and_text(http.get(unknown).send().await.expect("send")).await;
     assert_eq!(status, 404, "{text}");
     assert!(text.contains("not found"));
@@ -97,42 +71,22 @@ async fn malformed_reports_are_400() {
     let url = format!("{}/v0.1/public/codepush/report_status/deploy", server.url);
     let cases = [
         ("not json".to_owned(), "not valid JSON"),
-        (
-            json!({"app_version": "1.0.0"}).to_string(),
-            "deployment key",
-        ),
+        (json!({"app_version": "1.0.0"}).to_string(), "deployment key"),
         (json!({"deployment_key": key}).to_string(), "app version"),
+        (json!({"deployment_key": key, "app_version": "1.0.0", "label": "v1"}).to_string(), "status"),
         (
-            json!({"deployment_key": key, "app_version": "1.0.0", "label": "v1"}).to_string(),
-            "status",
-        ),
-        (
-            json!({"deployment_key": key, "app_version": "1.0.0", "label": "v1", "status": "Nope"})
-                .to_string(),
+            json!({"deployment_key": key, "app_version": "1.0.0", "label": "v1", "status": "Nope"}).to_string(),
             "Invalid status",
         ),
     ];
     for (body, expected) in cases {
-        let (status, text) = status_and_text(
-            http.post(&url)
-                .body(body.clone())
-                .send()
-                .await
-                .expect("send"),
-        )
-        .await;
+        let (status, text) = status_and_text(http.post(&url).body(body.clone()).send().await.expect("send")).await;
         assert_eq!(status, 400, "{body}: {text}");
         assert!(text.contains(expected), "{body}: {text}");
     }
     let download = format!("{}/v0.1/public/codepush/report_status/download", server.url);
-    let (status, _) = status_and_text(
-        http.post(&download)
-            .json(&json!({"deployment_key": key}))
-            .send()
-            .await
-            .expect("send"),
-    )
-    .await;
+    let (status, _) =
+        status_and_text(http.post(&download).json(&json!({"deployment_key": key})).send().await.expect("send")).await;
     assert_eq!(status, 400);
 }
 
@@ -148,61 +102,16 @@ async fn bad_release_uploads_are_refused_and_nothing_is_released() {
     let cases: Vec<UploadCase<'_>> = vec![
         (None, Some(valid_info), 400, "must include a file"),
         (Some(good_zip.clone()), None, 400, "packageInfo"),
-        (
-            Some(good_zip.clone()),
-            Some("{"),
-            400,
-            "packageInfo is not valid",
-        ),
+        (Some(good_zip.clone()), Some("{"), 400, "packageInfo is not valid"),
         (Some(good_zip.clone()), Some("{}"), 400, "appVersion"),
-        (
-            Some(good_zip.clone()),
-            Some(r#"{"appVersion":"not a range"}"#),
-            400,
-            "not a valid semver range",
-        ),
-        (
-            Some(good_zip.clone()),
-            Some(r#"{"appVersion":"*","rollout":0}"#),
-            400,
-            "rollout",
-        ),
-        (
-            Some(good_zip.clone()),
-            Some(r#"{"appVersion":"*","rollout":50.5}"#),
-            400,
-            "rollout",
-        ),
-        (
-            Some(good_zip.clone()),
-            Some(r#"{"appVersion":"*","isMandatory":"yes"}"#),
-            400,
-            "packageInfo is not valid",
-        ),
-        (
-            Some(good_zip.clone()),
-            Some(r#"{"appVersion":"*","buildNumber":"9-1"}"#),
-            400,
-            "build number",
-        ),
-        (
-            Some(raw_zip(&[("../evil.js", b"x")])),
-            Some(valid_info),
-            400,
-            "unsafe path",
-        ),
-        (
-            Some(raw_zip(&[("/etc/passwd", b"x")])),
-            Some(valid_info),
-            400,
-            "unsafe path",
-        ),
-        (
-            Some(b"PK\x03\x04 truncated".to_vec()),
-            Some(valid_info),
-            400,
-            "not a readable zip",
-        ),
+        (Some(good_zip.clone()), Some(r#"{"appVersion":"not a range"}"#), 400, "not a valid semver range"),
+        (Some(good_zip.clone()), Some(r#"{"appVersion":"*","rollout":0}"#), 400, "rollout"),
+        (Some(good_zip.clone()), Some(r#"{"appVersion":"*","rollout":50.5}"#), 400, "rollout"),
+        (Some(good_zip.clone()), Some(r#"{"appVersion":"*","isMandatory":"yes"}"#), 400, "packageInfo is not valid"),
+        (Some(good_zip.clone()), Some(r#"{"appVersion":"*","buildNumber":"9-1"}"#), 400, "build number"),
+        (Some(raw_zip(&[("../evil.js", b"x")])), Some(valid_info), 400, "unsafe path"),
+        (Some(raw_zip(&[("/etc/passwd", b"x")])), Some(valid_info), 400, "unsafe path"),
+        (Some(b"PK\x03\x04 truncated".to_vec()), Some(valid_info), 400, "not a readable zip"),
         (Some(Vec::new()), Some(valid_info), 400, "empty"),
     ];
     for (package, package_info, expected_status, expected_text) in cases {
@@ -210,17 +119,8 @@ async fn bad_release_uploads_are_refused_and_nothing_is_released() {
         assert_eq!(status, expected_status, "{package_info:?}: {text}");
         assert!(text.contains(expected_text), "{package_info:?}: {text}");
     }
-    assert!(
-        server
-            .admin()
-            .history("App", "Staging")
-            .await
-            .expect("history")
-            .is_empty()
-    );
-    let leftovers = std::fs::read_dir(server.data_dir.path().join("tmp"))
-        .expect("tmp")
-        .count();
+    assert!(server.admin().history("App", "Staging").await.expect("history").is_empty());
+    let leftovers = std::fs::read_dir(server.data_dir.path().join("tmp")).expect("tmp").count();
     assert_eq!(leftovers, 0, "refused uploads leave no temp files");
     let (status, text) = raw_release(&server, Some(good_zip), Some(valid_info)).await;
     assert_eq!(status, 201, "server keeps serving: {text}");
@@ -230,59 +130,27 @@ async fn bad_release_uploads_are_refused_and_nothing_is_released() {
 async fn zip_bombs_and_oversized_uploads_are_refused() {
     let server = TestServer::start_with(|config| {
         config.upload_limit_bytes = 64 * 1024;
-        config.zip_limits = otadeck::domain::package::ZipLimits {
-            max_entries: 100,
-            max_uncompressed_bytes: 1024 * 1024,
-        };
+        config.zip_limits =
+            otadeck::domain::package::ZipLimits { max_entries: 100, max_uncompressed_bytes: 1024 * 1024 };
     })
     .await;
     app_with_keys(&server.admin(), "App").await;
     let zeros = vec![0_u8; 4 * 1024 * 1024];
     let bomb = raw_zip(&[("CodePush/zeros.bin", &zeros)]);
-    assert!(
-        bomb.len() < 64 * 1024,
-        "bomb fits the upload limit: {}",
-        bomb.len()
-    );
+    assert!(bomb.len() < 64 * 1024, "bomb fits the upload limit: {}", bomb.len());
     let (status, text) = raw_release(&server, Some(bomb), Some(r#"{"appVersion":"*"}"#)).await;
-    assert_eq!(
-        (status, text.contains("unpacks to more than")),
-        (400, true),
-        "{text}"
-    );
+    assert_eq!((status, text.contains("unpacks to more than")), (400, true), "{text}");
 
-    let many: Vec<(String, Vec<u8>)> = (0..101)
-        .map(|i| (format!("CodePush/f{i}"), vec![1_u8]))
-        .collect();
-    let refs: Vec<(&str, &[u8])> = many
-        .iter()
-        .map(|(n, c)| (n.as_str(), c.as_slice()))
-        .collect();
-    let (status, text) =
-        raw_release(&server, Some(raw_zip(&refs)), Some(r#"{"appVersion":"*"}"#)).await;
-    assert_eq!(
-        (status, text.contains("more than 100 entries")),
-        (400, true),
-        "{text}"
-    );
+    let many: Vec<(String, Vec<u8>)> = (0..101).map(|i| (format!("CodePush/f{i}"), vec![1_u8])).collect();
+    let refs: Vec<(&str, &[u8])> = many.iter().map(|(n, c)| (n.as_str(), c.as_slice())).collect();
+    let (status, text) = raw_release(&server, Some(raw_zip(&refs)), Some(r#"{"appVersion":"*"}"#)).await;
+    assert_eq!((status, text.contains("more than 100 entries")), (400, true), "{text}");
 
-    let big: Vec<u8> = (0..200_000_u32)
-        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
-        .collect();
+    let big: Vec<u8> = (0..200_000_u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect();
     let (status, text) = raw_release(&server, Some(big), Some(r#"{"appVersion":"*"}"#)).await;
     assert_eq!(status, 413, "{text}");
-    assert!(
-        text.contains("too large") || text.contains("larger than"),
-        "{text}"
-    );
-    assert!(
-        server
-            .admin()
-            .history("App", "Staging")
-            .await
-            .expect("history")
-            .is_empty()
-    );
+    assert!(text.contains("too large") || text.contains("larger than"), "{text}");
+    assert!(server.admin().history("App", "Staging").await.expect("history").is_empty());
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -291,59 +159,23 @@ async fn malformed_management_requests_are_4xx_with_messages() {
     let admin = server.admin();
     app_with_keys(&admin, "App").await;
     let dir = tempfile::tempdir().expect("dir");
-    admin
-        .release(
-            "App",
-            "Staging",
-            &upload(package(dir.path(), "x"), info("*")),
-        )
-        .await
-        .expect("release");
+    admin.release("App", "Staging", &upload(package(dir.path(), "x"), info("*"))).await.expect("release");
     let http = server.http();
     let url = |path: &str| format!("{}{path}", server.url);
     let no_auth = http.get(url("/apps")).send().await.expect("send");
     let (status, text) = status_and_text(no_auth).await;
-    assert_eq!(
-        (status, text.contains("Missing access key")),
-        (401, true),
-        "{text}"
-    );
+    assert_eq!((status, text.contains("Missing access key")), (401, true), "{text}");
 
     let requests = [
+        (http.post(url("/apps")).bearer_auth(ADMIN_KEY).json(&json!({"name": "a/b"})), 400, "name"),
+        (http.post(url("/apps")).bearer_auth(ADMIN_KEY).body("{not json"), 400, "not valid"),
+        (http.post(url("/apps")).bearer_auth(ADMIN_KEY).json(&json!({"name": "App"})), 409, "already exists"),
         (
-            http.post(url("/apps"))
-                .bearer_auth(ADMIN_KEY)
-                .json(&json!({"name": "a/b"})),
-            400,
-            "name",
-        ),
-        (
-            http.post(url("/apps"))
-                .bearer_auth(ADMIN_KEY)
-                .body("{not json"),
-            400,
-            "not valid",
-        ),
-        (
-            http.post(url("/apps"))
-                .bearer_auth(ADMIN_KEY)
-                .json(&json!({"name": "App"})),
-            409,
-            "already exists",
-        ),
-        (
-            http.post(url("/apps/App/deployments"))
-                .bearer_auth(ADMIN_KEY)
-                .json(&json!({"name": "X", "key": "short"})),
+            http.post(url("/apps/App/deployments")).bearer_auth(ADMIN_KEY).json(&json!({"name": "X", "key": "short"})),
             400,
             "key",
         ),
-        (
-            http.post(url("/apps/App/deployments/Staging/rollback/latest"))
-                .bearer_auth(ADMIN_KEY),
-            400,
-            "label",
-        ),
+        (http.post(url("/apps/App/deployments/Staging/rollback/latest")).bearer_auth(ADMIN_KEY), 400, "label"),
         (
             http.patch(url("/apps/App/deployments/Staging/release"))
                 .bearer_auth(ADMIN_KEY)
@@ -373,38 +205,17 @@ async fn malformed_management_requests_are_4xx_with_messages() {
             "range",
         ),
         (
-            http.post(url("/accessKeys"))
-                .bearer_auth(ADMIN_KEY)
-                .json(&json!({"friendlyName": "k", "ttl": -5})),
+            http.post(url("/accessKeys")).bearer_auth(ADMIN_KEY).json(&json!({"friendlyName": "k", "ttl": -5})),
             400,
             "ttl",
         ),
-        (
-            http.post(url("/apps/App/collaborators/__proto__"))
-                .bearer_auth(ADMIN_KEY),
-            400,
-            "email",
-        ),
-        (
-            http.get(url("/nope")).bearer_auth(ADMIN_KEY),
-            404,
-            "No such route",
-        ),
+        (http.post(url("/apps/App/collaborators/__proto__")).bearer_auth(ADMIN_KEY), 400, "email"),
+        (http.get(url("/nope")).bearer_auth(ADMIN_KEY), 404, "No such route"),
     ];
     for (request, expected_status, expected_text) in requests {
         let (status, text) = status_and_text(request.send().await.expect("send")).await;
         assert_eq!(status, expected_status, "{text}");
-        assert!(
-            text.contains(expected_text),
-            "expected {expected_text:?} in {text:?}"
-        );
+        assert!(text.contains(expected_text), "expected {expected_text:?} in {text:?}");
     }
-    assert_eq!(
-        admin
-            .history("App", "Staging")
-            .await
-            .expect("still serving")
-            .len(),
-        1
-    );
+    assert_eq!(admin.history("App", "Staging").await.expect("still serving").len(), 1);
 }

@@ -13,12 +13,7 @@ use crate::support::{ADMIN_KEY, info, upload};
 
 fn start_server(data_dir: &Path, port: u16) -> Child {
     Command::new(env!("CARGO_BIN_EXE_otadeck"))
-        .args([
-            "serve",
-            "--listen",
-            &format!("127.0.0.1:{port}"),
-            "--data-dir",
-        ])
+        .args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--data-dir"])
         .arg(data_dir)
         .env("OTADECK_ADMIN_KEY", ADMIN_KEY)
         .env("RUST_LOG", "warn")
@@ -29,20 +24,13 @@ fn start_server(data_dir: &Path, port: u16) -> Child {
 }
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .expect("bind")
-        .local_addr()
-        .expect("addr")
-        .port()
+    std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port()
 }
 
 async fn wait_healthy(url: &str) {
     let deadline = Instant::now() + Duration::from_secs(20);
     while Instant::now() < deadline {
-        if reqwest::get(format!("{url}/health"))
-            .await
-            .is_ok_and(|r| r.status().is_success())
-        {
+        if reqwest::get(format!("{url}/health")).await.is_ok_and(|r| r.status().is_success()) {
             return;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
@@ -68,24 +56,17 @@ async fn sigkill_during_uploads_leaves_only_complete_releases() {
         let mut acknowledged = Vec::new();
         for i in 0..100_000_u32 {
             let root = fixture_root.join(format!("p{i}"));
-            let noise: Vec<u8> = (0..300_000_u32)
-                .map(|n| (n.wrapping_mul(2_654_435_761).wrapping_add(i) >> 11) as u8)
-                .collect();
+            let noise: Vec<u8> =
+                (0..300_000_u32).map(|n| (n.wrapping_mul(2_654_435_761).wrapping_add(i) >> 11) as u8).collect();
             let folder = crate::support::code_push_folder(
                 &root,
-                &[
-                    ("index.android.bundle", format!("v{i}").as_bytes()),
-                    ("assets/noise.bin", &noise),
-                ],
+                &[("index.android.bundle", format!("v{i}").as_bytes()), ("assets/noise.bin", &noise)],
             );
             let zip = fixture_root.join(format!("p{i}.zip"));
             crate::support::zip_folder(&folder, &zip);
             let mut release_info = info("^1.0.0");
             release_info.rollout = Some(json!(10));
-            match writer_admin
-                .release("App", "Staging", &upload(zip, release_info))
-                .await
-            {
+            match writer_admin.release("App", "Staging", &upload(zip, release_info)).await {
                 Ok(package) => acknowledged.push(package.label.clone()),
                 Err(_) => break,
             }
@@ -94,65 +75,33 @@ async fn sigkill_during_uploads_leaves_only_complete_releases() {
                 description: Some(format!("patched {i}")),
                 ..PackageInfo::default()
             };
-            if writer_admin
-                .patch_release("App", "Staging", complete)
-                .await
-                .is_err()
-            {
+            if writer_admin.patch_release("App", "Staging", complete).await.is_err() {
                 break;
             }
         }
         acknowledged
     });
     tokio::time::sleep(Duration::from_millis(1500)).await;
-    assert!(
-        !writer.is_finished(),
-        "the writer is still streaming when the server is killed"
-    );
+    assert!(!writer.is_finished(), "the writer is still streaming when the server is killed");
     child.kill().expect("SIGKILL");
     child.wait().expect("reap");
     let acknowledged = writer.await.expect("writer task");
-    assert!(
-        !acknowledged.is_empty(),
-        "some releases were acknowledged before the kill"
-    );
+    assert!(!acknowledged.is_empty(), "some releases were acknowledged before the kill");
 
     let mut restarted = start_server(data.path(), port);
     wait_healthy(&url).await;
-    let history = admin
-        .history("App", "Staging")
-        .await
-        .expect("history after restart");
+    let history = admin.history("App", "Staging").await.expect("history after restart");
     for label in &acknowledged {
-        assert!(
-            history.iter().any(|p| &p.label == label),
-            "acknowledged {label} lost after restart"
-        );
+        assert!(history.iter().any(|p| &p.label == label), "acknowledged {label} lost after restart");
     }
     for (index, release) in history.iter().enumerate() {
-        assert_eq!(
-            release.label,
-            format!("v{}", index + 1),
-            "labels are contiguous"
-        );
-        let bytes = reqwest::get(&release.blob_url)
-            .await
-            .expect("download")
-            .bytes()
-            .await
-            .expect("bytes");
+        assert_eq!(release.label, format!("v{}", index + 1), "labels are contiguous");
+        let bytes = reqwest::get(&release.blob_url).await.expect("download").bytes().await.expect("bytes");
         assert_eq!(bytes.len() as u64, release.size, "{} size", release.label);
         let file_hash = sha256_hex(&bytes);
-        assert!(
-            release.blob_url.ends_with(&file_hash),
-            "{} blob matches its content address",
-            release.label
-        );
-        let entries = otadeck::domain::package::inspect_zip(
-            std::io::Cursor::new(bytes.to_vec()),
-            Default::default(),
-        )
-        .expect("complete zip");
+        assert!(release.blob_url.ends_with(&file_hash), "{} blob matches its content address", release.label);
+        let entries = otadeck::domain::package::inspect_zip(std::io::Cursor::new(bytes.to_vec()), Default::default())
+            .expect("complete zip");
         assert_eq!(
             otadeck::domain::package::manifest_hash(&entries),
             release.package_hash,
@@ -160,32 +109,18 @@ async fn sigkill_during_uploads_leaves_only_complete_releases() {
             release.label
         );
     }
-    let leftovers = std::fs::read_dir(data.path().join("tmp"))
-        .expect("tmp")
-        .count();
+    let leftovers = std::fs::read_dir(data.path().join("tmp")).expect("tmp").count();
     assert_eq!(leftovers, 0, "temp uploads are cleaned at start");
-    eprintln!(
-        "crash test: {} acknowledged, {} in history after SIGKILL + restart",
-        acknowledged.len(),
-        history.len()
-    );
+    eprintln!("crash test: {} acknowledged, {} in history after SIGKILL + restart", acknowledged.len(), history.len());
 
     // The restarted server still accepts releases (a partial rollout left by the kill is completed first).
-    let finish = PackageInfo {
-        rollout: Some(json!(100)),
-        ..PackageInfo::default()
-    };
+    let finish = PackageInfo { rollout: Some(json!(100)), ..PackageInfo::default() };
     let _ = admin.patch_release("App", "Staging", finish).await;
     let fresh = fixtures.path().join("fresh.zip");
-    let folder = crate::support::code_push_folder(
-        &fixtures.path().join("fresh"),
-        &[("index.android.bundle", b"fresh")],
-    );
+    let folder =
+        crate::support::code_push_folder(&fixtures.path().join("fresh"), &[("index.android.bundle", b"fresh")]);
     crate::support::zip_folder(&folder, &fresh);
-    admin
-        .release("App", "Staging", &upload(fresh, info("^1.0.0")))
-        .await
-        .expect("release after restart");
+    admin.release("App", "Staging", &upload(fresh, info("^1.0.0"))).await.expect("release after restart");
     restarted.kill().expect("stop");
     restarted.wait().expect("reap");
 }

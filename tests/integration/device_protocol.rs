@@ -20,21 +20,11 @@ fn query(key: &str, version: &str, client: &str) -> UpdateCheckQuery {
 async fn observed(server: &TestServer, dir: &std::path::Path) -> String {
     let admin = server.admin();
     let (key, _) = app_with_keys(&admin, "App").await;
-    admin
-        .release(
-            "App",
-            "Staging",
-            &upload(package(dir, "one"), info("^1.0.0")),
-        )
-        .await
-        .expect("v1");
+    admin.release("App", "Staging", &upload(package(dir, "one"), info("^1.0.0"))).await.expect("v1");
     let mut second = info("1.0.0 - 1.2.x");
     second.is_mandatory = Some(true);
     second.rollout = Some(json!(50));
-    admin
-        .release("App", "Staging", &upload(package(dir, "two"), second))
-        .await
-        .expect("v2");
+    admin.release("App", "Staging", &upload(package(dir, "two"), second)).await.expect("v2");
     key
 }
 
@@ -45,76 +35,32 @@ async fn observed_outcomes_of_the_reference_server() {
     let key = observed(&server, dir.path()).await;
     let device = server.device();
 
-    let inside = device
-        .check_for_update(&query(&key, "1.0.0", "aaa"))
-        .await
-        .expect("aaa");
+    let inside = device.check_for_update(&query(&key, "1.0.0", "aaa")).await.expect("aaa");
     assert!(inside.is_available && inside.is_mandatory);
     assert_eq!(inside.label, "v2");
     assert_eq!(inside.target_binary_range, "1.0.0");
-    let outside = device
-        .check_for_update(&query(&key, "1.0.0", "bbb"))
-        .await
-        .expect("bbb");
-    assert_eq!(
-        (outside.label.as_str(), outside.is_mandatory),
-        ("v1", false)
-    );
-    let newer_range = device
-        .check_for_update(&query(&key, "1.3.0", "aaa"))
-        .await
-        .expect("1.3.0");
+    let outside = device.check_for_update(&query(&key, "1.0.0", "bbb")).await.expect("bbb");
+    assert_eq!((outside.label.as_str(), outside.is_mandatory), ("v1", false));
+    let newer_range = device.check_for_update(&query(&key, "1.3.0", "aaa")).await.expect("1.3.0");
     assert_eq!(newer_range.label, "v1");
 
     let admin = server.admin();
     admin
-        .patch_release(
-            "App",
-            "Staging",
-            PackageInfo {
-                rollout: Some(json!(100)),
-                ..PackageInfo::default()
-            },
-        )
+        .patch_release("App", "Staging", PackageInfo { rollout: Some(json!(100)), ..PackageInfo::default() })
         .await
         .expect("complete");
-    let too_new = device
-        .check_for_update(&query(&key, "2.0.0", "aaa"))
-        .await
-        .expect("2.0.0");
-    assert!(
-        !too_new.is_available && too_new.should_run_binary_version && !too_new.update_app_version
-    );
+    let too_new = device.check_for_update(&query(&key, "2.0.0", "aaa")).await.expect("2.0.0");
+    assert!(!too_new.is_available && too_new.should_run_binary_version && !too_new.update_app_version);
     assert_eq!(too_new.app_version, "1.0.0 - 1.2.x");
     assert_eq!(too_new.target_binary_range, "1.0.0 - 1.2.x");
-    let too_old = device
-        .check_for_update(&query(&key, "0.9.0", "aaa"))
-        .await
-        .expect("0.9.0");
+    let too_old = device.check_for_update(&query(&key, "0.9.0", "aaa")).await.expect("0.9.0");
     assert!(!too_old.is_available && too_old.update_app_version);
     for short in ["1.0", "1"] {
-        let answer = device
-            .check_for_update(&query(&key, short, "x"))
-            .await
-            .expect("short");
-        assert_eq!(
-            (
-                answer.label.as_str(),
-                answer.is_mandatory,
-                answer.app_version.as_str()
-            ),
-            ("v2", true, short)
-        );
+        let answer = device.check_for_update(&query(&key, short, "x")).await.expect("short");
+        assert_eq!((answer.label.as_str(), answer.is_mandatory, answer.app_version.as_str()), ("v2", true, short));
     }
 
-    admin
-        .release(
-            "App",
-            "Staging",
-            &upload(package(dir.path(), "three"), info("1.0.0 - 1.2.x")),
-        )
-        .await
-        .expect("v3");
+    admin.release("App", "Staging", &upload(package(dir.path(), "three"), info("1.0.0 - 1.2.x"))).await.expect("v3");
     let history = admin.history("App", "Staging").await.expect("history");
     let on = |label: &str| {
         let release = history.iter().find(|p| p.label == label).expect("label");
@@ -127,39 +73,17 @@ async fn observed_outcomes_of_the_reference_server() {
     let from_v1 = device.check_for_update(&on("v1")).await.expect("from v1");
     assert_eq!((from_v1.label.as_str(), from_v1.is_mandatory), ("v3", true));
     let from_v2 = device.check_for_update(&on("v2")).await.expect("from v2");
-    assert_eq!(
-        (from_v2.label.as_str(), from_v2.is_mandatory),
-        ("v3", false)
-    );
+    assert_eq!((from_v2.label.as_str(), from_v2.is_mandatory), ("v3", false));
     let latest = device.check_for_update(&on("v3")).await.expect("on v3");
     assert!(!latest.is_available);
-    assert_eq!(
-        (
-            latest.app_version.as_str(),
-            latest.target_binary_range.as_str()
-        ),
-        ("", "")
-    );
+    assert_eq!((latest.app_version.as_str(), latest.target_binary_range.as_str()), ("", ""));
 
     admin
-        .patch_release(
-            "App",
-            "Staging",
-            PackageInfo {
-                is_disabled: Some(true),
-                ..PackageInfo::default()
-            },
-        )
+        .patch_release("App", "Staging", PackageInfo { is_disabled: Some(true), ..PackageInfo::default() })
         .await
         .expect("disable v3");
-    let after_disable = device
-        .check_for_update(&query(&key, "1.0.0", "x"))
-        .await
-        .expect("disabled");
-    assert_eq!(
-        after_disable.label, "v2",
-        "cache invalidated and previous enabled release served"
-    );
+    let after_disable = device.check_for_update(&query(&key, "1.0.0", "x")).await.expect("disabled");
+    assert_eq!(after_disable.label, "v2", "cache invalidated and previous enabled release served");
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -168,33 +92,14 @@ async fn exact_version_releases_and_companion_devices() {
     let admin = server.admin();
     let (key, _) = app_with_keys(&admin, "App").await;
     let dir = tempfile::tempdir().expect("dir");
-    admin
-        .release(
-            "App",
-            "Staging",
-            &upload(package(dir.path(), "exact"), info("1.2.3")),
-        )
-        .await
-        .expect("release");
+    admin.release("App", "Staging", &upload(package(dir.path(), "exact"), info("1.2.3"))).await.expect("release");
     let device = server.device();
-    let newer = device
-        .check_for_update(&query(&key, "1.2.4", "x"))
-        .await
-        .expect("newer");
+    let newer = device.check_for_update(&query(&key, "1.2.4", "x")).await.expect("newer");
     assert!(!newer.is_available && newer.should_run_binary_version);
-    let older = device
-        .check_for_update(&query(&key, "1.2.2", "x"))
-        .await
-        .expect("older");
+    let older = device.check_for_update(&query(&key, "1.2.2", "x")).await.expect("older");
     assert!(!older.is_available && older.update_app_version);
-    let companion = UpdateCheckQuery {
-        is_companion: Some("true".into()),
-        ..query(&key, "1.2.4", "x")
-    };
-    let answer = device
-        .check_for_update(&companion)
-        .await
-        .expect("companion");
+    let companion = UpdateCheckQuery { is_companion: Some("true".into()), ..query(&key, "1.2.4", "x") };
+    let answer = device.check_for_update(&companion).await.expect("companion");
     assert!(answer.is_available);
     assert_eq!(answer.target_binary_range, "1.2.4");
 }
@@ -205,20 +110,10 @@ async fn legacy_path_speaks_camel_case_and_both_spellings_are_accepted() {
     let admin = server.admin();
     let (key, _) = app_with_keys(&admin, "App").await;
     let dir = tempfile::tempdir().expect("dir");
-    admin
-        .release(
-            "App",
-            "Staging",
-            &upload(package(dir.path(), "legacy"), info("^1.0.0")),
-        )
-        .await
-        .expect("release");
+    admin.release("App", "Staging", &upload(package(dir.path(), "legacy"), info("^1.0.0"))).await.expect("release");
     let http = server.http();
     let legacy: Value = http
-        .get(format!(
-            "{}/updateCheck?deploymentKey={key}&appVersion=1.0.0&clientUniqueId=abc",
-            server.url
-        ))
+        .get(format!("{}/updateCheck?deploymentKey={key}&appVersion=1.0.0&clientUniqueId=abc", server.url))
         .send()
         .await
         .expect("send")
@@ -227,12 +122,7 @@ async fn legacy_path_speaks_camel_case_and_both_spellings_are_accepted() {
         .expect("json");
     let info = &legacy["updateInfo"];
     assert_eq!(info["isAvailable"], true);
-    assert!(
-        info["downloadURL"]
-            .as_str()
-            .expect("url")
-            .starts_with("http://127.0.0.1")
-    );
+    assert!(info["downloadURL"].as_str().expect("url").starts_with("http://127.0.0.1"));
     for k in [
         "description",
         "isMandatory",
@@ -247,10 +137,7 @@ async fn legacy_path_speaks_camel_case_and_both_spellings_are_accepted() {
         assert!(info.get(k).is_some(), "{k} missing: {info}");
     }
     let mixed: Value = http
-        .get(format!(
-            "{}/v0.1/public/codepush/update_check?deploymentKey={key}&app_version=1.0.0",
-            server.url
-        ))
+        .get(format!("{}/v0.1/public/codepush/update_check?deploymentKey={key}&app_version=1.0.0", server.url))
         .send()
         .await
         .expect("send")
@@ -258,16 +145,9 @@ async fn legacy_path_speaks_camel_case_and_both_spellings_are_accepted() {
         .await
         .expect("json");
     assert_eq!(mixed["update_info"]["is_available"], true);
-    assert_eq!(
-        mixed["update_info"].as_object().expect("object").len(),
-        11,
-        "every key present"
-    );
+    assert_eq!(mixed["update_info"].as_object().expect("object").len(), 11, "every key present");
     let none: Value = http
-        .get(format!(
-            "{}/v0.1/public/codepush/update_check?deployment_key={key}&app_version=9.0.0",
-            server.url
-        ))
+        .get(format!("{}/v0.1/public/codepush/update_check?deployment_key={key}&app_version=9.0.0", server.url))
         .send()
         .await
         .expect("send")
@@ -285,29 +165,15 @@ async fn downloads_have_exact_length_without_compression_or_chunking() {
     app_with_keys(&admin, "App").await;
     let dir = tempfile::tempdir().expect("dir");
     let zip = package(dir.path(), "len");
-    let released = admin
-        .release("App", "Staging", &upload(zip.clone(), info("*")))
-        .await
-        .expect("release");
-    let response = server
-        .http()
-        .get(&released.blob_url)
-        .header("Accept-Encoding", "gzip, identity")
-        .send()
-        .await
-        .expect("get");
+    let released = admin.release("App", "Staging", &upload(zip.clone(), info("*"))).await.expect("release");
+    let response =
+        server.http().get(&released.blob_url).header("Accept-Encoding", "gzip, identity").send().await.expect("get");
     assert_eq!(response.status(), 200);
     let expected = std::fs::metadata(&zip).expect("meta").len();
-    assert_eq!(
-        response.headers()["content-length"],
-        expected.to_string().as_str()
-    );
+    assert_eq!(response.headers()["content-length"], expected.to_string().as_str());
     assert!(response.headers().get("transfer-encoding").is_none());
     assert!(response.headers().get("content-encoding").is_none());
-    assert_eq!(
-        response.bytes().await.expect("bytes").len() as u64,
-        expected
-    );
+    assert_eq!(response.bytes().await.expect("bytes").len() as u64, expected);
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -316,58 +182,18 @@ async fn build_number_targeting_limits_releases_to_matching_binaries() {
     let admin = server.admin();
     let (key, _) = app_with_keys(&admin, "App").await;
     let dir = tempfile::tempdir().expect("dir");
-    admin
-        .release(
-            "App",
-            "Staging",
-            &upload(package(dir.path(), "general"), info("1.0.0")),
-        )
-        .await
-        .expect("v1");
+    admin.release("App", "Staging", &upload(package(dir.path(), "general"), info("1.0.0"))).await.expect("v1");
     let mut pinned = info("1.0.0");
     pinned.build_number = Some("40-45".into());
-    let v2 = admin
-        .release(
-            "App",
-            "Staging",
-            &upload(package(dir.path(), "pinned"), pinned),
-        )
-        .await
-        .expect("v2");
+    let v2 = admin.release("App", "Staging", &upload(package(dir.path(), "pinned"), pinned)).await.expect("v2");
     assert_eq!(v2.build_number.as_deref(), Some("40-45"));
     let device = server.device();
-    let with_build = |b: Option<&str>| UpdateCheckQuery {
-        build_number: b.map(Into::into),
-        ..query(&key, "1.0.0", "x")
-    };
-    assert_eq!(
-        device
-            .check_for_update(&with_build(Some("42")))
-            .await
-            .expect("42")
-            .label,
-        "v2"
-    );
-    assert_eq!(
-        device
-            .check_for_update(&with_build(Some("46")))
-            .await
-            .expect("46")
-            .label,
-        "v1"
-    );
-    assert_eq!(
-        device
-            .check_for_update(&with_build(None))
-            .await
-            .expect("none")
-            .label,
-        "v1"
-    );
-    let bad = device
-        .check_for_update(&with_build(Some("forty")))
-        .await
-        .expect_err("bad build");
+    let with_build =
+        |b: Option<&str>| UpdateCheckQuery { build_number: b.map(Into::into), ..query(&key, "1.0.0", "x") };
+    assert_eq!(device.check_for_update(&with_build(Some("42"))).await.expect("42").label, "v2");
+    assert_eq!(device.check_for_update(&with_build(Some("46"))).await.expect("46").label, "v1");
+    assert_eq!(device.check_for_update(&with_build(None)).await.expect("none").label, "v1");
+    let bad = device.check_for_update(&with_build(Some("forty"))).await.expect_err("bad build");
     assert_eq!(bad.status(), Some(400));
 }
 
@@ -377,14 +203,7 @@ async fn status_reports_count_once_and_feed_metrics() {
     let admin = server.admin();
     let (key, _) = app_with_keys(&admin, "App").await;
     let dir = tempfile::tempdir().expect("dir");
-    admin
-        .release(
-            "App",
-            "Staging",
-            &upload(package(dir.path(), "m1"), info("*")),
-        )
-        .await
-        .expect("v1");
+    admin.release("App", "Staging", &upload(package(dir.path(), "m1"), info("*"))).await.expect("v1");
     let device = server.device();
     let download = DownloadReport {
         deployment_key: Some(key.clone()),
@@ -408,14 +227,8 @@ async fn status_reports_count_once_and_feed_metrics() {
     };
     device.report_deploy(&binary).await.expect("binary report");
     for _ in 0..3 {
-        device
-            .report_download(&download)
-            .await
-            .expect("download report");
-        device
-            .report_deploy(&installed)
-            .await
-            .expect("deploy report (retried)");
+        device.report_download(&download).await.expect("download report");
+        device.report_deploy(&installed).await.expect("deploy report (retried)");
     }
     let failed = DeployReport {
         client_unique_id: Some("dev-2".into()),
@@ -426,10 +239,7 @@ async fn status_reports_count_once_and_feed_metrics() {
 
     let metrics = admin.metrics("App", "Staging").await.expect("metrics");
     let v1 = &metrics["v1"];
-    assert_eq!(
-        (v1.active, v1.downloaded, v1.installed, v1.failed),
-        (1, Some(1), Some(1), Some(1))
-    );
+    assert_eq!((v1.active, v1.downloaded, v1.installed, v1.failed), (1, Some(1), Some(1), Some(1)));
     assert_eq!(metrics["1.0.0"].active, 0, "moved from the binary to v1");
     assert_eq!(metrics["1.0.0"].installed, None);
 
@@ -439,7 +249,9 @@ async fn status_reports_count_once_and_feed_metrics() {
         .post(format!("{}/v0.1/public/codepush/report_status/deploy", server.url))
         .header("X-CodePush-SDK-Version", "^4.0.5")
         .json(&json!({"deployment_key": key, "app_version": "1.0.0", "label": "v1", "status": "DeploymentSucceeded"}))
-        .send().await.expect("send");
+        .send()
+        .await
+        .expect("send");
     assert_eq!(response.status(), 200);
     assert_eq!(response.text().await.expect("text"), "OK");
     let legacy = server
@@ -451,21 +263,13 @@ async fn status_reports_count_once_and_feed_metrics() {
         .expect("send");
     assert_eq!(legacy.status(), 200);
     let metrics = admin.metrics("App", "Staging").await.expect("metrics");
-    assert_eq!(
-        (metrics["v1"].active, metrics["v1"].downloaded),
-        (2, Some(2))
-    );
+    assert_eq!((metrics["v1"].active, metrics["v1"].downloaded), (2, Some(2)));
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn health_needs_no_external_service() {
     let server = TestServer::start().await;
-    let response = server
-        .http()
-        .get(format!("{}/health", server.url))
-        .send()
-        .await
-        .expect("health");
+    let response = server.http().get(format!("{}/health", server.url)).send().await.expect("health");
     assert_eq!(response.status(), 200);
     assert_eq!(response.text().await.expect("text"), "Healthy");
 }

@@ -17,18 +17,13 @@ struct NodeClients {
 }
 
 fn node_clients() -> Option<NodeClients> {
-    let root = std::env::var_os("OTADECK_NODE_CLIENTS").map_or_else(
-        || Path::new(env!("CARGO_MANIFEST_DIR")).join(".cache/node-clients"),
-        PathBuf::from,
-    );
+    let root = std::env::var_os("OTADECK_NODE_CLIENTS")
+        .map_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join(".cache/node-clients"), PathBuf::from);
     let clients = NodeClients {
         cli: root.join("cli2/node_modules/code-push-cli/script/cli.js"),
         acquisition_sdk: root.join("cp/node_modules/code-push/script/acquisition-sdk.js"),
     };
-    let node_ok = std::process::Command::new("node")
-        .arg("--version")
-        .output()
-        .is_ok_and(|o| o.status.success());
+    let node_ok = std::process::Command::new("node").arg("--version").output().is_ok_and(|o| o.status.success());
     if node_ok && clients.cli.exists() && clients.acquisition_sdk.exists() {
         return Some(clients);
     }
@@ -61,10 +56,7 @@ async fn code_push(clients: &NodeClients, home: &Path, args: &[&str]) -> String 
     let output = child.wait_with_output().await.expect("node runs");
     let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
     let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
-    assert!(
-        output.status.success(),
-        "code-push {args:?} failed:\nstdout: {stdout}\nstderr: {stderr}"
-    );
+    assert!(output.status.success(), "code-push {args:?} failed:\nstdout: {stdout}\nstderr: {stderr}");
     eprintln!("$ code-push {}\n{stdout}", args.join(" "));
     stdout
 }
@@ -79,15 +71,9 @@ fn folder_hash(folder: &Path) -> String {
             if path.is_dir() {
                 stack.push(path);
             } else {
-                let relative = path
-                    .strip_prefix(parent)
-                    .expect("relative")
-                    .to_string_lossy()
-                    .replace('\\', "/");
-                entries.push(ManifestEntry {
-                    path: relative,
-                    sha256: sha256_hex(&std::fs::read(&path).expect("read")),
-                });
+                let relative = path.strip_prefix(parent).expect("relative").to_string_lossy().replace('\\', "/");
+                entries
+                    .push(ManifestEntry { path: relative, sha256: sha256_hex(&std::fs::read(&path).expect("read")) });
             }
         }
     }
@@ -104,169 +90,59 @@ async fn code_push_cli_2_1_9_drives_the_whole_release_flow() {
     let work = tempfile::tempdir().expect("work");
     let folder = crate::support::code_push_folder(
         work.path(),
-        &[
-            ("index.android.bundle", b"console.log(\"v1\");\n"),
-            ("assets/img.png", b"PNGDATA"),
-            (".DS_Store", b"junk"),
-        ],
+        &[("index.android.bundle", b"console.log(\"v1\");\n"), ("assets/img.png", b"PNGDATA"), (".DS_Store", b"junk")],
     );
     let folder_text = folder.to_string_lossy().into_owned();
 
-    let login = code_push(
-        &clients,
-        home.path(),
-        &["login", &server.url, "--accessKey", ADMIN_KEY],
-    )
-    .await;
+    let login = code_push(&clients, home.path(), &["login", &server.url, "--accessKey", ADMIN_KEY]).await;
     assert!(login.contains("Successfully logged-in"), "{login}");
-    let added = code_push(
-        &clients,
-        home.path(),
-        &["app", "add", "MyApp-Android", "android", "react-native"],
-    )
-    .await;
+    let added = code_push(&clients, home.path(), &["app", "add", "MyApp-Android", "android", "react-native"]).await;
     assert!(added.contains("Successfully added"), "{added}");
     let admin = server.admin();
-    let deployments = admin
-        .deployments("MyApp-Android")
-        .await
-        .expect("deployments");
-    let listed = code_push(
-        &clients,
-        home.path(),
-        &["deployment", "ls", "MyApp-Android", "-k"],
-    )
-    .await;
+    let deployments = admin.deployments("MyApp-Android").await.expect("deployments");
+    let listed = code_push(&clients, home.path(), &["deployment", "ls", "MyApp-Android", "-k"]).await;
     for deployment in &deployments {
-        assert!(
-            listed.contains(&deployment.key),
-            "{} missing from:\n{listed}",
-            deployment.key
-        );
+        assert!(listed.contains(&deployment.key), "{} missing from:\n{listed}", deployment.key);
     }
 
     let released = code_push(
         &clients,
         home.path(),
-        &[
-            "release",
-            "MyApp-Android",
-            &folder_text,
-            "^1.0.0",
-            "-d",
-            "Staging",
-            "--des",
-            "first fix",
-            "-m",
-            "-r",
-            "50",
-        ],
+        &["release", "MyApp-Android", &folder_text, "^1.0.0", "-d", "Staging", "--des", "first fix", "-m", "-r", "50"],
     )
     .await;
     assert!(released.contains("Successfully released"), "{released}");
-    let history = admin
-        .history("MyApp-Android", "Staging")
-        .await
-        .expect("history");
+    let history = admin.history("MyApp-Android", "Staging").await.expect("history");
     assert_eq!(history.len(), 1);
     let v1 = &history[0];
     assert_eq!(
-        (
-            v1.label.as_str(),
-            v1.app_version.as_str(),
-            v1.is_mandatory,
-            v1.rollout
-        ),
+        (v1.label.as_str(), v1.app_version.as_str(), v1.is_mandatory, v1.rollout),
         ("v1", "^1.0.0", true, Some(50))
     );
     assert_eq!(v1.description, "first fix");
-    assert_eq!(
-        v1.package_hash,
-        folder_hash(&folder),
-        "the CLI's zip hashes like the folder (domain hash)"
-    );
+    assert_eq!(v1.package_hash, folder_hash(&folder), "the CLI's zip hashes like the folder (domain hash)");
     assert_eq!(v1.package_hash.len(), 64);
 
-    let patched = code_push(
-        &clients,
-        home.path(),
-        &["patch", "MyApp-Android", "Staging", "-r", "100"],
-    )
-    .await;
+    let patched = code_push(&clients, home.path(), &["patch", "MyApp-Android", "Staging", "-r", "100"]).await;
     assert!(patched.contains("Successfully updated"), "{patched}");
-    assert_eq!(
-        admin
-            .history("MyApp-Android", "Staging")
-            .await
-            .expect("history")[0]
-            .rollout,
-        None
-    );
+    assert_eq!(admin.history("MyApp-Android", "Staging").await.expect("history")[0].rollout, None);
 
-    let promoted = code_push(
-        &clients,
-        home.path(),
-        &["promote", "MyApp-Android", "Staging", "Production"],
-    )
-    .await;
+    let promoted = code_push(&clients, home.path(), &["promote", "MyApp-Android", "Staging", "Production"]).await;
     assert!(promoted.contains("Successfully promoted"), "{promoted}");
-    let production = admin
-        .history("MyApp-Android", "Production")
-        .await
-        .expect("production");
-    assert_eq!(
-        production[0].original_deployment.as_deref(),
-        Some("Staging")
-    );
+    let production = admin.history("MyApp-Android", "Production").await.expect("production");
+    assert_eq!(production[0].original_deployment.as_deref(), Some("Staging"));
     assert_eq!(production[0].description, "first fix");
 
-    std::fs::write(
-        folder.join("index.android.bundle"),
-        "console.log(\"v2\");\n",
-    )
-    .expect("edit bundle");
-    code_push(
-        &clients,
-        home.path(),
-        &[
-            "release",
-            "MyApp-Android",
-            &folder_text,
-            "^1.0.0",
-            "-d",
-            "Staging",
-        ],
-    )
-    .await;
-    let rolled = code_push(
-        &clients,
-        home.path(),
-        &["rollback", "MyApp-Android", "Staging"],
-    )
-    .await;
-    assert!(
-        rolled.contains("Successfully performed a rollback"),
-        "{rolled}"
-    );
+    std::fs::write(folder.join("index.android.bundle"), "console.log(\"v2\");\n").expect("edit bundle");
+    code_push(&clients, home.path(), &["release", "MyApp-Android", &folder_text, "^1.0.0", "-d", "Staging"]).await;
+    let rolled = code_push(&clients, home.path(), &["rollback", "MyApp-Android", "Staging"]).await;
+    assert!(rolled.contains("Successfully performed a rollback"), "{rolled}");
 
-    let shown = code_push(
-        &clients,
-        home.path(),
-        &["deployment", "history", "MyApp-Android", "Staging"],
-    )
-    .await;
+    let shown = code_push(&clients, home.path(), &["deployment", "history", "MyApp-Android", "Staging"]).await;
     for expected in ["v1", "v2", "v3", "Rolled back v2 to v1", "first fix"] {
-        assert!(
-            shown.contains(expected),
-            "{expected} missing from:\n{shown}"
-        );
+        assert!(shown.contains(expected), "{expected} missing from:\n{shown}");
     }
-    let v3 = admin
-        .history("MyApp-Android", "Staging")
-        .await
-        .expect("history")
-        .pop()
-        .expect("v3");
+    let v3 = admin.history("MyApp-Android", "Staging").await.expect("history").pop().expect("v3");
     assert_eq!(v3.package_hash, v1.package_hash);
 }
 
@@ -283,15 +159,12 @@ async fn code_push_4_2_3_acquisition_manager_checks_downloads_and_reports() {
     range.is_mandatory = Some(true);
     range.description = Some("important".into());
     let released = admin
-        .release(
-            "App",
-            "Staging",
-            &crate::support::upload(crate::support::package(dir.path(), "sdk"), range),
-        )
+        .release("App", "Staging", &crate::support::upload(crate::support::package(dir.path(), "sdk"), range))
         .await
         .expect("release");
 
-    let request = serde_json::json!({ "serverUrl": format!("{}/", server.url), "deploymentKey": key, "clientUniqueId": "aaa" });
+    let request =
+        serde_json::json!({ "serverUrl": format!("{}/", server.url), "deploymentKey": key, "clientUniqueId": "aaa" });
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/node/acquisition.js");
     let output = tokio::process::Command::new("node")
         .arg(&script)
@@ -301,11 +174,7 @@ async fn code_push_4_2_3_acquisition_manager_checks_downloads_and_reports() {
         .await
         .expect("run node");
     let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success(),
-        "acquisition.js failed: {}\n{stdout}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    assert!(output.status.success(), "acquisition.js failed: {}\n{stdout}", String::from_utf8_lossy(&output.stderr));
     eprintln!("AcquisitionManager results: {stdout}");
     let results: Value = serde_json::from_str(stdout.trim()).expect("json results");
 
@@ -319,18 +188,11 @@ async fn code_push_4_2_3_acquisition_manager_checks_downloads_and_reports() {
     assert_eq!(remote["downloadUrl"], released.blob_url.as_str());
     assert_eq!(results["downloadedBytes"], released.size);
     assert_eq!(results["downloadStartsWithPK"], true);
-    assert!(
-        results["afterInstall"].is_null(),
-        "no update once installed: {}",
-        results["afterInstall"]
-    );
+    assert!(results["afterInstall"].is_null(), "no update once installed: {}", results["afterInstall"]);
     assert_eq!(results["oldBinary"]["updateAppVersion"], true);
     assert_eq!(results["oldBinary"]["appVersion"], "1.0.0 - 1.2.x");
 
     let metrics = admin.metrics("App", "Staging").await.expect("metrics");
     let v1 = &metrics["v1"];
-    assert_eq!(
-        (v1.active, v1.downloaded, v1.installed, v1.failed),
-        (1, Some(1), Some(1), Some(0))
-    );
+    assert_eq!((v1.active, v1.downloaded, v1.installed, v1.failed), (1, Some(1), Some(1), Some(0)));
 }

@@ -28,13 +28,9 @@ impl TestServer {
         let mut config = ServerConfig::new(data_dir.path().to_path_buf());
         config.admin_key = Some(ADMIN_KEY.to_owned());
         adjust(&mut config);
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind loopback");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind loopback");
         let address = listener.local_addr().expect("local addr");
-        let opened = ServerState::open(&config, address)
-            .await
-            .expect("open server state");
+        let opened = ServerState::open(&config, address).await.expect("open server state");
         let (tx, rx) = oneshot::channel::<()>();
         tokio::spawn(async move {
             serve(listener, opened.state, async {
@@ -43,11 +39,7 @@ impl TestServer {
             .await
             .expect("server runs");
         });
-        Self {
-            url: format!("http://{address}"),
-            data_dir,
-            shutdown: Some(tx),
-        }
+        Self { url: format!("http://{address}"), data_dir, shutdown: Some(tx) }
     }
 
     pub fn admin(&self) -> ManagementClient {
@@ -90,17 +82,9 @@ pub fn zip_folder(folder: &Path, zip_path: &Path) {
     files.sort();
     let mut writer = zip::ZipWriter::new(std::fs::File::create(zip_path).expect("create zip"));
     for file in files {
-        let name = file
-            .strip_prefix(parent)
-            .expect("relative")
-            .to_string_lossy()
-            .replace('\\', "/");
-        writer
-            .start_file(name, zip::write::SimpleFileOptions::default())
-            .expect("start");
-        writer
-            .write_all(&std::fs::read(&file).expect("read"))
-            .expect("write");
+        let name = file.strip_prefix(parent).expect("relative").to_string_lossy().replace('\\', "/");
+        writer.start_file(name, zip::write::SimpleFileOptions::default()).expect("start");
+        writer.write_all(&std::fs::read(&file).expect("read")).expect("write");
     }
     writer.finish().expect("finish zip");
 }
@@ -120,13 +104,8 @@ fn collect_files(dir: &Path, out: &mut Vec<PathBuf>) {
 pub fn package(dir: &Path, marker: &str) -> PathBuf {
     let root = dir.join(format!("src-{marker}"));
     let bundle = format!("console.log({marker:?});\n");
-    let folder = code_push_folder(
-        &root,
-        &[
-            ("index.android.bundle", bundle.as_bytes()),
-            ("assets/img.png", b"PNGDATA"),
-        ],
-    );
+    let folder =
+        code_push_folder(&root, &[("index.android.bundle", bundle.as_bytes()), ("assets/img.png", b"PNGDATA")]);
     let zip_path = dir.join(format!("{marker}.zip"));
     zip_folder(&folder, &zip_path);
     zip_path
@@ -134,10 +113,7 @@ pub fn package(dir: &Path, marker: &str) -> PathBuf {
 
 /// `packageInfo` with a target range.
 pub fn info(app_version: &str) -> PackageInfo {
-    PackageInfo {
-        app_version: Some(app_version.to_owned()),
-        ..PackageInfo::default()
-    }
+    PackageInfo { app_version: Some(app_version.to_owned()), ..PackageInfo::default() }
 }
 
 pub fn upload(file: PathBuf, info: PackageInfo) -> PackageUpload {
@@ -148,13 +124,6 @@ pub fn upload(file: PathBuf, info: PackageInfo) -> PackageUpload {
 pub async fn app_with_keys(client: &ManagementClient, name: &str) -> (String, String) {
     client.create_app(name).await.expect("create app");
     let deployments = client.deployments(name).await.expect("deployments");
-    let key = |wanted: &str| {
-        deployments
-            .iter()
-            .find(|d| d.name == wanted)
-            .expect("deployment")
-            .key
-            .clone()
-    };
+    let key = |wanted: &str| deployments.iter().find(|d| d.name == wanted).expect("deployment").key.clone();
     (key("Staging"), key("Production"))
 }

@@ -20,11 +20,7 @@ fn sources() -> Vec<(String, String)> {
     files
         .into_iter()
         .map(|p| {
-            let relative = p
-                .strip_prefix(root)
-                .expect("relative")
-                .to_string_lossy()
-                .replace('\\', "/");
+            let relative = p.strip_prefix(root).expect("relative").to_string_lossy().replace('\\', "/");
             (relative, std::fs::read_to_string(&p).expect("read"))
         })
         .collect()
@@ -33,10 +29,7 @@ fn sources() -> Vec<(String, String)> {
 #[test]
 fn every_source_file_starts_with_a_module_doc() {
     for (path, text) in sources() {
-        assert!(
-            text.trim_start().starts_with("//!"),
-            "{path} has no //! module doc"
-        );
+        assert!(text.trim_start().starts_with("//!"), "{path} has no //! module doc");
     }
 }
 
@@ -58,10 +51,7 @@ fn dependencies_point_downward() {
                 "std::net",
             ],
         ),
-        (
-            "src/api/",
-            &["crate::server", "crate::client", "crate::cli"],
-        ),
+        ("src/api/", &["crate::server", "crate::client", "crate::cli"]),
         ("src/server/", &["crate::client", "crate::gui"]),
         ("src/client/", &["crate::server", "crate::gui"]),
     ];
@@ -80,10 +70,7 @@ fn dependencies_point_downward() {
 fn egui_is_only_imported_by_the_gui_module() {
     for (path, text) in sources() {
         if !path.starts_with("src/gui/") {
-            assert!(
-                !text.contains("egui::") && !text.contains("eframe::"),
-                "{path} imports egui/eframe"
-            );
+            assert!(!text.contains("egui::") && !text.contains("eframe::"), "{path} imports egui/eframe");
         }
     }
 }

@@ -5,8 +5,7 @@ use axum::response::Response;
 
 use super::body::{JsonBody, created, no_content, ok, segment};
 use crate::api::management::{
-    AccessKeyEnvelope, AccessKeyPatch, AccessKeysEnvelope, AccountEnvelope, AuthenticatedEnvelope,
-    NewAccessKey,
+    AccessKeyEnvelope, AccessKeyPatch, AccessKeysEnvelope, AccountEnvelope, AuthenticatedEnvelope, NewAccessKey,
 };
 use crate::server::ServerState;
 use crate::server::auth::Caller;
@@ -15,27 +14,17 @@ use crate::server::store::accounts;
 
 /// `GET /authenticated`.
 pub async fn authenticated(_caller: Caller) -> Response {
-    ok(&AuthenticatedEnvelope {
-        authenticated: true,
-    })
+    ok(&AuthenticatedEnvelope { authenticated: true })
 }
 
 /// `GET /account`.
 pub async fn account(Caller(caller): Caller) -> Response {
-    ok(&AccountEnvelope {
-        account: accounts::account(&caller),
-    })
+    ok(&AccountEnvelope { account: accounts::account(&caller) })
 }
 
 /// `GET /accessKeys`: secrets masked.
-pub async fn list(
-    State(state): State<ServerState>,
-    Caller(caller): Caller,
-) -> Result<Response, ApiError> {
-    let keys = state
-        .store
-        .run(move |c| accounts::list_access_keys(c, &caller))
-        .await?;
+pub async fn list(State(state): State<ServerState>, Caller(caller): Caller) -> Result<Response, ApiError> {
+    let keys = state.store.run(move |c| accounts::list_access_keys(c, &caller)).await?;
     Ok(ok(&AccessKeysEnvelope { access_keys: keys }))
 }
 
@@ -48,23 +37,12 @@ pub async fn create(
     let friendly_name = request
         .friendly_name
         .or(request.description)
-        .ok_or_else(|| {
-            ApiError::BadRequest("friendlyName: a name for the access key is required".into())
-        })?;
+        .ok_or_else(|| ApiError::BadRequest("friendlyName: a name for the access key is required".into()))?;
     let created_by = request.created_by.unwrap_or_else(|| "otadeck".to_owned());
     let is_session = request.is_session.unwrap_or(false);
     let key = state
         .store
-        .run(move |c| {
-            accounts::create_access_key(
-                c,
-                &caller,
-                &friendly_name,
-                &created_by,
-                request.ttl,
-                is_session,
-            )
-        })
+        .run(move |c| accounts::create_access_key(c, &caller, &friendly_name, &created_by, request.ttl, is_session))
         .await?;
     let location = format!("/accessKeys/{}", segment(&key.friendly_name));
     Ok(created(&location, &AccessKeyEnvelope { access_key: key }))
@@ -76,10 +54,7 @@ pub async fn get(
     Caller(caller): Caller,
     Path(name): Path<String>,
 ) -> Result<Response, ApiError> {
-    let key = state
-        .store
-        .run(move |c| accounts::get_access_key(c, &caller, &name))
-        .await?;
+    let key = state.store.run(move |c| accounts::get_access_key(c, &caller, &name)).await?;
     Ok(ok(&AccessKeyEnvelope { access_key: key }))
 }
 
@@ -92,15 +67,7 @@ pub async fn patch(
 ) -> Result<Response, ApiError> {
     let key = state
         .store
-        .run(move |c| {
-            accounts::patch_access_key(
-                c,
-                &caller,
-                &name,
-                request.friendly_name.as_deref(),
-                request.ttl,
-            )
-        })
+        .run(move |c| accounts::patch_access_key(c, &caller, &name, request.friendly_name.as_deref(), request.ttl))
         .await?;
     Ok(ok(&AccessKeyEnvelope { access_key: key }))
 }
@@ -111,10 +78,7 @@ pub async fn delete(
     Caller(caller): Caller,
     Path(name): Path<String>,
 ) -> Result<Response, ApiError> {
-    state
-        .store
-        .run(move |c| accounts::delete_access_key(c, &caller, &name))
-        .await?;
+    state.store.run(move |c| accounts::delete_access_key(c, &caller, &name)).await?;
     Ok(no_content())
 }
 
@@ -124,9 +88,6 @@ pub async fn delete_sessions(
     Caller(caller): Caller,
     Path(created_by): Path<String>,
 ) -> Result<Response, ApiError> {
-    state
-        .store
-        .run(move |c| accounts::delete_sessions(c, &caller, &created_by))
-        .await?;
+    state.store.run(move |c| accounts::delete_sessions(c, &caller, &created_by)).await?;
     Ok(no_content())
 }

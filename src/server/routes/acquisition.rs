@@ -9,8 +9,7 @@ use axum::response::{IntoResponse, Response};
 use tokio_util::io::ReaderStream;
 
 use crate::api::acquisition::{
-    DeployReport, DownloadReport, LegacyUpdateCheckResponse, UpdateCheckQuery, UpdateCheckResponse,
-    UpdateInfo, status,
+    DeployReport, DownloadReport, LegacyUpdateCheckResponse, UpdateCheckQuery, UpdateCheckResponse, UpdateInfo, status,
 };
 use crate::domain::selection::{UpdateDecision, UpdateQuery, plan_update};
 use crate::domain::{DeviceVersion, validate};
@@ -27,9 +26,7 @@ fn non_empty(value: Option<String>) -> Option<String> {
 fn deployment_key(raw: Option<&str>) -> Result<String, ApiError> {
     let key = raw.map(str::trim).unwrap_or_default();
     if key.is_empty() {
-        return Err(ApiError::BadRequest(
-            "A deployment key must be specified (deployment_key).".into(),
-        ));
+        return Err(ApiError::BadRequest("A deployment key must be specified (deployment_key).".into()));
     }
     validate::key("deployment_key", key).map_err(|e| ApiError::BadRequest(e.to_string()))?;
     Ok(key.to_owned())
@@ -51,8 +48,8 @@ async fn snapshot(state: &ServerState, key: &str) -> Result<Arc<DeploymentSnapsh
             Ok(Some((releases::rules_of(&history)?, history)))
         })
         .await?;
-    let (rules, history) = loaded
-        .ok_or_else(|| ApiError::NotFound(format!("Deployment key \"{key}\" was not found.")))?;
+    let (rules, history) =
+        loaded.ok_or_else(|| ApiError::NotFound(format!("Deployment key \"{key}\" was not found.")))?;
     let offers = history
         .iter()
         .map(|r| OfferedRelease {
@@ -62,22 +59,21 @@ async fn snapshot(state: &ServerState, key: &str) -> Result<Arc<DeploymentSnapsh
         })
         .collect();
     let snapshot = Arc::new(DeploymentSnapshot::new(rules, offers));
-    state
-        .cache
-        .insert(key.to_owned(), generation, Arc::clone(&snapshot));
+    state.cache.insert(key.to_owned(), generation, Arc::clone(&snapshot));
     Ok(snapshot)
 }
 
 async fn check(state: &ServerState, query: UpdateCheckQuery) -> Result<UpdateInfo, ApiError> {
     let key = deployment_key(query.deployment_key.as_deref())?;
-    let raw_version = non_empty(query.app_version).ok_or_else(|| {
-        ApiError::BadRequest("An app version must be specified (app_version).".into())
-    })?;
+    let raw_version = non_empty(query.app_version)
+        .ok_or_else(|| ApiError::BadRequest("An app version must be specified (app_version).".into()))?;
     let raw_version = raw_version.trim().to_owned();
     let build_number = match non_empty(query.build_number) {
-        Some(text) => Some(text.trim().parse::<u64>().map_err(|_| {
-            ApiError::BadRequest(format!("build_number \"{text}\" must be a whole number"))
-        })?),
+        Some(text) => Some(
+            text.trim()
+                .parse::<u64>()
+                .map_err(|_| ApiError::BadRequest(format!("build_number \"{text}\" must be a whole number")))?,
+        ),
         None => None,
     };
     let snapshot = snapshot(state, &key).await?;
@@ -89,8 +85,7 @@ async fn check(state: &ServerState, query: UpdateCheckQuery) -> Result<UpdateInf
     let plan = match snapshot.cached_plan(&plan_key) {
         Some(plan) => plan,
         None => {
-            let app_version = DeviceVersion::parse(&plan_key.0)
-                .map_err(|e| ApiError::BadRequest(e.to_string()))?;
+            let app_version = DeviceVersion::parse(&plan_key.0).map_err(|e| ApiError::BadRequest(e.to_string()))?;
             let update_query = UpdateQuery {
                 app_version,
                 label: plan_key.1.clone(),
@@ -102,26 +97,13 @@ async fn check(state: &ServerState, query: UpdateCheckQuery) -> Result<UpdateInf
         }
     };
     let client = query.client_unique_id.as_deref().filter(|c| !c.is_empty());
-    Ok(render(
-        &snapshot,
-        plan.for_client(&snapshot.rules, client),
-        &plan_key.0,
-    ))
+    Ok(render(&snapshot, plan.for_client(&snapshot.rules, client), &plan_key.0))
 }
 
-fn render(
-    snapshot: &DeploymentSnapshot,
-    decision: &UpdateDecision,
-    device_version: &str,
-) -> UpdateInfo {
+fn render(snapshot: &DeploymentSnapshot, decision: &UpdateDecision, device_version: &str) -> UpdateInfo {
     match decision {
-        UpdateDecision::Available {
-            release,
-            is_mandatory,
-        } => {
-            let (Some(rules), Some(offer)) =
-                (snapshot.rules.get(*release), snapshot.offers.get(*release))
-            else {
+        UpdateDecision::Available { release, is_mandatory } => {
+            let (Some(rules), Some(offer)) = (snapshot.rules.get(*release), snapshot.offers.get(*release)) else {
                 return UpdateInfo::default();
             };
             UpdateInfo {
@@ -138,11 +120,7 @@ fn render(
                 target_binary_range: device_version.to_owned(),
             }
         }
-        UpdateDecision::NoUpdate {
-            should_run_binary_version,
-            update_app_version,
-            target_range,
-        } => {
+        UpdateDecision::NoUpdate { should_run_binary_version, update_app_version, target_range } => {
             let range = target_range.clone().unwrap_or_default();
             UpdateInfo {
                 update_app_version: *update_app_version,
@@ -170,52 +148,33 @@ pub async fn legacy_update_check(
     Query(query): Query<UpdateCheckQuery>,
 ) -> Result<Response, ApiError> {
     let info = check(&state, query).await?;
-    Ok(axum::Json(LegacyUpdateCheckResponse {
-        update_info: (&info).into(),
-    })
-    .into_response())
+    Ok(axum::Json(LegacyUpdateCheckResponse { update_info: (&info).into() }).into_response())
 }
 
 fn parse_report<T: serde::de::DeserializeOwned>(body: &Bytes) -> Result<T, ApiError> {
-    serde_json::from_slice(body)
-        .map_err(|e| ApiError::BadRequest(format!("The status report is not valid JSON: {e}")))
+    serde_json::from_slice(body).map_err(|e| ApiError::BadRequest(format!("The status report is not valid JSON: {e}")))
 }
 
 fn counted(outcome: ReportOutcome, key: &str) -> Result<Response, ApiError> {
     match outcome {
-        ReportOutcome::Counted | ReportOutcome::AlreadyCounted => {
-            Ok((StatusCode::OK, "OK").into_response())
-        }
-        ReportOutcome::UnknownDeployment => Err(ApiError::NotFound(format!(
-            "Deployment key \"{key}\" was not found."
-        ))),
+        ReportOutcome::Counted | ReportOutcome::AlreadyCounted => Ok((StatusCode::OK, "OK").into_response()),
+        ReportOutcome::UnknownDeployment => Err(ApiError::NotFound(format!("Deployment key \"{key}\" was not found."))),
     }
 }
 
 /// `POST …/report_status/deploy`. Never requires the SDK-version header.
-pub async fn report_deploy(
-    State(state): State<ServerState>,
-    body: Bytes,
-) -> Result<Response, ApiError> {
+pub async fn report_deploy(State(state): State<ServerState>, body: Bytes) -> Result<Response, ApiError> {
     let report: DeployReport = parse_report(&body)?;
     let key = deployment_key(report.deployment_key.as_deref())?;
-    let app_version = non_empty(report.app_version.clone()).ok_or_else(|| {
-        ApiError::BadRequest("An app version must be specified (app_version).".into())
-    })?;
+    let app_version = non_empty(report.app_version.clone())
+        .ok_or_else(|| ApiError::BadRequest("An app version must be specified (app_version).".into()))?;
     let label = non_empty(report.label.clone());
     let status = non_empty(report.status.clone());
     if label.is_some() && status.is_none() {
-        return Err(ApiError::BadRequest(
-            "A status must be specified when a label is reported.".into(),
-        ));
+        return Err(ApiError::BadRequest("A status must be specified when a label is reported.".into()));
     }
     if let Some(status) = &status
-        && ![
-            status::DEPLOYMENT_SUCCEEDED,
-            status::DEPLOYMENT_FAILED,
-            status::DOWNLOADED,
-        ]
-        .contains(&status.as_str())
+        && ![status::DEPLOYMENT_SUCCEEDED, status::DEPLOYMENT_FAILED, status::DOWNLOADED].contains(&status.as_str())
     {
         return Err(ApiError::BadRequest(format!(
             "Invalid status \"{status}\": expected DeploymentSucceeded, DeploymentFailed or Downloaded."
@@ -224,10 +183,7 @@ pub async fn report_deploy(
     let client = non_empty(report.client_unique_id.clone());
     if let (Some(label), Some(status::DOWNLOADED)) = (&label, status.as_deref()) {
         let (key2, label) = (key.clone(), label.clone());
-        let outcome = state
-            .store
-            .run(move |c| metrics::record_download(c, &key2, &label, client.as_deref()))
-            .await?;
+        let outcome = state.store.run(move |c| metrics::record_download(c, &key2, &label, client.as_deref())).await?;
         return counted(outcome, &key);
     }
     let previous = non_empty(report.previous_label_or_app_version.clone());
@@ -252,46 +208,27 @@ pub async fn report_deploy(
 }
 
 /// `POST …/report_status/download`.
-pub async fn report_download(
-    State(state): State<ServerState>,
-    body: Bytes,
-) -> Result<Response, ApiError> {
+pub async fn report_download(State(state): State<ServerState>, body: Bytes) -> Result<Response, ApiError> {
     let report: DownloadReport = parse_report(&body)?;
     let key = deployment_key(report.deployment_key.as_deref())?;
-    let label = non_empty(report.label).ok_or_else(|| {
-        ApiError::BadRequest("A label must be specified in a download report.".into())
-    })?;
+    let label = non_empty(report.label)
+        .ok_or_else(|| ApiError::BadRequest("A label must be specified in a download report.".into()))?;
     let client = non_empty(report.client_unique_id);
     let key2 = key.clone();
-    let outcome = state
-        .store
-        .run(move |c| metrics::record_download(c, &key2, &label, client.as_deref()))
-        .await?;
+    let outcome = state.store.run(move |c| metrics::record_download(c, &key2, &label, client.as_deref())).await?;
     counted(outcome, &key)
 }
 
 /// `GET /blobs/{sha256}`: the package bytes, un-chunked with an exact `Content-Length`, no auth.
-pub async fn download(
-    State(state): State<ServerState>,
-    Path(sha256): Path<String>,
-) -> Result<Response, ApiError> {
+pub async fn download(State(state): State<ServerState>, Path(sha256): Path<String>) -> Result<Response, ApiError> {
     let not_found = || ApiError::NotFound("No package with that hash.".into());
     let path = state.blobs.path_of(&sha256).ok_or_else(not_found)?;
-    let file = tokio::fs::File::open(&path)
-        .await
-        .map_err(|_| not_found())?;
+    let file = tokio::fs::File::open(&path).await.map_err(|_| not_found())?;
     let length = file.metadata().await?.len();
-    let mut response =
-        Body::from_stream(ReaderStream::with_capacity(file, 64 * 1024)).into_response();
+    let mut response = Body::from_stream(ReaderStream::with_capacity(file, 64 * 1024)).into_response();
     let headers = response.headers_mut();
     headers.insert(header::CONTENT_LENGTH, HeaderValue::from(length));
-    headers.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/octet-stream"),
-    );
-    headers.insert(
-        header::CACHE_CONTROL,
-        HeaderValue::from_static("public, max-age=31536000, immutable"),
-    );
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/octet-stream"));
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=31536000, immutable"));
     Ok(response)
 }

@@ -1,24 +1,19 @@
 //! App and collaborator routes.
 
 use axum::extract::{Path, State};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse as _, Response};
 
-use super::body::{JsonBody, created, no_content, ok, segment};
+use super::body::{JsonBody, created, no_content, ok, on_app, segment};
 use crate::api::management::{AppEnvelope, AppsEnvelope, CollaboratorsEnvelope, NewApp, Rename};
 use crate::server::ServerState;
 use crate::server::auth::Caller;
 use crate::server::error::ApiError;
-use crate::server::store::apps::{self, resolve_app};
+use crate::server::store::apps;
 
 /// `GET /apps`.
-pub async fn list(
-    State(state): State<ServerState>,
-    Caller(caller): Caller,
-) -> Result<Response, ApiError> {
-    let apps = state
-        .store
-        .run(move |c| apps::list_apps(c, &caller))
-        .await?;
+pub async fn list(State(state): State<ServerState>, Caller(caller): Caller) -> Result<Response, ApiError> {
+    let apps = state.store.run(move |c| apps::list_apps(c, &caller)).await?;
     Ok(ok(&AppsEnvelope { apps }))
 }
 
@@ -28,18 +23,10 @@ pub async fn create(
     Caller(caller): Caller,
     JsonBody(request): JsonBody<NewApp>,
 ) -> Result<Response, ApiError> {
-    let name = request
-        .name
-        .ok_or_else(|| ApiError::BadRequest("name: an app name is required".into()))?;
+    let name = request.name.ok_or_else(|| ApiError::BadRequest("name: an app name is required".into()))?;
     let manual = request.manually_provision_deployments.unwrap_or(false);
-    let app = state
-        .store
-        .run(move |c| apps::create_app(c, &caller, &name, manual))
-        .await?;
-    Ok(created(
-        &format!("/apps/{}", segment(&app.name)),
-        &AppEnvelope { app },
-    ))
+    let app = state.store.run(move |c| apps::create_app(c, &caller, &name, manual)).await?;
+    Ok(created(&format!("/apps/{}", segment(&app.name)), &AppEnvelope { app }))
 }
 
 /// `GET /apps/{app}`.
@@ -48,13 +35,7 @@ pub async fn get(
     Caller(caller): Caller,
     Path(app): Path<String>,
 ) -> Result<Response, ApiError> {
-    let app = state
-        .store
-        .run(move |c| {
-            let access = resolve_app(c, &caller, &app)?;
-            apps::app_view(c, &caller, &access)
-        })
-        .await?;
+    let app = on_app(&state, caller, app, |c, caller, access| apps::app_view(c, caller, access)).await?;
     Ok(ok(&AppEnvelope { app }))
 }
 
@@ -65,16 +46,9 @@ pub async fn rename(
     Path(app): Path<String>,
     JsonBody(request): JsonBody<Rename>,
 ) -> Result<Response, ApiError> {
-    let Some(new_name) = request.name else {
-        return Ok(no_content());
-    };
-    let app = state
-        .store
-        .run(move |c| {
-            let access = resolve_app(c, &caller, &app)?;
-            apps::rename_app(c, &caller, &access, &new_name)
-        })
-        .await?;
+    let Some(new_name) = request.name else { return Ok(no_content()) };
+    let app =
+        on_app(&state, caller, app, move |c, caller, access| apps::rename_app(c, caller, access, &new_name)).await?;
     Ok(ok(&AppEnvelope { app }))
 }
 
@@ -84,13 +58,7 @@ pub async fn delete(
     Caller(caller): Caller,
     Path(app): Path<String>,
 ) -> Result<Response, ApiError> {
-    state
-        .store
-        .run(move |c| {
-            let access = resolve_app(c, &caller, &app)?;
-            apps::delete_app(c, &access)
-        })
-        .await?;
+    on_app(&state, caller, app, |c, _, access| apps::delete_app(c, access)).await?;
     state.cache.invalidate();
     Ok(no_content())
 }
@@ -101,14 +69,8 @@ pub async fn transfer(
     Caller(caller): Caller,
     Path((app, email)): Path<(String, String)>,
 ) -> Result<Response, ApiError> {
-    state
-        .store
-        .run(move |c| {
-            let access = resolve_app(c, &caller, &app)?;
-            apps::transfer_app(c, &access, &email)
-        })
-        .await?;
-    Ok(axum::http::StatusCode::CREATED.into_response())
+    on_app(&state, caller, app, move |c, _, access| apps::transfer_app(c, access, &email)).await?;
+    Ok(StatusCode::CREATED.into_response())
 }
 
 /// `GET /apps/{app}/collaborators`.
@@ -117,13 +79,8 @@ pub async fn collaborators(
     Caller(caller): Caller,
     Path(app): Path<String>,
 ) -> Result<Response, ApiError> {
-    let collaborators = state
-        .store
-        .run(move |c| {
-            let access = resolve_app(c, &caller, &app)?;
-            apps::collaborators(c, &caller, access.app_id)
-        })
-        .await?;
+    let collaborators =
+        on_app(&state, caller, app, |c, caller, access| apps::collaborators(c, caller, access.app_id)).await?;
     Ok(ok(&CollaboratorsEnvelope { collaborators }))
 }
 
@@ -133,14 +90,8 @@ pub async fn add_collaborator(
     Caller(caller): Caller,
     Path((app, email)): Path<(String, String)>,
 ) -> Result<Response, ApiError> {
-    state
-        .store
-        .run(move |c| {
-            let access = resolve_app(c, &caller, &app)?;
-            apps::add_collaborator(c, &access, &email)
-        })
-        .await?;
-    Ok(axum::http::StatusCode::CREATED.into_response())
+    on_app(&state, caller, app, move |c, _, access| apps::add_collaborator(c, access, &email)).await?;
+    Ok(StatusCode::CREATED.into_response())
 }
 
 /// `DELETE /apps/{app}/collaborators/{email}` (Owner, or yourself).
@@ -149,12 +100,6 @@ pub async fn remove_collaborator(
     Caller(caller): Caller,
     Path((app, email)): Path<(String, String)>,
 ) -> Result<Response, ApiError> {
-    state
-        .store
-        .run(move |c| {
-            let access = resolve_app(c, &caller, &app)?;
-            apps::remove_collaborator(c, &caller, &access, &email)
-        })
-        .await?;
+    on_app(&state, caller, app, move |c, caller, access| apps::remove_collaborator(c, caller, access, &email)).await?;
     Ok(no_content())
 }

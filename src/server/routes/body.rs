@@ -9,6 +9,8 @@ use serde::de::DeserializeOwned;
 
 use crate::server::ServerState;
 use crate::server::error::ApiError;
+use crate::server::store::apps::{AppAccess, resolve_app};
+use crate::server::store::{AuthenticatedCaller, StoreResult};
 
 /// A JSON body parsed regardless of `Content-Type`, with a 400 text message on bad JSON.
 /// An empty body is read as `{}`.
@@ -18,17 +20,10 @@ impl<T: DeserializeOwned> FromRequest<ServerState> for JsonBody<T> {
     type Rejection = ApiError;
 
     async fn from_request(request: Request, state: &ServerState) -> Result<Self, Self::Rejection> {
-        let bytes = Bytes::from_request(request, state).await.map_err(|e| {
-            ApiError::BadRequest(format!(
-                "Could not read the request body: {}",
-                e.body_text()
-            ))
-        })?;
-        let bytes: &[u8] = if bytes.iter().all(u8::is_ascii_whitespace) {
-            b"{}"
-        } else {
-            &bytes
-        };
+        let bytes = Bytes::from_request(request, state)
+            .await
+            .map_err(|e| ApiError::BadRequest(format!("Could not read the request body: {}", e.body_text())))?;
+        let bytes: &[u8] = if bytes.iter().all(u8::is_ascii_whitespace) { b"{}" } else { &bytes };
         serde_json::from_slice(bytes)
             .map(JsonBody)
             .map_err(|e| ApiError::BadRequest(format!("The request body is not valid: {e}")))
@@ -56,12 +51,7 @@ pub fn no_content() -> Response {
 
 fn json<T: Serialize>(status: StatusCode, value: &T) -> Response {
     match serde_json::to_vec(value) {
-        Ok(body) => (
-            status,
-            [(header::CONTENT_TYPE, "application/json; charset=utf-8")],
-            body,
-        )
-            .into_response(),
+        Ok(body) => (status, [(header::CONTENT_TYPE, "application/json; charset=utf-8")], body).into_response(),
         Err(e) => ApiError::Internal(e.to_string()).into_response(),
     }
 }
@@ -69,4 +59,21 @@ fn json<T: Serialize>(status: StatusCode, value: &T) -> Response {
 /// Percent-encodes a path segment for `Location` headers.
 pub fn segment(text: &str) -> String {
     percent_encoding::utf8_percent_encode(text, percent_encoding::NON_ALPHANUMERIC).to_string()
+}
+
+/// Runs `work` in the store with the caller's access to `app` resolved first (404 if the caller
+/// cannot see it). Every app-scoped management route goes through here.
+pub async fn on_app<T, F>(state: &ServerState, caller: AuthenticatedCaller, app: String, work: F) -> Result<T, ApiError>
+where
+    T: Send + 'static,
+    F: FnOnce(&mut rusqlite::Connection, &AuthenticatedCaller, &AppAccess) -> StoreResult<T> + Send + 'static,
+{
+    let result = state
+        .store
+        .run(move |connection| {
+            let access = resolve_app(connection, &caller, &app)?;
+            work(connection, &caller, &access)
+        })
+        .await?;
+    Ok(result)
 }

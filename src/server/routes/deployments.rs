@@ -3,15 +3,14 @@
 use axum::extract::{Path, State};
 use axum::response::Response;
 
-use super::body::{JsonBody, created, no_content, ok, segment};
+use super::body::{JsonBody, created, no_content, ok, on_app, segment};
 use crate::api::management::{
-    Deployment, DeploymentEnvelope, DeploymentsEnvelope, HistoryEnvelope, MetricsEnvelope,
-    NewDeployment, Rename,
+    Deployment, DeploymentEnvelope, DeploymentsEnvelope, HistoryEnvelope, MetricsEnvelope, NewDeployment, Rename,
 };
 use crate::server::ServerState;
 use crate::server::auth::Caller;
 use crate::server::error::ApiError;
-use crate::server::store::apps::{self, DeploymentRow, resolve_app};
+use crate::server::store::apps::{self, DeploymentRow};
 use crate::server::store::{StoreResult, metrics, releases};
 
 fn deployment_view(
@@ -19,14 +18,8 @@ fn deployment_view(
     connection: &rusqlite::Connection,
     row: DeploymentRow,
 ) -> StoreResult<Deployment> {
-    let package =
-        releases::latest(connection, row.id)?.map(|r| r.to_package(state.blob_url(&r.blob_sha256)));
-    Ok(Deployment {
-        name: row.name,
-        key: row.key,
-        package,
-        created_time: Some(row.created_time),
-    })
+    let package = releases::latest(connection, row.id)?.map(|r| r.to_package(state.blob_url(&r.blob_sha256)));
+    Ok(Deployment { name: row.name, key: row.key, package, created_time: Some(row.created_time) })
 }
 
 /// `GET /apps/{app}/deployments`.
@@ -35,17 +28,11 @@ pub async fn list(
     Caller(caller): Caller,
     Path(app): Path<String>,
 ) -> Result<Response, ApiError> {
-    let view_state = state.clone();
-    let deployments = state
-        .store
-        .run(move |c| {
-            let access = resolve_app(c, &caller, &app)?;
-            let rows = apps::list_deployments(c, &access)?;
-            rows.into_iter()
-                .map(|row| deployment_view(&view_state, c, row))
-                .collect()
-        })
-        .await?;
+    let view = state.clone();
+    let deployments = on_app(&state, caller, app, move |c, _, access| {
+        apps::list_deployments(c, access)?.into_iter().map(|row| deployment_view(&view, c, row)).collect()
+    })
+    .await?;
     Ok(ok(&DeploymentsEnvelope { deployments }))
 }
 
@@ -56,28 +43,13 @@ pub async fn create(
     Path(app): Path<String>,
     JsonBody(request): JsonBody<NewDeployment>,
 ) -> Result<Response, ApiError> {
-    let name = request
-        .name
-        .ok_or_else(|| ApiError::BadRequest("name: a deployment name is required".into()))?;
-    let (app_name, row) = state
-        .store
-        .run(move |c| {
-            let access = resolve_app(c, &caller, &app)?;
-            let row = apps::create_deployment(c, &access, &name, request.key.as_deref())?;
-            Ok((access.name, row))
-        })
-        .await?;
-    let location = format!(
-        "/apps/{}/deployments/{}",
-        segment(&app_name),
-        segment(&row.name)
-    );
-    let deployment = Deployment {
-        name: row.name,
-        key: row.key,
-        package: None,
-        created_time: None,
-    };
+    let name = request.name.ok_or_else(|| ApiError::BadRequest("name: a deployment name is required".into()))?;
+    let (app_name, row) = on_app(&state, caller, app, move |c, _, access| {
+        Ok((access.name.clone(), apps::create_deployment(c, access, &name, request.key.as_deref())?))
+    })
+    .await?;
+    let location = format!("/apps/{}/deployments/{}", segment(&app_name), segment(&row.name));
+    let deployment = Deployment { name: row.name, key: row.key, package: None, created_time: None };
     Ok(created(&location, &DeploymentEnvelope { deployment }))
 }
 
@@ -87,15 +59,11 @@ pub async fn get(
     Caller(caller): Caller,
     Path((app, name)): Path<(String, String)>,
 ) -> Result<Response, ApiError> {
-    let view_state = state.clone();
-    let deployment = state
-        .store
-        .run(move |c| {
-            let access = resolve_app(c, &caller, &app)?;
-            let row = apps::find_deployment(c, &access, &name)?;
-            deployment_view(&view_state, c, row)
-        })
-        .await?;
+    let view = state.clone();
+    let deployment = on_app(&state, caller, app, move |c, _, access| {
+        deployment_view(&view, c, apps::find_deployment(c, access, &name)?)
+    })
+    .await?;
     Ok(ok(&DeploymentEnvelope { deployment }))
 }
 
@@ -106,18 +74,12 @@ pub async fn rename(
     Path((app, name)): Path<(String, String)>,
     JsonBody(request): JsonBody<Rename>,
 ) -> Result<Response, ApiError> {
-    let Some(new_name) = request.name else {
-        return Ok(no_content());
-    };
-    let view_state = state.clone();
-    let deployment = state
-        .store
-        .run(move |c| {
-            let access = resolve_app(c, &caller, &app)?;
-            let row = apps::rename_deployment(c, &access, &name, &new_name)?;
-            deployment_view(&view_state, c, row)
-        })
-        .await?;
+    let Some(new_name) = request.name else { return Ok(no_content()) };
+    let view = state.clone();
+    let deployment = on_app(&state, caller, app, move |c, _, access| {
+        deployment_view(&view, c, apps::rename_deployment(c, access, &name, &new_name)?)
+    })
+    .await?;
     Ok(ok(&DeploymentEnvelope { deployment }))
 }
 
@@ -127,13 +89,7 @@ pub async fn delete(
     Caller(caller): Caller,
     Path((app, name)): Path<(String, String)>,
 ) -> Result<Response, ApiError> {
-    state
-        .store
-        .run(move |c| {
-            let access = resolve_app(c, &caller, &app)?;
-            apps::delete_deployment(c, &access, &name)
-        })
-        .await?;
+    on_app(&state, caller, app, move |c, _, access| apps::delete_deployment(c, access, &name)).await?;
     state.cache.invalidate();
     Ok(no_content())
 }
@@ -144,19 +100,13 @@ pub async fn history(
     Caller(caller): Caller,
     Path((app, name)): Path<(String, String)>,
 ) -> Result<Response, ApiError> {
-    let view_state = state.clone();
-    let history = state
-        .store
-        .run(move |c| {
-            let access = resolve_app(c, &caller, &app)?;
-            let row = apps::find_deployment(c, &access, &name)?;
-            let history = releases::history(c, row.id)?;
-            Ok(history
-                .into_iter()
-                .map(|r| r.to_package(view_state.blob_url(&r.blob_sha256)))
-                .collect())
-        })
-        .await?;
+    let view = state.clone();
+    let history = on_app(&state, caller, app, move |c, _, access| {
+        let row = apps::find_deployment(c, access, &name)?;
+        let history = releases::history(c, row.id)?;
+        Ok(history.into_iter().map(|r| r.to_package(view.blob_url(&r.blob_sha256))).collect())
+    })
+    .await?;
     Ok(ok(&HistoryEnvelope { history }))
 }
 
@@ -166,13 +116,7 @@ pub async fn clear_history(
     Caller(caller): Caller,
     Path((app, name)): Path<(String, String)>,
 ) -> Result<Response, ApiError> {
-    state
-        .store
-        .run(move |c| {
-            let access = resolve_app(c, &caller, &app)?;
-            releases::clear_history(c, &access, &name)
-        })
-        .await?;
+    on_app(&state, caller, app, move |c, _, access| releases::clear_history(c, access, &name)).await?;
     state.cache.invalidate();
     Ok(no_content())
 }
@@ -183,13 +127,9 @@ pub async fn metrics(
     Caller(caller): Caller,
     Path((app, name)): Path<(String, String)>,
 ) -> Result<Response, ApiError> {
-    let metrics = state
-        .store
-        .run(move |c| {
-            let access = resolve_app(c, &caller, &app)?;
-            let row = apps::find_deployment(c, &access, &name)?;
-            metrics::metrics(c, row.id)
-        })
-        .await?;
+    let metrics = on_app(&state, caller, app, move |c, _, access| {
+        metrics::metrics(c, apps::find_deployment(c, access, &name)?.id)
+    })
+    .await?;
     Ok(ok(&MetricsEnvelope { metrics }))
 }

@@ -22,95 +22,41 @@ const JSON_BODY_LIMIT: usize = 256 * 1024;
 
 /// Builds the full router.
 pub fn router(state: ServerState) -> Router {
-    let release_upload = post(releases::upload)
-        .patch(releases::patch)
-        .layer(DefaultBodyLimit::disable());
+    let release_upload = post(releases::upload).patch(releases::patch).layer(DefaultBodyLimit::disable());
     Router::new()
-        .route(
-            "/",
-            get(|| async { "Welcome to the otadeck CodePush-compatible release server!" }),
-        )
+        .route("/", get(|| async { "Welcome to the otadeck CodePush-compatible release server!" }))
         .route("/health", get(|| async { "Healthy" }))
         .route(paths::UPDATE_CHECK_PATH, get(acquisition::update_check))
-        .route(
-            paths::LEGACY_UPDATE_CHECK_PATH,
-            get(acquisition::legacy_update_check),
-        )
+        .route(paths::LEGACY_UPDATE_CHECK_PATH, get(acquisition::legacy_update_check))
         .route(paths::REPORT_DEPLOY_PATH, post(acquisition::report_deploy))
-        .route(
-            paths::LEGACY_REPORT_DEPLOY_PATH,
-            post(acquisition::report_deploy),
-        )
-        .route(
-            paths::REPORT_DOWNLOAD_PATH,
-            post(acquisition::report_download),
-        )
-        .route(
-            paths::LEGACY_REPORT_DOWNLOAD_PATH,
-            post(acquisition::report_download),
-        )
+        .route(paths::LEGACY_REPORT_DEPLOY_PATH, post(acquisition::report_deploy))
+        .route(paths::REPORT_DOWNLOAD_PATH, post(acquisition::report_download))
+        .route(paths::LEGACY_REPORT_DOWNLOAD_PATH, post(acquisition::report_download))
         .route("/blobs/{sha256}", get(acquisition::download))
         .route("/authenticated", get(access_keys::authenticated))
         .route("/account", get(access_keys::account))
-        .route(
-            "/accessKeys",
-            get(access_keys::list).post(access_keys::create),
-        )
-        .route(
-            "/accessKeys/{name}",
-            get(access_keys::get)
-                .patch(access_keys::patch)
-                .delete(access_keys::delete),
-        )
-        .route(
-            "/sessions/{created_by}",
-            axum::routing::delete(access_keys::delete_sessions),
-        )
+        .route("/accessKeys", get(access_keys::list).post(access_keys::create))
+        .route("/accessKeys/{name}", get(access_keys::get).patch(access_keys::patch).delete(access_keys::delete))
+        .route("/sessions/{created_by}", axum::routing::delete(access_keys::delete_sessions))
         .route("/apps", get(apps::list).post(apps::create))
-        .route(
-            "/apps/{app}",
-            get(apps::get).patch(apps::rename).delete(apps::delete),
-        )
+        .route("/apps/{app}", get(apps::get).patch(apps::rename).delete(apps::delete))
         .route("/apps/{app}/transfer/{email}", post(apps::transfer))
         .route("/apps/{app}/collaborators", get(apps::collaborators))
-        .route(
-            "/apps/{app}/collaborators/{email}",
-            post(apps::add_collaborator).delete(apps::remove_collaborator),
-        )
-        .route(
-            "/apps/{app}/deployments",
-            get(deployments::list).post(deployments::create),
-        )
+        .route("/apps/{app}/collaborators/{email}", post(apps::add_collaborator).delete(apps::remove_collaborator))
+        .route("/apps/{app}/deployments", get(deployments::list).post(deployments::create))
         .route(
             "/apps/{app}/deployments/{deployment}",
-            get(deployments::get)
-                .patch(deployments::rename)
-                .delete(deployments::delete),
+            get(deployments::get).patch(deployments::rename).delete(deployments::delete),
         )
-        .route(
-            "/apps/{app}/deployments/{deployment}/release",
-            release_upload,
-        )
-        .route(
-            "/apps/{app}/deployments/{deployment}/promote/{destination}",
-            post(releases::promote),
-        )
-        .route(
-            "/apps/{app}/deployments/{deployment}/rollback",
-            post(releases::rollback_latest),
-        )
-        .route(
-            "/apps/{app}/deployments/{deployment}/rollback/{label}",
-            post(releases::rollback_to),
-        )
+        .route("/apps/{app}/deployments/{deployment}/release", release_upload)
+        .route("/apps/{app}/deployments/{deployment}/promote/{destination}", post(releases::promote))
+        .route("/apps/{app}/deployments/{deployment}/rollback", post(releases::rollback_latest))
+        .route("/apps/{app}/deployments/{deployment}/rollback/{label}", post(releases::rollback_to))
         .route(
             "/apps/{app}/deployments/{deployment}/history",
             get(deployments::history).delete(deployments::clear_history),
         )
-        .route(
-            "/apps/{app}/deployments/{deployment}/metrics",
-            get(deployments::metrics),
-        )
+        .route("/apps/{app}/deployments/{deployment}/metrics", get(deployments::metrics))
         .fallback(|| async { super::ApiError::NotFound("No such route on this server.".into()) })
         .layer(DefaultBodyLimit::max(JSON_BODY_LIMIT))
         .with_state(state)

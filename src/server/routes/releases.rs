@@ -3,14 +3,12 @@
 use axum::extract::{Multipart, Path, State};
 use axum::response::Response;
 
-use super::body::{JsonBody, created, no_content, ok, segment};
-use crate::api::management::{
-    Package, PackageEnvelope, PackageInfo, PackageInfoEnvelope, ReleaseMethod,
-};
+use super::body::{JsonBody, created, no_content, ok, on_app, segment};
+use crate::api::management::{Package, PackageEnvelope, PackageInfo, PackageInfoEnvelope, ReleaseMethod};
 use crate::server::ServerState;
 use crate::server::auth::Caller;
 use crate::server::error::ApiError;
-use crate::server::store::apps::{find_deployment, resolve_app};
+use crate::server::store::apps::find_deployment;
 use crate::server::store::releases::{self, NewRelease, ReleaseFields, StoredRelease};
 use crate::server::upload;
 
@@ -21,8 +19,12 @@ fn answer_package(state: &ServerState, release: &StoredRelease) -> Package {
     package
 }
 
-fn location(app: &str, deployment: &str) -> String {
-    format!("/apps/{}/deployments/{}", segment(app), segment(deployment))
+/// After a new release (upload, promote, rollback): invalidate the update cache, answer 201.
+fn release_added(state: &ServerState, (app, deployment, release): (String, String, StoredRelease)) -> Response {
+    state.cache.invalidate();
+    tracing::info!(%app, %deployment, label = %release.label(), method = ?release.release_method, "new release");
+    let location = format!("/apps/{}/deployments/{}", segment(&app), segment(&deployment));
+    created(&location, &PackageEnvelope { package: answer_package(state, &release) })
 }
 
 /// `POST …/release`: multipart `package` + `packageInfo`. The release row is written only after
@@ -34,30 +36,21 @@ pub async fn upload(
     multipart: Multipart,
 ) -> Result<Response, ApiError> {
     // Fail fast on unknown apps/deployments before reading the upload.
-    let (lookup_caller, lookup_app, lookup_deployment) =
-        (caller.clone(), app.clone(), deployment.clone());
-    state
-        .store
-        .run(move |c| {
-            let access = resolve_app(c, &lookup_caller, &lookup_app)?;
-            find_deployment(c, &access, &lookup_deployment).map(|_| ())
-        })
+    let lookup = deployment.clone();
+    on_app(&state, caller.clone(), app.clone(), move |c, _, access| find_deployment(c, access, &lookup).map(|_| ()))
         .await?;
 
     let received = upload::receive(&state, multipart).await?;
     let info: PackageInfo = serde_json::from_str(&received.package_info)
         .map_err(|e| ApiError::BadRequest(format!("packageInfo is not valid: {e}")))?;
     let fields = ReleaseFields::parse(&info)?;
-    let target = fields.app_version.ok_or_else(|| {
-        ApiError::BadRequest(r#"[{"field":"appVersion","message":"Field is required"}]"#.into())
-    })?;
+    let target = fields
+        .app_version
+        .ok_or_else(|| ApiError::BadRequest(r#"[{"field":"appVersion","message":"Field is required"}]"#.into()))?;
     let package_hash = upload::package_hash(&state, &received.package).await?;
 
     let blobs = state.blobs.clone();
-    let (temp, sha) = (
-        received.package.temp.0.clone(),
-        received.package.sha256.clone(),
-    );
+    let (temp, sha) = (received.package.temp.0.clone(), received.package.sha256.clone());
     tokio::task::spawn_blocking(move || blobs.commit(&temp, &sha))
         .await
         .map_err(|e| ApiError::Internal(e.to_string()))??;
@@ -77,22 +70,12 @@ pub async fn upload(
         original_deployment: None,
         released_by: caller.email.clone(),
     };
-    let (app_name, deployment_name, release) = state
-        .store
-        .run(move |c| {
-            let access = resolve_app(c, &caller, &app)?;
-            let (row, release) = releases::release_upload(c, &access, &deployment, new)?;
-            Ok((access.name, row.name, release))
-        })
-        .await?;
-    state.cache.invalidate();
-    tracing::info!(app = %app_name, deployment = %deployment_name, label = %release.label(), "released");
-    Ok(created(
-        &location(&app_name, &deployment_name),
-        &PackageEnvelope {
-            package: answer_package(&state, &release),
-        },
-    ))
+    let added = on_app(&state, caller, app, move |c, _, access| {
+        let (row, release) = releases::release_upload(c, access, &deployment, new)?;
+        Ok((access.name.clone(), row.name, release))
+    })
+    .await?;
+    Ok(release_added(&state, added))
 }
 
 /// `PATCH …/release`: change the latest (or `label`) release; 204 when nothing changed.
@@ -103,20 +86,14 @@ pub async fn patch(
     JsonBody(request): JsonBody<PackageInfoEnvelope>,
 ) -> Result<Response, ApiError> {
     let fields = ReleaseFields::parse(&request.package_info)?;
-    let (_, changed) = state
-        .store
-        .run(move |c| {
-            let access = resolve_app(c, &caller, &app)?;
-            releases::patch_release(c, &access, &deployment, &fields)
-        })
-        .await?;
+    let (_, changed) =
+        on_app(&state, caller, app, move |c, _, access| releases::patch_release(c, access, &deployment, &fields))
+            .await?;
     let Some(release) = changed else {
         return Ok(no_content());
     };
     state.cache.invalidate();
-    Ok(ok(&PackageEnvelope {
-        package: answer_package(&state, &release),
-    }))
+    Ok(ok(&PackageEnvelope { package: answer_package(&state, &release) }))
 }
 
 /// `POST …/promote/{destination}`.
@@ -127,22 +104,12 @@ pub async fn promote(
     JsonBody(request): JsonBody<PackageInfoEnvelope>,
 ) -> Result<Response, ApiError> {
     let fields = ReleaseFields::parse(&request.package_info)?;
-    let (app_name, deployment_name, release) = state
-        .store
-        .run(move |c| {
-            let access = resolve_app(c, &caller, &app)?;
-            let (row, release) =
-                releases::promote(c, &access, &source, &destination, &fields, &caller.email)?;
-            Ok((access.name, row.name, release))
-        })
-        .await?;
-    state.cache.invalidate();
-    Ok(created(
-        &location(&app_name, &deployment_name),
-        &PackageEnvelope {
-            package: answer_package(&state, &release),
-        },
-    ))
+    let added = on_app(&state, caller, app, move |c, caller, access| {
+        let (row, release) = releases::promote(c, access, &source, &destination, &fields, &caller.email)?;
+        Ok((access.name.clone(), row.name, release))
+    })
+    .await?;
+    Ok(release_added(&state, added))
 }
 
 async fn rollback(
@@ -155,25 +122,15 @@ async fn rollback(
     if let Some(label) = &label {
         crate::domain::validate::label(label).map_err(|e| ApiError::BadRequest(e.to_string()))?;
     }
-    let (app_name, deployment_name, release) = state
-        .store
-        .run(move |c| {
-            let access = resolve_app(c, &caller, &app)?;
-            let (row, release) =
-                releases::rollback(c, &access, &deployment, label.as_deref(), &caller.email)?;
-            Ok((access.name, row.name, release))
-        })
-        .await?;
-    state.cache.invalidate();
-    Ok(created(
-        &location(&app_name, &deployment_name),
-        &PackageEnvelope {
-            package: answer_package(&state, &release),
-        },
-    ))
+    let added = on_app(&state, caller, app, move |c, caller, access| {
+        let (row, release) = releases::rollback(c, access, &deployment, label.as_deref(), &caller.email)?;
+        Ok((access.name.clone(), row.name, release))
+    })
+    .await?;
+    Ok(release_added(&state, added))
 }
 
-/// `POST …/rollback` and `…/rollback/`: back to the release before the latest.
+/// `POST …/rollback` (and `…/rollback/`, after slash trimming): back to the release before the latest.
 pub async fn rollback_latest(
     State(state): State<ServerState>,
     caller: Caller,

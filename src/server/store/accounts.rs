@@ -40,10 +40,7 @@ pub fn generate_key() -> String {
 ///
 /// # Errors
 /// SQLite errors, or an invalid `admin_key`.
-pub fn bootstrap_admin(
-    connection: &mut Connection,
-    admin_key: Option<&str>,
-) -> StoreResult<Option<String>> {
+pub fn bootstrap_admin(connection: &mut Connection, admin_key: Option<&str>) -> StoreResult<Option<String>> {
     let tx = connection.transaction()?;
     let accounts: i64 = tx.query_row("SELECT COUNT(*) FROM accounts", [], |row| row.get(0))?;
     if accounts > 0 {
@@ -51,8 +48,7 @@ pub fn bootstrap_admin(
     }
     let (secret, generated) = match admin_key {
         Some(key) => {
-            crate::domain::validate::key("OTADECK_ADMIN_KEY", key)
-                .map_err(|e| StoreError::Invalid(e.to_string()))?;
+            crate::domain::validate::key("OTADECK_ADMIN_KEY", key).map_err(|e| StoreError::Invalid(e.to_string()))?;
             (key.to_owned(), false)
         }
         None => (generate_key(), true),
@@ -83,9 +79,7 @@ pub fn create_account(connection: &Connection, email: &str, name: &str) -> Store
         params![email, name, now_ms()],
     )?;
     if inserted == 0 {
-        return Err(StoreError::Conflict(format!(
-            "An account with email \"{email}\" already exists."
-        )));
+        return Err(StoreError::Conflict(format!("An account with email \"{email}\" already exists.")));
     }
     Ok(connection.last_insert_rowid())
 }
@@ -104,17 +98,11 @@ pub fn authenticate(connection: &Connection, secret: &str) -> StoreResult<Authen
         )
         .optional()?;
     match row {
-        None => Err(StoreError::Unauthorized(
-            "The access key is invalid.".into(),
-        )),
-        Some((_, _, _, expires)) if expires <= now_ms() => Err(StoreError::Unauthorized(
-            "The access key has expired.".into(),
-        )),
-        Some((account_id, email, name, _)) => Ok(AuthenticatedCaller {
-            account_id,
-            email,
-            name,
-        }),
+        None => Err(StoreError::Unauthorized("The access key is invalid.".into())),
+        Some((_, _, _, expires)) if expires <= now_ms() => {
+            Err(StoreError::Unauthorized("The access key has expired.".into()))
+        }
+        Some((account_id, email, name, _)) => Ok(AuthenticatedCaller { account_id, email, name }),
     }
 }
 
@@ -123,26 +111,15 @@ pub fn authenticate(connection: &Connection, secret: &str) -> StoreResult<Authen
 /// # Errors
 /// [`StoreError::NotFound`] if no such account.
 pub fn account_id_by_email(connection: &Connection, email: &str) -> StoreResult<i64> {
-    connection
-        .query_row("SELECT id FROM accounts WHERE email = ?1", [email], |row| {
-            row.get(0)
-        })
-        .optional()?
-        .ok_or_else(|| {
-            StoreError::NotFound(format!(
-                "The specified e-mail address doesn't represent a registered user: {email}"
-            ))
-        })
+    connection.query_row("SELECT id FROM accounts WHERE email = ?1", [email], |row| row.get(0)).optional()?.ok_or_else(
+        || StoreError::NotFound(format!("The specified e-mail address doesn't represent a registered user: {email}")),
+    )
 }
 
 /// The caller's account.
 #[must_use]
 pub fn account(caller: &AuthenticatedCaller) -> Account {
-    Account {
-        name: caller.name.clone(),
-        email: caller.email.clone(),
-        linked_providers: Vec::new(),
-    }
+    Account { name: caller.name.clone(), email: caller.email.clone(), linked_providers: Vec::new() }
 }
 
 fn key_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<AccessKey> {
@@ -164,16 +141,10 @@ const KEY_COLUMNS: &str = "friendly_name, created_by, created_time, expires, is_
 ///
 /// # Errors
 /// SQLite errors.
-pub fn list_access_keys(
-    connection: &Connection,
-    caller: &AuthenticatedCaller,
-) -> StoreResult<Vec<AccessKey>> {
-    let mut statement = connection.prepare(&format!(
-        "SELECT {KEY_COLUMNS} FROM access_keys WHERE account_id = ?1 ORDER BY created_time, id"
-    ))?;
-    let keys = statement
-        .query_map([caller.account_id], key_from_row)?
-        .collect::<Result<_, _>>()?;
+pub fn list_access_keys(connection: &Connection, caller: &AuthenticatedCaller) -> StoreResult<Vec<AccessKey>> {
+    let mut statement = connection
+        .prepare(&format!("SELECT {KEY_COLUMNS} FROM access_keys WHERE account_id = ?1 ORDER BY created_time, id"))?;
+    let keys = statement.query_map([caller.account_id], key_from_row)?.collect::<Result<_, _>>()?;
     Ok(keys)
 }
 
@@ -189,8 +160,7 @@ pub fn create_access_key(
     ttl_ms: Option<f64>,
     is_session: bool,
 ) -> StoreResult<AccessKey> {
-    crate::domain::validate::friendly_name(friendly_name)
-        .map_err(|e| StoreError::Invalid(e.to_string()))?;
+    crate::domain::validate::friendly_name(friendly_name).map_err(|e| StoreError::Invalid(e.to_string()))?;
     let ttl = match ttl_ms {
         None => DEFAULT_KEY_TTL_MS,
         Some(ttl) if ttl > 0.0 && ttl.is_finite() => {
@@ -199,9 +169,7 @@ pub fn create_access_key(
             ttl
         }
         Some(_) => {
-            return Err(StoreError::Invalid(
-                "ttl: must be a number of milliseconds greater than 0".into(),
-            ));
+            return Err(StoreError::Invalid("ttl: must be a number of milliseconds greater than 0".into()));
         }
     };
     let friendly_name = friendly_name.trim();
@@ -213,9 +181,7 @@ pub fn create_access_key(
         params![caller.account_id, hash_access_key(&secret), friendly_name, created_by, now, now.saturating_add(ttl), is_session],
     )?;
     if inserted == 0 {
-        return Err(StoreError::Conflict(format!(
-            "The access key \"{friendly_name}\" already exists."
-        )));
+        return Err(StoreError::Conflict(format!("The access key \"{friendly_name}\" already exists.")));
     }
     Ok(AccessKey {
         name: secret,
@@ -244,17 +210,9 @@ fn find_key(connection: &Connection, caller: &AuthenticatedCaller, name: &str) -
 ///
 /// # Errors
 /// [`StoreError::NotFound`].
-pub fn get_access_key(
-    connection: &Connection,
-    caller: &AuthenticatedCaller,
-    name: &str,
-) -> StoreResult<AccessKey> {
+pub fn get_access_key(connection: &Connection, caller: &AuthenticatedCaller, name: &str) -> StoreResult<AccessKey> {
     let id = find_key(connection, caller, name)?;
-    Ok(connection.query_row(
-        &format!("SELECT {KEY_COLUMNS} FROM access_keys WHERE id = ?1"),
-        [id],
-        key_from_row,
-    )?)
+    Ok(connection.query_row(&format!("SELECT {KEY_COLUMNS} FROM access_keys WHERE id = ?1"), [id], key_from_row)?)
 }
 
 /// Renames a key and/or re-bases its expiry on now + ttl.
@@ -270,37 +228,25 @@ pub fn patch_access_key(
 ) -> StoreResult<AccessKey> {
     let id = find_key(connection, caller, name)?;
     if let Some(new_name) = friendly_name {
-        crate::domain::validate::friendly_name(new_name)
-            .map_err(|e| StoreError::Invalid(e.to_string()))?;
+        crate::domain::validate::friendly_name(new_name).map_err(|e| StoreError::Invalid(e.to_string()))?;
         let renamed = connection.execute(
             "UPDATE OR IGNORE access_keys SET friendly_name = ?1 WHERE id = ?2",
             params![new_name.trim(), id],
         )?;
         if renamed == 0 {
-            return Err(StoreError::Conflict(format!(
-                "The access key \"{new_name}\" already exists."
-            )));
+            return Err(StoreError::Conflict(format!("The access key \"{new_name}\" already exists.")));
         }
     }
     if let Some(ttl) = ttl_ms {
         if !(ttl >= 0.0 && ttl.is_finite()) {
-            return Err(StoreError::Invalid(
-                "ttl: must be a number of milliseconds, 0 or more".into(),
-            ));
+            return Err(StoreError::Invalid("ttl: must be a number of milliseconds, 0 or more".into()));
         }
         #[allow(clippy::cast_possible_truncation)]
         let expires = now_ms().saturating_add(ttl.min(1e15) as i64);
-        connection.execute(
-            "UPDATE access_keys SET expires = ?1 WHERE id = ?2",
-            params![expires, id],
-        )?;
+        connection.execute("UPDATE access_keys SET expires = ?1 WHERE id = ?2", params![expires, id])?;
     }
     get_access_key(connection, caller, name).or_else(|_| {
-        Ok(connection.query_row(
-            &format!("SELECT {KEY_COLUMNS} FROM access_keys WHERE id = ?1"),
-            [id],
-            key_from_row,
-        )?)
+        Ok(connection.query_row(&format!("SELECT {KEY_COLUMNS} FROM access_keys WHERE id = ?1"), [id], key_from_row)?)
     })
 }
 
@@ -308,11 +254,7 @@ pub fn patch_access_key(
 ///
 /// # Errors
 /// [`StoreError::NotFound`].
-pub fn delete_access_key(
-    connection: &Connection,
-    caller: &AuthenticatedCaller,
-    name: &str,
-) -> StoreResult<()> {
+pub fn delete_access_key(connection: &Connection, caller: &AuthenticatedCaller, name: &str) -> StoreResult<()> {
     let id = find_key(connection, caller, name)?;
     connection.execute("DELETE FROM access_keys WHERE id = ?1", [id])?;
     Ok(())
@@ -322,19 +264,13 @@ pub fn delete_access_key(
 ///
 /// # Errors
 /// [`StoreError::NotFound`] if there were none.
-pub fn delete_sessions(
-    connection: &Connection,
-    caller: &AuthenticatedCaller,
-    created_by: &str,
-) -> StoreResult<()> {
+pub fn delete_sessions(connection: &Connection, caller: &AuthenticatedCaller, created_by: &str) -> StoreResult<()> {
     let deleted = connection.execute(
         "DELETE FROM access_keys WHERE account_id = ?1 AND created_by = ?2 AND is_session = 1",
         params![caller.account_id, created_by],
     )?;
     if deleted == 0 {
-        return Err(StoreError::NotFound(format!(
-            "There are no sessions associated with \"{created_by}\"."
-        )));
+        return Err(StoreError::NotFound(format!("There are no sessions associated with \"{created_by}\".")));
     }
     Ok(())
 }

@@ -25,11 +25,7 @@ impl AppAccess {
     /// # Errors
     /// [`StoreError::Forbidden`].
     pub fn require_owner(&self) -> StoreResult<()> {
-        if self.is_owner {
-            Ok(())
-        } else {
-            Err(StoreError::Forbidden(OWNER_REQUIRED.into()))
-        }
+        if self.is_owner { Ok(()) } else { Err(StoreError::Forbidden(OWNER_REQUIRED.into())) }
     }
 }
 
@@ -41,11 +37,7 @@ fn invalid(error: validate::FieldError) -> StoreError {
 ///
 /// # Errors
 /// [`StoreError::NotFound`], or [`StoreError::Conflict`] when the name is ambiguous.
-pub fn resolve_app(
-    connection: &Connection,
-    caller: &AuthenticatedCaller,
-    app: &str,
-) -> StoreResult<AppAccess> {
+pub fn resolve_app(connection: &Connection, caller: &AuthenticatedCaller, app: &str) -> StoreResult<AppAccess> {
     let (owner, name) = match app.split_once(':') {
         Some((owner, name)) => (Some(owner), name),
         None => (None, app),
@@ -58,30 +50,17 @@ pub fn resolve_app(
          WHERE apps.name = ?2",
     )?;
     let matches: Vec<(i64, bool, String)> = statement
-        .query_map(params![caller.account_id, name], |row| {
-            Ok((row.get(0)?, row.get(1)?, row.get(2)?))
-        })?
+        .query_map(params![caller.account_id, name], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))?
         .collect::<Result<_, _>>()?;
     let chosen: Vec<&(i64, bool, String)> = match owner {
-        Some(owner) => matches
-            .iter()
-            .filter(|m| m.2.eq_ignore_ascii_case(owner))
-            .collect(),
+        Some(owner) => matches.iter().filter(|m| m.2.eq_ignore_ascii_case(owner)).collect(),
         None if matches.len() > 1 => matches.iter().filter(|m| m.1).collect(),
         None => matches.iter().collect(),
     };
     match chosen.as_slice() {
-        [(app_id, is_owner, _)] => Ok(AppAccess {
-            app_id: *app_id,
-            name: name.to_owned(),
-            is_owner: *is_owner,
-        }),
-        [] => Err(StoreError::NotFound(format!(
-            "App \"{app}\" does not exist."
-        ))),
-        _ => Err(StoreError::Conflict(format!(
-            "App name \"{app}\" is ambiguous: use owner-email:{name}."
-        ))),
+        [(app_id, is_owner, _)] => Ok(AppAccess { app_id: *app_id, name: name.to_owned(), is_owner: *is_owner }),
+        [] => Err(StoreError::NotFound(format!("App \"{app}\" does not exist."))),
+        _ => Err(StoreError::Conflict(format!("App name \"{app}\" is ambiguous: use owner-email:{name}."))),
     }
 }
 
@@ -89,11 +68,7 @@ pub fn resolve_app(
 ///
 /// # Errors
 /// SQLite errors.
-pub fn app_view(
-    connection: &Connection,
-    caller: &AuthenticatedCaller,
-    access: &AppAccess,
-) -> StoreResult<App> {
+pub fn app_view(connection: &Connection, caller: &AuthenticatedCaller, access: &AppAccess) -> StoreResult<App> {
     Ok(App {
         name: access.name.clone(),
         collaborators: collaborators(connection, caller, access.app_id)?,
@@ -102,11 +77,8 @@ pub fn app_view(
 }
 
 fn deployment_names(connection: &Connection, app_id: i64) -> StoreResult<Vec<String>> {
-    let mut statement = connection
-        .prepare_cached("SELECT name FROM deployments WHERE app_id = ?1 ORDER BY name")?;
-    let names = statement
-        .query_map([app_id], |row| row.get(0))?
-        .collect::<Result<_, _>>()?;
+    let mut statement = connection.prepare_cached("SELECT name FROM deployments WHERE app_id = ?1 ORDER BY name")?;
+    let names = statement.query_map([app_id], |row| row.get(0))?.collect::<Result<_, _>>()?;
     Ok(names)
 }
 
@@ -124,18 +96,8 @@ pub fn collaborators(
     )?;
     let rows = statement.query_map([app_id], |row| {
         let (id, email, is_owner): (i64, String, bool) = (row.get(0)?, row.get(1)?, row.get(2)?);
-        let permission = if is_owner {
-            Permission::Owner
-        } else {
-            Permission::Collaborator
-        };
-        Ok((
-            email,
-            CollaboratorProperties {
-                is_current_account: id == caller.account_id,
-                permission,
-            },
-        ))
+        let permission = if is_owner { Permission::Owner } else { Permission::Collaborator };
+        Ok((email, CollaboratorProperties { is_current_account: id == caller.account_id, permission }))
     })?;
     Ok(rows.collect::<Result<_, _>>()?)
 }
@@ -154,23 +116,13 @@ pub fn list_apps(connection: &Connection, caller: &AuthenticatedCaller) -> Store
          ORDER BY apps.name, apps.id",
     )?;
     let rows: Vec<(i64, String, bool, String)> = statement
-        .query_map([caller.account_id], |row| {
-            Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?))
-        })?
+        .query_map([caller.account_id], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?)))?
         .collect::<Result<_, _>>()?;
     let mut apps = Vec::with_capacity(rows.len());
     for (app_id, name, is_owner, owner_email) in &rows {
         let ambiguous = rows.iter().filter(|r| r.1 == *name).count() > 1;
-        let shown = if ambiguous && !is_owner {
-            format!("{owner_email}:{name}")
-        } else {
-            name.clone()
-        };
-        let access = AppAccess {
-            app_id: *app_id,
-            name: shown,
-            is_owner: *is_owner,
-        };
+        let shown = if ambiguous && !is_owner { format!("{owner_email}:{name}") } else { name.clone() };
+        let access = AppAccess { app_id: *app_id, name: shown, is_owner: *is_owner };
         apps.push(app_view(connection, caller, &access)?);
     }
     Ok(apps)
@@ -195,14 +147,9 @@ pub fn create_app(
         |row| row.get(0),
     )?;
     if owned > 0 {
-        return Err(StoreError::Conflict(format!(
-            "An app named \"{name}\" already exists."
-        )));
+        return Err(StoreError::Conflict(format!("An app named \"{name}\" already exists.")));
     }
-    tx.execute(
-        "INSERT INTO apps (name, created_time) VALUES (?1, ?2)",
-        params![name, now_ms()],
-    )?;
+    tx.execute("INSERT INTO apps (name, created_time) VALUES (?1, ?2)", params![name, now_ms()])?;
     let app_id = tx.last_insert_rowid();
     tx.execute(
         "INSERT INTO collaborators (app_id, account_id, is_owner) VALUES (?1, ?2, 1)",
@@ -213,11 +160,7 @@ pub fn create_app(
             insert_deployment(&tx, app_id, deployment, &generate_key())?;
         }
     }
-    let access = AppAccess {
-        app_id,
-        name: name.to_owned(),
-        is_owner: true,
-    };
+    let access = AppAccess { app_id, name: name.to_owned(), is_owner: true };
     let app = app_view(&tx, caller, &access)?;
     tx.commit()?;
     Ok(app)
@@ -236,18 +179,10 @@ pub fn rename_app(
     access.require_owner()?;
     validate::name("name", new_name).map_err(invalid)?;
     if new_name != access.name && resolve_app(connection, caller, new_name).is_ok() {
-        return Err(StoreError::Conflict(format!(
-            "An app named \"{new_name}\" already exists."
-        )));
+        return Err(StoreError::Conflict(format!("An app named \"{new_name}\" already exists.")));
     }
-    connection.execute(
-        "UPDATE apps SET name = ?1 WHERE id = ?2",
-        params![new_name, access.app_id],
-    )?;
-    let renamed = AppAccess {
-        name: new_name.to_owned(),
-        ..access.clone()
-    };
+    connection.execute("UPDATE apps SET name = ?1 WHERE id = ?2", params![new_name, access.app_id])?;
+    let renamed = AppAccess { name: new_name.to_owned(), ..access.clone() };
     app_view(connection, caller, &renamed)
 }
 
@@ -265,19 +200,12 @@ pub fn delete_app(connection: &Connection, access: &AppAccess) -> StoreResult<()
 ///
 /// # Errors
 /// Permission errors, unknown email.
-pub fn transfer_app(
-    connection: &mut Connection,
-    access: &AppAccess,
-    email: &str,
-) -> StoreResult<()> {
+pub fn transfer_app(connection: &mut Connection, access: &AppAccess, email: &str) -> StoreResult<()> {
     access.require_owner()?;
     validate::email(email).map_err(invalid)?;
     let new_owner = account_id_by_email(connection, email)?;
     let tx = connection.transaction()?;
-    tx.execute(
-        "UPDATE collaborators SET is_owner = 0 WHERE app_id = ?1",
-        [access.app_id],
-    )?;
+    tx.execute("UPDATE collaborators SET is_owner = 0 WHERE app_id = ?1", [access.app_id])?;
     tx.execute(
         "INSERT INTO collaborators (app_id, account_id, is_owner) VALUES (?1, ?2, 1)
          ON CONFLICT (app_id, account_id) DO UPDATE SET is_owner = 1",
@@ -291,11 +219,7 @@ pub fn transfer_app(
 ///
 /// # Errors
 /// Permission errors, unknown email, or already a collaborator.
-pub fn add_collaborator(
-    connection: &Connection,
-    access: &AppAccess,
-    email: &str,
-) -> StoreResult<()> {
+pub fn add_collaborator(connection: &Connection, access: &AppAccess, email: &str) -> StoreResult<()> {
     access.require_owner()?;
     validate::email(email).map_err(invalid)?;
     let account_id = account_id_by_email(connection, email)?;
@@ -304,9 +228,7 @@ pub fn add_collaborator(
         params![access.app_id, account_id],
     )?;
     if inserted == 0 {
-        return Err(StoreError::Conflict(format!(
-            "{email} is already a collaborator of this app."
-        )));
+        return Err(StoreError::Conflict(format!("{email} is already a collaborator of this app.")));
     }
     Ok(())
 }
@@ -334,12 +256,8 @@ pub fn remove_collaborator(
         )
         .optional()?;
     match is_owner {
-        None => Err(StoreError::NotFound(format!(
-            "{email} is not a collaborator of this app."
-        ))),
-        Some(true) => Err(StoreError::Conflict(
-            "The owner of an app cannot be removed; transfer it first.".into(),
-        )),
+        None => Err(StoreError::NotFound(format!("{email} is not a collaborator of this app."))),
+        Some(true) => Err(StoreError::Conflict("The owner of an app cannot be removed; transfer it first.".into())),
         Some(false) => {
             connection.execute(
                 "DELETE FROM collaborators WHERE app_id = ?1 AND account_id = ?2",
@@ -359,12 +277,7 @@ pub struct DeploymentRow {
     pub created_time: i64,
 }
 
-fn insert_deployment(
-    connection: &Connection,
-    app_id: i64,
-    name: &str,
-    key: &str,
-) -> StoreResult<DeploymentRow> {
+fn insert_deployment(connection: &Connection, app_id: i64, name: &str, key: &str) -> StoreResult<DeploymentRow> {
     validate::name("name", name).map_err(invalid)?;
     validate::key("key", key).map_err(invalid)?;
     let taken: i64 = connection.query_row(
@@ -373,21 +286,14 @@ fn insert_deployment(
         |row| row.get(0),
     )?;
     if taken > 0 {
-        return Err(StoreError::Conflict(format!(
-            "A deployment named \"{name}\" or with that key already exists."
-        )));
+        return Err(StoreError::Conflict(format!("A deployment named \"{name}\" or with that key already exists.")));
     }
     let created_time = now_ms();
     connection.execute(
         "INSERT INTO deployments (app_id, name, key, created_time) VALUES (?1, ?2, ?3, ?4)",
         params![app_id, name, key, created_time],
     )?;
-    Ok(DeploymentRow {
-        id: connection.last_insert_rowid(),
-        name: name.to_owned(),
-        key: key.to_owned(),
-        created_time,
-    })
+    Ok(DeploymentRow { id: connection.last_insert_rowid(), name: name.to_owned(), key: key.to_owned(), created_time })
 }
 
 /// Adds a deployment (Owner only); the key is generated unless given.
@@ -409,23 +315,12 @@ pub fn create_deployment(
 ///
 /// # Errors
 /// [`StoreError::NotFound`].
-pub fn find_deployment(
-    connection: &Connection,
-    access: &AppAccess,
-    name: &str,
-) -> StoreResult<DeploymentRow> {
+pub fn find_deployment(connection: &Connection, access: &AppAccess, name: &str) -> StoreResult<DeploymentRow> {
     connection
         .query_row(
             "SELECT id, name, key, created_time FROM deployments WHERE app_id = ?1 AND name = ?2",
             params![access.app_id, name],
-            |row| {
-                Ok(DeploymentRow {
-                    id: row.get(0)?,
-                    name: row.get(1)?,
-                    key: row.get(2)?,
-                    created_time: row.get(3)?,
-                })
-            },
+            |row| Ok(DeploymentRow { id: row.get(0)?, name: row.get(1)?, key: row.get(2)?, created_time: row.get(3)? }),
         )
         .optional()?
         .ok_or_else(|| StoreError::NotFound(format!("Deployment \"{name}\" does not exist.")))
@@ -435,21 +330,12 @@ pub fn find_deployment(
 ///
 /// # Errors
 /// SQLite errors.
-pub fn list_deployments(
-    connection: &Connection,
-    access: &AppAccess,
-) -> StoreResult<Vec<DeploymentRow>> {
-    let mut statement = connection.prepare_cached(
-        "SELECT id, name, key, created_time FROM deployments WHERE app_id = ?1 ORDER BY name",
-    )?;
+pub fn list_deployments(connection: &Connection, access: &AppAccess) -> StoreResult<Vec<DeploymentRow>> {
+    let mut statement = connection
+        .prepare_cached("SELECT id, name, key, created_time FROM deployments WHERE app_id = ?1 ORDER BY name")?;
     let rows = statement
         .query_map([access.app_id], |row| {
-            Ok(DeploymentRow {
-                id: row.get(0)?,
-                name: row.get(1)?,
-                key: row.get(2)?,
-                created_time: row.get(3)?,
-            })
+            Ok(DeploymentRow { id: row.get(0)?, name: row.get(1)?, key: row.get(2)?, created_time: row.get(3)? })
         })?
         .collect::<Result<_, _>>()?;
     Ok(rows)
@@ -469,29 +355,17 @@ pub fn rename_deployment(
     validate::name("name", new_name).map_err(invalid)?;
     let deployment = find_deployment(connection, access, name)?;
     if new_name != name && find_deployment(connection, access, new_name).is_ok() {
-        return Err(StoreError::Conflict(format!(
-            "A deployment named \"{new_name}\" already exists."
-        )));
+        return Err(StoreError::Conflict(format!("A deployment named \"{new_name}\" already exists.")));
     }
-    connection.execute(
-        "UPDATE deployments SET name = ?1 WHERE id = ?2",
-        params![new_name, deployment.id],
-    )?;
-    Ok(DeploymentRow {
-        name: new_name.to_owned(),
-        ..deployment
-    })
+    connection.execute("UPDATE deployments SET name = ?1 WHERE id = ?2", params![new_name, deployment.id])?;
+    Ok(DeploymentRow { name: new_name.to_owned(), ..deployment })
 }
 
 /// Deletes a deployment and its history (Owner only).
 ///
 /// # Errors
 /// Permission or not found.
-pub fn delete_deployment(
-    connection: &Connection,
-    access: &AppAccess,
-    name: &str,
-) -> StoreResult<()> {
+pub fn delete_deployment(connection: &Connection, access: &AppAccess, name: &str) -> StoreResult<()> {
     access.require_owner()?;
     let deployment = find_deployment(connection, access, name)?;
     connection.execute("DELETE FROM deployments WHERE id = ?1", [deployment.id])?;

@@ -48,13 +48,7 @@ fn first_receipt(
     Ok(inserted == 1)
 }
 
-fn bump(
-    connection: &Connection,
-    deployment_id: i64,
-    subject: &str,
-    column: &str,
-    delta: i64,
-) -> StoreResult<()> {
+fn bump(connection: &Connection, deployment_id: i64, subject: &str, column: &str, delta: i64) -> StoreResult<()> {
     connection.execute(
         &format!(
             "INSERT INTO metrics (deployment_id, subject, {column}) VALUES (?1, ?2, ?3)
@@ -69,10 +63,7 @@ fn bump(
 ///
 /// # Errors
 /// SQLite errors.
-pub fn record_deploy(
-    connection: &mut Connection,
-    event: &DeployEvent<'_>,
-) -> StoreResult<ReportOutcome> {
+pub fn record_deploy(connection: &mut Connection, event: &DeployEvent<'_>) -> StoreResult<ReportOutcome> {
     let tx = connection.transaction()?;
     let Some(deployment_id) = deployment_id_by_key(&tx, event.deployment_key)? else {
         return Ok(ReportOutcome::UnknownDeployment);
@@ -93,9 +84,7 @@ pub fn record_deploy(
         bump(&tx, deployment_id, event.subject, "active", 1)?;
         bump(&tx, deployment_id, event.subject, "installed", 1)?;
         if let Some(previous) = event.previous.filter(|p| !p.is_empty()) {
-            let previous_key = event
-                .previous_deployment_key
-                .unwrap_or(event.deployment_key);
+            let previous_key = event.previous_deployment_key.unwrap_or(event.deployment_key);
             if let Some(previous_id) = deployment_id_by_key(&tx, previous_key)? {
                 bump(&tx, previous_id, previous, "active", -1)?;
             }
@@ -119,12 +108,7 @@ pub fn record_download(
     let Some(deployment_id) = deployment_id_by_key(&tx, deployment_key)? else {
         return Ok(ReportOutcome::UnknownDeployment);
     };
-    if !first_receipt(
-        &tx,
-        deployment_id,
-        client_unique_id,
-        &format!("download\u{1f}{label}"),
-    )? {
+    if !first_receipt(&tx, deployment_id, client_unique_id, &format!("download\u{1f}{label}"))? {
         return Ok(ReportOutcome::AlreadyCounted);
     }
     bump(&tx, deployment_id, label, "downloaded", 1)?;
@@ -142,29 +126,16 @@ pub fn metrics(connection: &Connection, deployment_id: i64) -> StoreResult<Metri
     )?;
     let rows = statement.query_map([deployment_id], |row| {
         let subject: String = row.get(0)?;
-        let counts = (
-            row.get::<_, i64>(1)?,
-            row.get::<_, i64>(2)?,
-            row.get::<_, i64>(3)?,
-            row.get::<_, i64>(4)?,
-        );
+        let counts = (row.get::<_, i64>(1)?, row.get::<_, i64>(2)?, row.get::<_, i64>(3)?, row.get::<_, i64>(4)?);
         Ok((subject, counts))
     })?;
     let mut metrics = Metrics::new();
     for row in rows {
         let (subject, (active, downloaded, installed, failed)) = row?;
         let counts = if crate::domain::validate::label(&subject).is_ok() {
-            MetricCounts {
-                active,
-                downloaded: Some(downloaded),
-                failed: Some(failed),
-                installed: Some(installed),
-            }
+            MetricCounts { active, downloaded: Some(downloaded), failed: Some(failed), installed: Some(installed) }
         } else {
-            MetricCounts {
-                active,
-                ..MetricCounts::default()
-            }
+            MetricCounts { active, ..MetricCounts::default() }
         };
         metrics.insert(subject, counts);
     }

@@ -66,9 +66,7 @@ impl Store {
         connection.pragma_update(None, "foreign_keys", "ON")?;
         connection.busy_timeout(std::time::Duration::from_secs(5))?;
         migrate(&mut connection)?;
-        Ok(Self {
-            connection: Arc::new(Mutex::new(connection)),
-        })
+        Ok(Self { connection: Arc::new(Mutex::new(connection)) })
     }
 
     /// Runs `work` with the connection on the blocking pool.
@@ -82,9 +80,7 @@ impl Store {
     {
         let connection = Arc::clone(&self.connection);
         tokio::task::spawn_blocking(move || {
-            let mut guard = connection
-                .lock()
-                .map_err(|_| StoreError::Task("database lock poisoned".into()))?;
+            let mut guard = connection.lock().map_err(|_| StoreError::Task("database lock poisoned".into()))?;
             work(&mut guard)
         })
         .await
@@ -106,8 +102,6 @@ fn migrate(connection: &mut Connection) -> StoreResult<()> {
 /// Milliseconds since the Unix epoch.
 #[must_use]
 pub fn now_ms() -> i64 {
-    let elapsed = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default();
+    let elapsed = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
     i64::try_from(elapsed.as_millis()).unwrap_or(i64::MAX)
 }

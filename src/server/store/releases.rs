@@ -43,13 +43,9 @@ impl StoredRelease {
     /// # Errors
     /// [`StoreError::Invalid`] if a stored range no longer parses (never for rows we wrote).
     pub fn rules(&self) -> StoreResult<ReleaseRules> {
-        let target = TargetRange::parse(&self.app_version)
-            .map_err(|e| StoreError::Invalid(e.to_string()))?;
+        let target = TargetRange::parse(&self.app_version).map_err(|e| StoreError::Invalid(e.to_string()))?;
         let build = match &self.build_number {
-            Some(text) => Some(
-                text.parse::<BuildRange>()
-                    .map_err(|e| StoreError::Invalid(e.to_string()))?,
-            ),
+            Some(text) => Some(text.parse::<BuildRange>().map_err(|e| StoreError::Invalid(e.to_string()))?),
             None => None,
         };
         Ok(ReleaseRules {
@@ -133,9 +129,7 @@ pub fn history(connection: &Connection, deployment_id: i64) -> StoreResult<Vec<S
     let mut statement = connection.prepare_cached(&format!(
         "SELECT {RELEASE_COLUMNS} FROM releases WHERE deployment_id = ?1 ORDER BY label_number"
     ))?;
-    let rows = statement
-        .query_map([deployment_id], release_from_row)?
-        .collect::<Result<_, _>>()?;
+    let rows = statement.query_map([deployment_id], release_from_row)?.collect::<Result<_, _>>()?;
     Ok(rows)
 }
 
@@ -146,7 +140,9 @@ pub fn history(connection: &Connection, deployment_id: i64) -> StoreResult<Vec<S
 pub fn latest(connection: &Connection, deployment_id: i64) -> StoreResult<Option<StoredRelease>> {
     Ok(connection
         .query_row(
-            &format!("SELECT {RELEASE_COLUMNS} FROM releases WHERE deployment_id = ?1 ORDER BY label_number DESC LIMIT 1"),
+            &format!(
+                "SELECT {RELEASE_COLUMNS} FROM releases WHERE deployment_id = ?1 ORDER BY label_number DESC LIMIT 1"
+            ),
             [deployment_id],
             release_from_row,
         )
@@ -166,11 +162,7 @@ pub fn rules_of(history: &[StoredRelease]) -> StoreResult<Vec<ReleaseRules>> {
 /// # Errors
 /// SQLite errors.
 pub fn deployment_id_by_key(connection: &Connection, key: &str) -> StoreResult<Option<i64>> {
-    Ok(connection
-        .query_row("SELECT id FROM deployments WHERE key = ?1", [key], |row| {
-            row.get(0)
-        })
-        .optional()?)
+    Ok(connection.query_row("SELECT id FROM deployments WHERE key = ?1", [key], |row| row.get(0)).optional()?)
 }
 
 /// `packageInfo` after validation; `None` fields were not provided.
@@ -210,10 +202,7 @@ impl ReleaseFields {
         let build = match info.build_number.as_deref().map(str::trim) {
             None => None,
             Some("") => Some(None),
-            Some(text) => Some(Some(
-                text.parse::<BuildRange>()
-                    .map_err(|e| invalid(e.to_string()))?,
-            )),
+            Some(text) => Some(Some(text.parse::<BuildRange>().map_err(|e| invalid(e.to_string()))?)),
         };
         Ok(Self {
             app_version,
@@ -312,21 +301,14 @@ pub fn release_upload(
     let tx = connection.transaction()?;
     let deployment = find_deployment(&tx, access, deployment_name)?;
     let history = history(&tx, deployment.id)?;
-    let target =
-        TargetRange::parse(&new.app_version).map_err(|e| StoreError::Invalid(e.to_string()))?;
+    let target = TargetRange::parse(&new.app_version).map_err(|e| StoreError::Invalid(e.to_string()))?;
     let build = new
         .build_number
         .as_deref()
         .map(str::parse::<BuildRange>)
         .transpose()
         .map_err(|e| StoreError::Invalid(e.to_string()))?;
-    history::check_new_release(
-        &rules_of(&history)?,
-        NewReleaseKind::Upload,
-        &target,
-        build,
-        &new.package_hash,
-    )?;
+    history::check_new_release(&rules_of(&history)?, NewReleaseKind::Upload, &target, build, &new.package_hash)?;
     let stored = append(&tx, deployment.id, &history, new)?;
     tx.commit()?;
     Ok((deployment, stored))
@@ -412,14 +394,9 @@ pub fn promote(
     let source_history = history(&tx, source_deployment.id)?;
     let (index, _) = history::find_release(&rules_of(&source_history)?, fields.label.as_deref())?;
     let origin = &source_history[index];
-    let target = fields
-        .app_version
-        .clone()
-        .map_or_else(|| TargetRange::parse(&origin.app_version), Ok);
+    let target = fields.app_version.clone().map_or_else(|| TargetRange::parse(&origin.app_version), Ok);
     let target = target.map_err(|e| StoreError::Invalid(e.to_string()))?;
-    let build_number = fields
-        .build
-        .map_or_else(|| origin.build_number.clone(), |b| b.map(|b| b.to_string()));
+    let build_number = fields.build.map_or_else(|| origin.build_number.clone(), |b| b.map(|b| b.to_string()));
     let build = build_number
         .as_deref()
         .map(str::parse::<BuildRange>)
@@ -436,11 +413,7 @@ pub fn promote(
     let new = NewRelease {
         app_version: target.as_str().to_owned(),
         build_number,
-        description: fields
-            .description
-            .clone()
-            .filter(|d| !d.is_empty())
-            .unwrap_or_else(|| origin.description.clone()),
+        description: fields.description.clone().filter(|d| !d.is_empty()).unwrap_or_else(|| origin.description.clone()),
         is_mandatory: fields.is_mandatory.unwrap_or(origin.is_mandatory),
         is_disabled: fields.is_disabled.unwrap_or(origin.is_disabled),
         rollout: fields.rollout,
@@ -506,10 +479,7 @@ pub fn clear_history(
     let tx = connection.transaction()?;
     let deployment = find_deployment(&tx, access, deployment_name)?;
     for table in ["releases", "metrics", "report_receipts"] {
-        tx.execute(
-            &format!("DELETE FROM {table} WHERE deployment_id = ?1"),
-            [deployment.id],
-        )?;
+        tx.execute(&format!("DELETE FROM {table} WHERE deployment_id = ?1"), [deployment.id])?;
     }
     tx.commit()?;
     Ok(deployment)
@@ -521,8 +491,6 @@ pub fn clear_history(
 /// SQLite errors.
 pub fn all_blob_hashes(connection: &Connection) -> StoreResult<Vec<String>> {
     let mut statement = connection.prepare("SELECT DISTINCT blob_sha256 FROM releases")?;
-    let rows = statement
-        .query_map([], |row| row.get(0))?
-        .collect::<Result<_, _>>()?;
+    let rows = statement.query_map([], |row| row.get(0))?.collect::<Result<_, _>>()?;
     Ok(rows)
 }
