@@ -150,6 +150,12 @@ fn main() {
     )
     .expect("lua script");
 
+    if std::env::var_os("OTADECK_BENCH_HOLD").is_some() {
+        // For profiling by hand: keep both servers up and print how to reach them.
+        println!("trivial: {trivial_url}\notadeck: {otadeck_url}\nscript: {}", script.display());
+        std::thread::sleep(std::time::Duration::from_secs(600));
+        return;
+    }
     let trivial = run_wrk(&trivial_url, None);
     let checks = run_wrk(&otadeck_url, Some(&script));
     let (megabytes, hash_rate) = package_hash_throughput(dir.path());

@@ -60,14 +60,42 @@ impl UpdatePlan {
     /// The decision for one device, after rollout bucketing.
     #[must_use]
     pub fn for_client(&self, history: &[ReleaseRules], client_unique_id: Option<&str>) -> &UpdateDecision {
+        self.decision(self.branch_for(history, client_unique_id))
+    }
+
+    /// Which of the two answers a device gets: inside the rollout (or no rollout), or outside it.
+    #[must_use]
+    pub fn branch_for(&self, history: &[ReleaseRules], client_unique_id: Option<&str>) -> Branch {
         match (&self.decision, &self.outside_rollout) {
-            (UpdateDecision::Available { release, .. }, Some((percent, outside))) => {
+            (UpdateDecision::Available { release, .. }, Some((percent, _))) => {
                 let label = history.get(*release).map_or("", |r| r.label.as_str());
-                if rollout::is_selected(client_unique_id, label, *percent) { &self.decision } else { outside }
+                if rollout::is_selected(client_unique_id, label, *percent) {
+                    Branch::Main
+                } else {
+                    Branch::OutsideRollout
+                }
             }
+            _ => Branch::Main,
+        }
+    }
+
+    /// The decision of a branch.
+    #[must_use]
+    pub fn decision(&self, branch: Branch) -> &UpdateDecision {
+        match (&self.outside_rollout, branch) {
+            (Some((_, outside)), Branch::OutsideRollout) => outside,
             _ => &self.decision,
         }
     }
+}
+
+/// The two answers a plan can give.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Branch {
+    /// The normal answer (the device is inside the rollout, or there is no partial rollout).
+    Main,
+    /// The answer for devices outside a partial rollout.
+    OutsideRollout,
 }
 
 /// Plans the answer to an update check against `history` (oldest first).

@@ -4,10 +4,12 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, OnceLock, RwLock};
+
+use axum::body::Bytes;
 
 use crate::domain::ReleaseRules;
-use crate::domain::selection::UpdatePlan;
+use crate::domain::selection::{Branch, UpdatePlan};
 
 /// What an update check needs to render a release it offers.
 #[derive(Debug, Clone)]
@@ -22,7 +24,32 @@ pub struct OfferedRelease {
 pub struct DeploymentSnapshot {
     pub rules: Vec<ReleaseRules>,
     pub offers: Vec<OfferedRelease>,
-    plans: RwLock<HashMap<PlanKey, Arc<UpdatePlan>>>,
+    plans: RwLock<HashMap<PlanKey, Arc<CachedPlan>>>,
+}
+
+/// A plan plus its answers rendered to JSON, filled on first use: `[branch][format]`.
+#[derive(Debug)]
+pub struct CachedPlan {
+    pub plan: UpdatePlan,
+    bodies: [[OnceLock<Bytes>; 2]; 2],
+}
+
+/// The two wire spellings of an update-check answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ResponseFormat {
+    /// `{"update_info": …}` snake_case (current SDKs).
+    Current,
+    /// `{"updateInfo": …}` camelCase (SDK 2.x on `/updateCheck`).
+    Legacy,
+}
+
+impl CachedPlan {
+    /// The rendered body of one branch in one format, rendering it on first use.
+    pub fn body(&self, branch: Branch, format: ResponseFormat, render: impl FnOnce() -> Bytes) -> Bytes {
+        let row = usize::from(branch == Branch::OutsideRollout);
+        let column = usize::from(format == ResponseFormat::Legacy);
+        self.bodies[row][column].get_or_init(render).clone()
+    }
 }
 
 /// The request fields a plan depends on (everything but the client id).
@@ -39,13 +66,13 @@ impl DeploymentSnapshot {
 
     /// The cached plan for `key`, if an identical request was answered before.
     #[must_use]
-    pub fn cached_plan(&self, key: &PlanKey) -> Option<Arc<UpdatePlan>> {
+    pub fn cached_plan(&self, key: &PlanKey) -> Option<Arc<CachedPlan>> {
         self.plans.read().ok()?.get(key).cloned()
     }
 
     /// Computes the plan for `key` with `plan` and caches it.
-    pub fn store_plan(&self, key: PlanKey, plan: impl FnOnce(&[ReleaseRules]) -> UpdatePlan) -> Arc<UpdatePlan> {
-        let computed = Arc::new(plan(&self.rules));
+    pub fn store_plan(&self, key: PlanKey, plan: impl FnOnce(&[ReleaseRules]) -> UpdatePlan) -> Arc<CachedPlan> {
+        let computed = Arc::new(CachedPlan { plan: plan(&self.rules), bodies: Default::default() });
         if let Ok(mut plans) = self.plans.write() {
             if plans.len() >= MAX_PLANS_PER_DEPLOYMENT {
                 plans.clear();

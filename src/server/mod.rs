@@ -66,7 +66,7 @@ pub enum StartError {
 #[derive(Clone)]
 pub struct ServerState {
     pub store: store::Store,
-    pub blobs: blobs::BlobStore,
+    pub blobs: Arc<blobs::BlobStore>,
     pub cache: Arc<cache::UpdateCache>,
     pub public_url: Arc<str>,
     pub upload_limit_bytes: u64,
@@ -89,7 +89,7 @@ impl ServerState {
         let data_dir = config.data_dir.clone();
         let dir_error = |source| StartError::DataDir { path: data_dir.clone(), source };
         std::fs::create_dir_all(&data_dir).map_err(dir_error)?;
-        let blobs = blobs::BlobStore::open(&data_dir).map_err(dir_error)?;
+        let blobs = Arc::new(blobs::BlobStore::open(&data_dir).map_err(dir_error)?);
         let store = store::Store::open(&data_dir.join("otadeck.sqlite3"))?;
         let admin_key = config.admin_key.clone();
         let generated_admin_key = store.run(move |c| store::accounts::bootstrap_admin(c, admin_key.as_deref())).await?;

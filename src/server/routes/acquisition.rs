@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use axum::body::{Body, Bytes};
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use tokio_util::io::ReaderStream;
@@ -14,7 +14,7 @@ use crate::api::acquisition::{
 use crate::domain::selection::{UpdateDecision, UpdateQuery, plan_update};
 use crate::domain::{DeviceVersion, validate};
 use crate::server::ServerState;
-use crate::server::cache::{DeploymentSnapshot, OfferedRelease};
+use crate::server::cache::{DeploymentSnapshot, OfferedRelease, ResponseFormat};
 use crate::server::error::ApiError;
 use crate::server::store::metrics::{self, DeployEvent, ReportOutcome};
 use crate::server::store::releases;
@@ -63,11 +63,32 @@ async fn snapshot(state: &ServerState, key: &str) -> Result<Arc<DeploymentSnapsh
     Ok(snapshot)
 }
 
-async fn check(state: &ServerState, query: UpdateCheckQuery) -> Result<UpdateInfo, ApiError> {
+/// Reads an update-check query string, accepting either spelling of each parameter. Done by hand
+/// (not serde) because this is the hottest path of the server; the last occurrence of a key wins.
+fn parse_update_query(raw: Option<&str>) -> UpdateCheckQuery {
+    let mut query = UpdateCheckQuery::default();
+    for (key, value) in form_urlencoded::parse(raw.unwrap_or_default().as_bytes()) {
+        let slot = match key.as_ref() {
+            "deployment_key" | "deploymentKey" => &mut query.deployment_key,
+            "app_version" | "appVersion" => &mut query.app_version,
+            "package_hash" | "packageHash" => &mut query.package_hash,
+            "label" => &mut query.label,
+            "client_unique_id" | "clientUniqueId" => &mut query.client_unique_id,
+            "is_companion" | "isCompanion" => &mut query.is_companion,
+            "build_number" | "buildNumber" => &mut query.build_number,
+            _ => continue,
+        };
+        *slot = Some(value.into_owned());
+    }
+    query
+}
+
+/// Answers an update check with the JSON body in `format`.
+async fn check(state: &ServerState, raw_query: Option<&str>, format: ResponseFormat) -> Result<Bytes, ApiError> {
+    let query = parse_update_query(raw_query);
     let key = deployment_key(query.deployment_key.as_deref())?;
     let raw_version = non_empty(query.app_version)
         .ok_or_else(|| ApiError::BadRequest("An app version must be specified (app_version).".into()))?;
-    let raw_version = raw_version.trim().to_owned();
     let build_number = match non_empty(query.build_number) {
         Some(text) => Some(
             text.trim()
@@ -77,13 +98,17 @@ async fn check(state: &ServerState, query: UpdateCheckQuery) -> Result<UpdateInf
         None => None,
     };
     let snapshot = snapshot(state, &key).await?;
-    let label = non_empty(query.label);
-    let package_hash = non_empty(query.package_hash);
     let is_companion = query.is_companion.as_deref() == Some("true");
-    let plan_key = (raw_version, label, package_hash, is_companion, build_number);
+    let plan_key = (
+        raw_version.trim().to_owned(),
+        non_empty(query.label),
+        non_empty(query.package_hash),
+        is_companion,
+        build_number,
+    );
     // A cached plan means this exact request was validated and answered before.
-    let plan = match snapshot.cached_plan(&plan_key) {
-        Some(plan) => plan,
+    let cached = match snapshot.cached_plan(&plan_key) {
+        Some(cached) => cached,
         None => {
             let app_version = DeviceVersion::parse(&plan_key.0).map_err(|e| ApiError::BadRequest(e.to_string()))?;
             let update_query = UpdateQuery {
@@ -97,7 +122,15 @@ async fn check(state: &ServerState, query: UpdateCheckQuery) -> Result<UpdateInf
         }
     };
     let client = query.client_unique_id.as_deref().filter(|c| !c.is_empty());
-    Ok(render(&snapshot, plan.for_client(&snapshot.rules, client), &plan_key.0))
+    let branch = cached.plan.branch_for(&snapshot.rules, client);
+    Ok(cached.body(branch, format, || {
+        let info = render(&snapshot, cached.plan.decision(branch), &plan_key.0);
+        let json = match format {
+            ResponseFormat::Current => serde_json::to_vec(&UpdateCheckResponse { update_info: info }),
+            ResponseFormat::Legacy => serde_json::to_vec(&LegacyUpdateCheckResponse { update_info: (&info).into() }),
+        };
+        Bytes::from(json.unwrap_or_default())
+    }))
 }
 
 fn render(snapshot: &DeploymentSnapshot, decision: &UpdateDecision, device_version: &str) -> UpdateInfo {
@@ -133,22 +166,21 @@ fn render(snapshot: &DeploymentSnapshot, decision: &UpdateDecision, device_versi
     }
 }
 
+fn json_response(body: Bytes) -> Response {
+    ([(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))], body).into_response()
+}
+
 /// `GET /v0.1/public/codepush/update_check` → `{"update_info": …}`.
-pub async fn update_check(
-    State(state): State<ServerState>,
-    Query(query): Query<UpdateCheckQuery>,
-) -> Result<Response, ApiError> {
-    let info = check(&state, query).await?;
-    Ok(axum::Json(UpdateCheckResponse { update_info: info }).into_response())
+pub async fn update_check(State(state): State<ServerState>, RawQuery(query): RawQuery) -> Result<Response, ApiError> {
+    Ok(json_response(check(&state, query.as_deref(), ResponseFormat::Current).await?))
 }
 
 /// `GET /updateCheck` → `{"updateInfo": …}` with camelCase keys.
 pub async fn legacy_update_check(
     State(state): State<ServerState>,
-    Query(query): Query<UpdateCheckQuery>,
+    RawQuery(query): RawQuery,
 ) -> Result<Response, ApiError> {
-    let info = check(&state, query).await?;
-    Ok(axum::Json(LegacyUpdateCheckResponse { update_info: (&info).into() }).into_response())
+    Ok(json_response(check(&state, query.as_deref(), ResponseFormat::Legacy).await?))
 }
 
 fn parse_report<T: serde::de::DeserializeOwned>(body: &Bytes) -> Result<T, ApiError> {
