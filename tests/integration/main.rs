@@ -4,6 +4,7 @@
 mod support;
 
 mod bad_input;
+mod bootstrap;
 mod crash_safety;
 mod device_protocol;
 mod management;
