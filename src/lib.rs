@@ -9,6 +9,7 @@
 //! - [`cli`]: the command line.
 
 pub mod api;
+pub mod bundle;
 pub mod cli;
 pub mod client;
 pub mod domain;

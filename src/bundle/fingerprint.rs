@@ -1,0 +1,1 @@
+//! Native fingerprints (filled in below).
