@@ -67,7 +67,7 @@ pub fn package(
 
     let workers = std::thread::available_parallelism().map_or(2, std::num::NonZero::get).clamp(1, 8);
     let runs = split_by_size(&files, workers);
-    let results: Vec<Result<(Vec<ManifestEntry>, Vec<u8>), BundleError>> = std::thread::scope(|scope| {
+    let results: Vec<Result<PackedRun, BundleError>> = std::thread::scope(|scope| {
         let handles: Vec<_> = runs.iter().map(|run| scope.spawn(move || pack_run(run))).collect();
         handles
             .into_iter()
@@ -123,7 +123,10 @@ pub fn folder_hash(code_push_dir: &Path) -> Result<String, BundleError> {
     Ok(manifest_hash(&entries))
 }
 
-fn pack_run(run: &[SourceFile]) -> Result<(Vec<ManifestEntry>, Vec<u8>), BundleError> {
+/// The manifest entries of a run and its in-memory zip.
+type PackedRun = (Vec<ManifestEntry>, Vec<u8>);
+
+fn pack_run(run: &[SourceFile]) -> Result<PackedRun, BundleError> {
     let mut writer = zip::ZipWriter::new(Cursor::new(Vec::new()));
     let mut entries = Vec::with_capacity(run.len());
     for file in run {
