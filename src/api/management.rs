@@ -226,3 +226,33 @@ envelope!(HistoryEnvelope, history, Vec<Package>);
 envelope!(MetricsEnvelope, metrics, Metrics);
 envelope!(CollaboratorsEnvelope, collaborators, BTreeMap<String, CollaboratorProperties>);
 envelope!(AuthenticatedEnvelope, authenticated, bool);
+
+/// A registered store build and the native fingerprint it was built from (otadeck extension).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Binary {
+    /// `android` or `ios`.
+    pub platform: String,
+    /// The binary's version (`1.4.0`).
+    pub app_version: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub build_number: Option<u64>,
+    /// The native fingerprint, as computed by `otadeck binary register`.
+    pub fingerprint: serde_json::Value,
+    pub registered_by: String,
+    pub created_time: i64,
+}
+
+/// Body of `POST /apps/{app}/binaries`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NewBinary {
+    pub platform: Option<String>,
+    pub app_version: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub build_number: Option<u64>,
+    pub fingerprint: Option<serde_json::Value>,
+}
+
+envelope!(BinaryEnvelope, binary, Binary);
+envelope!(BinariesEnvelope, binaries, Vec<Binary>);

@@ -5,6 +5,7 @@
 pub mod build;
 pub mod fingerprint;
 pub mod package;
+pub mod preflight;
 pub mod project;
 pub mod sign;
 

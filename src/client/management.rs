@@ -7,9 +7,9 @@ use reqwest::header::{ACCEPT, AUTHORIZATION, HeaderMap, HeaderValue};
 use super::{ClientError, ClientResult, check, json, segment};
 use crate::api::management::{
     ACCEPT_V2, AccessKey, AccessKeyEnvelope, AccessKeyPatch, AccessKeysEnvelope, Account, AccountEnvelope, App,
-    AppEnvelope, AppsEnvelope, CollaboratorProperties, CollaboratorsEnvelope, Deployment, DeploymentEnvelope,
-    DeploymentsEnvelope, HistoryEnvelope, Metrics, MetricsEnvelope, NewAccessKey, NewApp, NewDeployment, Package,
-    PackageEnvelope, PackageInfo, PackageInfoEnvelope, Rename,
+    AppEnvelope, AppsEnvelope, BinariesEnvelope, Binary, BinaryEnvelope, CollaboratorProperties, CollaboratorsEnvelope,
+    Deployment, DeploymentEnvelope, DeploymentsEnvelope, HistoryEnvelope, Metrics, MetricsEnvelope, NewAccessKey,
+    NewApp, NewBinary, NewDeployment, Package, PackageEnvelope, PackageInfo, PackageInfoEnvelope, Rename,
 };
 
 /// A signed-in management client.
@@ -186,6 +186,23 @@ impl ManagementClient {
     /// [`ClientError`].
     pub async fn transfer_app(&self, app: &str, email: &str) -> ClientResult<()> {
         self.send_empty(reqwest::Method::POST, &format!("{}/transfer/{}", Self::app_path(app), segment(email))).await
+    }
+
+    /// `GET /apps/{app}/binaries` (otadeck extension).
+    ///
+    /// # Errors
+    /// [`ClientError`].
+    pub async fn binaries(&self, app: &str) -> ClientResult<Vec<Binary>> {
+        Ok(self.get::<BinariesEnvelope>(&format!("{}/binaries", Self::app_path(app))).await?.binaries)
+    }
+
+    /// `POST /apps/{app}/binaries` (otadeck extension).
+    ///
+    /// # Errors
+    /// [`ClientError`].
+    pub async fn register_binary(&self, app: &str, binary: &NewBinary) -> ClientResult<Binary> {
+        let path = format!("{}/binaries", Self::app_path(app));
+        Ok(self.send_json::<BinaryEnvelope>(reqwest::Method::POST, &path, binary).await?.binary)
     }
 
     /// `GET /apps/{app}/collaborators`.

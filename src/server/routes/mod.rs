@@ -3,6 +3,7 @@
 mod access_keys;
 mod acquisition;
 mod apps;
+mod binaries;
 mod body;
 mod deployments;
 mod releases;
@@ -41,6 +42,7 @@ pub fn router(state: ServerState) -> Router {
         .route("/apps", get(apps::list).post(apps::create))
         .route("/apps/{app}", get(apps::get).patch(apps::rename).delete(apps::delete))
         .route("/apps/{app}/transfer/{email}", post(apps::transfer))
+        .route("/apps/{app}/binaries", get(binaries::list).post(binaries::register))
         .route("/apps/{app}/collaborators", get(apps::collaborators))
         .route("/apps/{app}/collaborators/{email}", post(apps::add_collaborator).delete(apps::remove_collaborator))
         .route("/apps/{app}/deployments", get(deployments::list).post(deployments::create))

@@ -7,6 +7,7 @@
 
 pub mod accounts;
 pub mod apps;
+pub mod binaries;
 pub mod metrics;
 pub mod releases;
 
@@ -46,7 +47,7 @@ pub enum StoreError {
 /// Result of storage calls.
 pub type StoreResult<T> = Result<T, StoreError>;
 
-const MIGRATIONS: &[&str] = &[include_str!("migrations/001_initial.sql")];
+const MIGRATIONS: &[&str] = &[include_str!("migrations/001_initial.sql"), include_str!("migrations/002_binaries.sql")];
 
 /// The metadata database.
 #[derive(Clone)]
