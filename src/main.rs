@@ -16,12 +16,28 @@ fn main() -> anyhow::Result<()> {
             let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
             runtime.block_on(serve(args))
         }
+        Some(Command::Release(command)) => exit_on_error(run_async(otadeck::cli::run_release(command))?),
+        Some(Command::Binary(command)) => exit_on_error(run_async(otadeck::cli::run_binary(command))?),
         None => {
             Cli::command().print_help()?;
             println!();
             Ok(())
         }
     }
+}
+
+fn run_async<T>(future: impl std::future::Future<Output = T>) -> anyhow::Result<T> {
+    let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
+    Ok(runtime.block_on(future))
+}
+
+/// Prints a command error and exits with its code (preflight blocks, server errors, … differ).
+fn exit_on_error(result: Result<(), otadeck::cli::CliError>) -> anyhow::Result<()> {
+    if let Err(error) = result {
+        eprintln!("error: {error}");
+        std::process::exit(error.exit_code());
+    }
+    Ok(())
 }
 
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {

@@ -436,6 +436,52 @@ mod tests {
         assert_eq!(messages.len(), 8);
     }
 
+    fn fixture(name: &str) -> Project {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name);
+        Project::detect(&root).expect("fixture project")
+    }
+
+    #[test]
+    fn react_native_fixture() {
+        let project = fixture("rn-app");
+        let android = fingerprint(&project, Platform::Android).expect("android");
+        let modules: Vec<(&str, &str)> = android.native_modules.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        assert_eq!(
+            modules,
+            [("react-native", "0.81.0"), ("react-native-camera", "4.2.1")],
+            "lodash and react are JS only"
+        );
+        assert_eq!(android.app_id.as_deref(), Some("com.acme.fieldservice"));
+        assert_eq!(android.app_name.as_deref(), Some("Field Service"));
+        let images: Vec<&str> = android.images.keys().map(String::as_str).collect();
+        assert_eq!(
+            images,
+            ["android/app/src/main/res/drawable/splash.png", "android/app/src/main/res/mipmap-hdpi/ic_launcher.png"]
+        );
+        assert_eq!(android.platform_versions.get("react-native").map(String::as_str), Some("0.81.0"));
+
+        let ios = fingerprint(&project, Platform::Ios).expect("ios");
+        assert_eq!(ios.app_id.as_deref(), Some("com.acme.fieldservice"));
+        assert_eq!(ios.app_name.as_deref(), Some("Field Service"));
+        assert_eq!(ios.images.len(), 2, "app icon and launch screen: {:?}", ios.images);
+    }
+
+    #[test]
+    fn expo_fixture() {
+        let print = fingerprint(&fixture("expo-app"), Platform::Ios).expect("expo");
+        assert_eq!(print.app_name.as_deref(), Some("Inspections"));
+        assert_eq!(print.app_id.as_deref(), Some("com.acme.inspections"));
+        assert_eq!(print.images.len(), 2);
+    }
+
+    #[test]
+    fn mendix_fixture() {
+        let print = fingerprint(&fixture("mendix-app"), Platform::Android).expect("mendix");
+        let modules: Vec<&str> = print.native_modules.keys().map(String::as_str).collect();
+        assert_eq!(modules, ["react-native-image-picker", "react-native-signature-canvas"]);
+        assert_eq!(print.platform_versions.get("Studio Pro").map(String::as_str), Some("10.18.1.56789"));
+    }
+
     #[test]
     fn small_parsers() {
         assert_eq!(

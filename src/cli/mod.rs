@@ -1,9 +1,21 @@
-//! The command line: `otadeck serve` today; release commands arrive with the bundle pipeline.
+//! The command line, in Native Builder's words: `otadeck release push-update | list | patch-update |
+//! rollback-update | promote`, `otadeck binary register | list`, and `otadeck serve`.
+//!
+//! Exit codes: 0 success, 1 other failures, 2 usage or configuration errors, 3 blocked by preflight,
+//! 4 the server refused or could not be reached, 5 the build failed.
+
+mod config;
+mod release;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
-use clap::{Parser, Subcommand};
+use clap::{Args, Parser, Subcommand};
+
+pub use config::{CliConfig, Connection};
+pub use release::{run as run_release, run_binary};
+
+use crate::bundle::Platform;
 
 /// otadeck: OTA release manager and CodePush-compatible release server.
 #[derive(Debug, Parser)]
@@ -18,10 +30,16 @@ pub struct Cli {
 pub enum Command {
     /// Run the release server (device protocol + CodePush v2 management API).
     Serve(ServeArgs),
+    /// Build, check and push updates; list, patch, roll back and promote releases.
+    #[command(subcommand)]
+    Release(ReleaseCommand),
+    /// Record store builds (binaries) and the native fingerprint they were built from.
+    #[command(subcommand)]
+    Binary(BinaryCommand),
 }
 
 /// Arguments of `otadeck serve`.
-#[derive(Debug, clap::Args)]
+#[derive(Debug, Args)]
 pub struct ServeArgs {
     /// Address to listen on.
     #[arg(long, default_value = "127.0.0.1:3000", env = "OTADECK_LISTEN")]
@@ -37,8 +55,200 @@ pub struct ServeArgs {
     pub upload_limit_mb: u64,
 }
 
-/// The platform data dir for the server, e.g. `~/.local/share/otadeck` on Linux.
+/// Server, key and output options shared by the release and binary commands.
+#[derive(Debug, Clone, Args)]
+pub struct ConnectionArgs {
+    /// Release server URL (or OTADECK_SERVER, or `server` in the config file).
+    #[arg(long, env = "OTADECK_SERVER", global = true)]
+    pub server: Option<String>,
+    /// Access key (or OTADECK_ACCESS_KEY, or `access_key` in the config file).
+    #[arg(long, env = "OTADECK_ACCESS_KEY", hide_env_values = true, global = true)]
+    pub access_key: Option<String>,
+    /// Print one JSON document on stdout instead of text.
+    #[arg(long, global = true)]
+    pub json: bool,
+}
+
+/// Which apps a command acts on: a project folder, a project name, or one app.
+#[derive(Debug, Clone, Args)]
+pub struct TargetArgs {
+    /// Project folder, or a project name (apps `<name>-Android` and `<name>-iOS`).
+    #[arg(long)]
+    pub project: Option<String>,
+    /// One server app (instead of the project's apps).
+    #[arg(long, conflicts_with = "project")]
+    pub app: Option<String>,
+    /// Only this platform (default: both).
+    #[arg(long)]
+    pub platform: Option<Platform>,
+    /// Deployment (default: the project's, else Staging).
+    #[arg(long)]
+    pub deployment: Option<String>,
+}
+
+/// `otadeck release …`.
+#[derive(Debug, Subcommand)]
+pub enum ReleaseCommand {
+    /// Build the project, package and check it, and push it as a new release.
+    PushUpdate(PushUpdateArgs),
+    /// List the releases of a deployment.
+    List(ListArgs),
+    /// Change a release: rollout, mandatory, disabled, description.
+    PatchUpdate(PatchUpdateArgs),
+    /// Roll a deployment back to an earlier release.
+    RollbackUpdate(RollbackUpdateArgs),
+    /// Copy a release from one deployment to another.
+    Promote(PromoteArgs),
+}
+
+/// `release push-update`.
+#[derive(Debug, Args)]
+pub struct PushUpdateArgs {
+    #[command(flatten)]
+    pub target: TargetArgs,
+    #[command(flatten)]
+    pub connection: ConnectionArgs,
+    /// Binary versions this update is for (node-semver range: 1.2.3, ^1.2.0, 1.0.0 - 1.2.x).
+    #[arg(long)]
+    pub target_version: String,
+    /// Limit the update to native build numbers: 42 or 40-45.
+    #[arg(long)]
+    pub build_number: Option<String>,
+    /// Percentage of devices that get the update.
+    #[arg(long, value_parser = clap::value_parser!(u8).range(1..=100))]
+    pub rollout_percentage: u8,
+    /// Whether devices must install it (Native Builder's default: true).
+    #[arg(long, num_args = 0..=1, default_value = "true", default_missing_value = "true", action = clap::ArgAction::Set)]
+    pub mandatory: bool,
+    /// Release notes shown to users.
+    #[arg(long)]
+    pub description: Option<String>,
+    /// PEM RSA private key to sign the update (default: [signing] private_key in otadeck.toml).
+    #[arg(long)]
+    pub sign_key: Option<PathBuf>,
+    /// Push even though preflight found native changes; the reason is stored with the release.
+    #[arg(long)]
+    pub force_reason: Option<String>,
+    /// Mendix: confirm the offline-first checklist was reviewed for this update.
+    #[arg(long)]
+    pub confirm_offline_checklist: bool,
+}
+
+/// `release list`.
+#[derive(Debug, Args)]
+pub struct ListArgs {
+    #[command(flatten)]
+    pub target: TargetArgs,
+    #[command(flatten)]
+    pub connection: ConnectionArgs,
+}
+
+/// `release patch-update`.
+#[derive(Debug, Args)]
+pub struct PatchUpdateArgs {
+    #[command(flatten)]
+    pub target: TargetArgs,
+    #[command(flatten)]
+    pub connection: ConnectionArgs,
+    /// The release to change (default: the latest).
+    #[arg(long)]
+    pub label: Option<String>,
+    /// New rollout percentage (can only go up).
+    #[arg(long, value_parser = clap::value_parser!(u8).range(1..=100))]
+    pub rollout_percentage: Option<u8>,
+    #[arg(long, num_args = 0..=1, default_missing_value = "true", action = clap::ArgAction::Set)]
+    pub mandatory: Option<bool>,
+    #[arg(long, num_args = 0..=1, default_missing_value = "true", action = clap::ArgAction::Set)]
+    pub disabled: Option<bool>,
+    #[arg(long)]
+    pub description: Option<String>,
+}
+
+/// `release rollback-update`.
+#[derive(Debug, Args)]
+pub struct RollbackUpdateArgs {
+    #[command(flatten)]
+    pub target: TargetArgs,
+    #[command(flatten)]
+    pub connection: ConnectionArgs,
+    /// The release to go back to (default: the one before the latest).
+    #[arg(long)]
+    pub label: Option<String>,
+}
+
+/// `release promote`.
+#[derive(Debug, Args)]
+pub struct PromoteArgs {
+    #[command(flatten)]
+    pub target: TargetArgs,
+    #[command(flatten)]
+    pub connection: ConnectionArgs,
+    /// Source deployment (default: Staging).
+    #[arg(long, default_value = "Staging")]
+    pub from: String,
+    /// Destination deployment (default: Production).
+    #[arg(long, default_value = "Production")]
+    pub to: String,
+    /// The source release (default: its latest).
+    #[arg(long)]
+    pub label: Option<String>,
+    #[arg(long, value_parser = clap::value_parser!(u8).range(1..=100))]
+    pub rollout_percentage: Option<u8>,
+}
+
+/// `otadeck binary …`.
+#[derive(Debug, Subcommand)]
+pub enum BinaryCommand {
+    /// Record the project's native fingerprint as the baseline of a store build.
+    Register(RegisterBinaryArgs),
+    /// List the registered store builds.
+    List(ListArgs),
+}
+
+/// `binary register`.
+#[derive(Debug, Args)]
+pub struct RegisterBinaryArgs {
+    #[command(flatten)]
+    pub target: TargetArgs,
+    #[command(flatten)]
+    pub connection: ConnectionArgs,
+    /// The store build's version (versionName / CFBundleShortVersionString).
+    #[arg(long)]
+    pub app_version: String,
+    /// The store build's build number (versionCode / CFBundleVersion).
+    #[arg(long)]
+    pub build_number: Option<u64>,
+}
+
+/// The platform data dir for the server, e.g. `~/.local/share/otadeck/server` on Linux.
 #[must_use]
 pub fn default_data_dir() -> Option<PathBuf> {
     directories::ProjectDirs::from("dev", "otadeck", "otadeck").map(|dirs| dirs.data_dir().join("server"))
+}
+
+/// Why a command failed; each kind has its own exit code.
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    #[error("{0}")]
+    Usage(String),
+    #[error("preflight blocked the push:\n{0}")]
+    Preflight(String),
+    #[error("{0}")]
+    Server(#[from] crate::client::ClientError),
+    #[error("{0}")]
+    Bundle(#[from] crate::bundle::BundleError),
+}
+
+impl CliError {
+    /// The process exit code for this error.
+    #[must_use]
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            Self::Usage(_) => 2,
+            Self::Preflight(_) => 3,
+            Self::Server(_) => 4,
+            Self::Bundle(crate::bundle::BundleError::Config { .. } | crate::bundle::BundleError::NotAProject(_)) => 2,
+            Self::Bundle(_) => 5,
+        }
+    }
 }
