@@ -5,6 +5,7 @@ mod support;
 
 mod bad_input;
 mod bootstrap;
+mod cli;
 mod crash_safety;
 mod device_protocol;
 mod management;

@@ -1,7 +1,7 @@
 //! Conformance with the real npm clients: `code-push-cli@2.1.9` (management) and the
 //! `AcquisitionManager` of `code-push@4.2.3` (device), run by node against our server.
 //!
-//! `.ci/run` installs them into `.cache/node-clients` (or `$OTADECK_NODE_CLIENTS`). Without them the
+//! `.ci/run` installs them into `target/node-clients` (or `$OTADECK_NODE_CLIENTS`). Without them the
 //! tests skip loudly; under `CI=true` a missing client is a failure.
 
 use std::path::{Path, PathBuf};
@@ -18,7 +18,7 @@ struct NodeClients {
 
 fn node_clients() -> Option<NodeClients> {
     let root = std::env::var_os("OTADECK_NODE_CLIENTS")
-        .map_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join(".cache/node-clients"), PathBuf::from);
+        .map_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("target/node-clients"), PathBuf::from);
     let clients = NodeClients {
         cli: root.join("cli2/node_modules/code-push-cli/script/cli.js"),
         acquisition_sdk: root.join("cp/node_modules/code-push/script/acquisition-sdk.js"),
