@@ -437,7 +437,7 @@ mod tests {
     #[test]
     fn formats_utc_times() {
         assert_eq!(format_time(0), "1970-01-01 00:00");
-        assert_eq!(format_time(1_795_335_096_219), "2026-11-22 04:11");
+        assert_eq!(format_time(1_795_335_096_219), "2026-11-22 08:11");
         assert_eq!(format_time(951_782_400_000), "2000-02-29 00:00");
     }
 }

@@ -185,6 +185,9 @@ fn rn_project(work: &Path) -> PathBuf {
     project
 }
 
+/// (the finding preflight must report, make the change, undo it)
+type Flip<'a> = (&'a str, Box<dyn Fn() + 'a>, Box<dyn Fn() + 'a>);
+
 #[tokio::test(flavor = "multi_thread")]
 async fn preflight_blocks_each_native_change_and_a_forced_push_stores_its_reason() {
     let server = TestServer::start().await;
@@ -236,7 +239,7 @@ async fn preflight_blocks_each_native_change_and_a_forced_push_stores_its_reason
     assert_eq!(code, 0, "an unchanged project passes preflight: {stderr}");
 
     let res = project.join("android/app/src/main/res");
-    let flips: Vec<(&str, Box<dyn Fn()>, Box<dyn Fn()>)> = vec![
+    let flips: Vec<Flip<'_>> = vec![
         (
             "native module added: react-native-ble-plx 3.1.2",
             Box::new(|| {
