@@ -196,3 +196,41 @@ async fn code_push_4_2_3_acquisition_manager_checks_downloads_and_reports() {
     let v1 = &metrics["v1"];
     assert_eq!((v1.active, v1.downloaded, v1.installed, v1.failed), (1, Some(1), Some(1), Some(0)));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn otadeck_packaging_hashes_exactly_like_code_push_cli_release() {
+    let Some(clients) = node_clients() else { return };
+    let server = TestServer::start().await;
+    let admin = server.admin();
+    admin.create_app("Parity").await.expect("app");
+    let home = tempfile::tempdir().expect("home");
+    let work = tempfile::tempdir().expect("work");
+    // Names chosen to trip sorting and path handling: a.b vs a, nesting, Unicode, ignored files.
+    let folder = crate::support::code_push_folder(
+        work.path(),
+        &[
+            ("index.android.bundle", b"console.log('parity');\n"),
+            ("a", b"1"),
+            ("a.b", b"2"),
+            ("assets/img@2x.png", b"PNG2"),
+            ("assets/nested/deeper/file.json", b"{}"),
+            ("assets/\u{e9}t\u{e9}.txt", "unicode".as_bytes()),
+            ("assets/.DS_Store", b"junk"),
+            ("__MACOSX/._a", b"meta"),
+        ],
+    );
+    let zip = work.path().join("otadeck.zip");
+    let ours = otadeck::bundle::package::package(&folder, &zip, None).expect("package");
+
+    let folder_text = folder.to_string_lossy().into_owned();
+    code_push(&clients, home.path(), &["login", &server.url, "--accessKey", ADMIN_KEY]).await;
+    code_push(&clients, home.path(), &["release", "Parity", &folder_text, "*", "-d", "Staging"]).await;
+    let cli_hash = admin.history("Parity", "Staging").await.expect("history")[0].package_hash.clone();
+    assert_eq!(ours.package_hash, cli_hash, "code-push-cli's release of the folder hashes like otadeck's packaging");
+
+    let uploaded = admin
+        .release("Parity", "Production", &crate::support::upload(zip, crate::support::info("*")))
+        .await
+        .expect("upload otadeck's zip");
+    assert_eq!(uploaded.package_hash, cli_hash, "the server reads otadeck's zip to the same hash");
+}
