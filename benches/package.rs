@@ -51,7 +51,10 @@ fn main() {
     let folder = dir.path().join("CodePush");
     #[allow(clippy::cast_precision_loss)]
     let megabytes = bytes as f64 / 1_048_576.0;
-    println!("folder: {files} files, {megabytes:.1} MB, {} cores", std::thread::available_parallelism().map_or(1, std::num::NonZero::get));
+    println!(
+        "folder: {files} files, {megabytes:.1} MB, {} cores",
+        std::thread::available_parallelism().map_or(1, std::num::NonZero::get)
+    );
 
     let zip_path = dir.path().join("otadeck.zip");
     let mut hash = String::new();
@@ -82,7 +85,13 @@ fn main() {
     let cli = clients.join("cli2/node_modules/code-push-cli").exists().then(|| {
         let mut best: Option<(f64, f64, String)> = None;
         for _ in 0..3 {
-            let output = Command::new("node").arg(&script).arg(&clients).arg(&folder).current_dir(dir.path()).output().expect("node");
+            let output = Command::new("node")
+                .arg(&script)
+                .arg(&clients)
+                .arg(&folder)
+                .current_dir(dir.path())
+                .output()
+                .expect("node");
             assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
             let result: serde_json::Value = serde_json::from_slice(&output.stdout).expect("json");
             let (hash_ms, zip_ms) = (result["hashMs"].as_f64().unwrap_or(0.0), result["zipMs"].as_f64().unwrap_or(0.0));
@@ -95,11 +104,24 @@ fn main() {
 
     println!("\n| packager | time | zip size |");
     println!("|---|---:|---:|");
-    println!("| otadeck (hash + deflate in one read, all cores) | {:.2} s | {:.1} MB |", ours.as_secs_f64(), our_size as f64 / 1_048_576.0);
-    println!("| floor: sha256sum all files, then zip -r -q | {:.2} s | {:.1} MB |", floor.as_secs_f64(), floor_size as f64 / 1_048_576.0);
+    println!(
+        "| otadeck (hash + deflate in one read, all cores) | {:.2} s | {:.1} MB |",
+        ours.as_secs_f64(),
+        our_size as f64 / 1_048_576.0
+    );
+    println!(
+        "| floor: sha256sum all files, then zip -r -q | {:.2} s | {:.1} MB |",
+        floor.as_secs_f64(),
+        floor_size as f64 / 1_048_576.0
+    );
     match &cli {
         Some((hash_ms, zip_ms, cli_hash)) => {
-            println!("| code-push-cli@2.1.9 (hash-utils + yazl) | {:.2} s (hash {:.2} s + zip {:.2} s) | |", (hash_ms + zip_ms) / 1000.0, hash_ms / 1000.0, zip_ms / 1000.0);
+            println!(
+                "| code-push-cli@2.1.9 (hash-utils + yazl) | {:.2} s (hash {:.2} s + zip {:.2} s) | |",
+                (hash_ms + zip_ms) / 1000.0,
+                hash_ms / 1000.0,
+                zip_ms / 1000.0
+            );
             println!("\nsame package hash as code-push-cli: {}", if *cli_hash == hash { "yes" } else { "NO" });
         }
         None => println!("| code-push-cli@2.1.9 | not installed (run .ci/run) | |"),

@@ -284,14 +284,35 @@ impl ManagementClient {
     /// # Errors
     /// [`ClientError`] (409 for rule conflicts, 413 too large).
     pub async fn release(&self, app: &str, deployment: &str, upload: &PackageUpload) -> ClientResult<Package> {
+        self.release_with_progress(app, deployment, upload, |_, _| {}).await
+    }
+
+    /// Like [`ManagementClient::release`], calling `progress(sent, total)` as the file streams out.
+    ///
+    /// # Errors
+    /// [`ClientError`].
+    pub async fn release_with_progress(
+        &self,
+        app: &str,
+        deployment: &str,
+        upload: &PackageUpload,
+        progress: impl Fn(u64, u64) + Send + Sync + 'static,
+    ) -> ClientResult<Package> {
+        use futures_util::StreamExt as _;
         let path = format!("{}/release", Self::deployment_path(app, deployment));
-        let file = tokio::fs::File::open(&upload.file)
-            .await
-            .map_err(|source| ClientError::File { path: upload.file.clone(), source })?;
-        let length =
-            file.metadata().await.map_err(|source| ClientError::File { path: upload.file.clone(), source })?.len();
-        let file_name = file_name(&upload.file);
-        let part = reqwest::multipart::Part::stream_with_length(file, length).file_name(file_name);
+        let file_error = |source| ClientError::File { path: upload.file.clone(), source };
+        let file = tokio::fs::File::open(&upload.file).await.map_err(file_error)?;
+        let length = file.metadata().await.map_err(file_error)?.len();
+        let mut sent = 0_u64;
+        let counted = tokio_util::io::ReaderStream::new(file).map(move |chunk| {
+            if let Ok(bytes) = &chunk {
+                sent += bytes.len() as u64;
+                progress(sent, length);
+            }
+            chunk
+        });
+        let part = reqwest::multipart::Part::stream_with_length(reqwest::Body::wrap_stream(counted), length)
+            .file_name(file_name(&upload.file));
         let info = serde_json::to_string(&upload.info).map_err(|e| ClientError::Decode(e.to_string()))?;
         let form = reqwest::multipart::Form::new().part("package", part).text("packageInfo", info);
         let response = self.http.post(self.url(&path)).multipart(form).send().await?;

@@ -291,3 +291,24 @@ async fn deployments_can_be_added_renamed_and_removed() {
     admin.rename_app("App", "Renamed").await.expect("rename app");
     assert_eq!(admin.apps().await.expect("apps")[0].name, "Renamed");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn upload_progress_reports_every_byte() {
+    let server = TestServer::start().await;
+    let admin = server.admin();
+    app_with_keys(&admin, "App").await;
+    let dir = tempfile::tempdir().expect("dir");
+    let zip = package(dir.path(), "progress");
+    let size = std::fs::metadata(&zip).expect("meta").len();
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let record = std::sync::Arc::clone(&seen);
+    admin
+        .release_with_progress("App", "Staging", &upload(zip, info("*")), move |sent, total| {
+            record.lock().expect("lock").push((sent, total));
+        })
+        .await
+        .expect("release");
+    let seen = seen.lock().expect("lock");
+    assert_eq!(seen.last(), Some(&(size, size)), "{seen:?}");
+    assert!(seen.windows(2).all(|w| w[0].0 <= w[1].0), "monotonic");
+}

@@ -52,7 +52,8 @@ fn dependencies_point_downward() {
             ],
         ),
         ("src/api/", &["crate::server", "crate::client", "crate::cli"]),
-        ("src/server/", &["crate::client", "crate::gui"]),
+        ("src/server/", &["crate::client", "crate::gui", "crate::bundle", "crate::cli"]),
+        ("src/bundle/", &["crate::client", "crate::server", "crate::cli", "reqwest", "std::net"]),
         ("src/client/", &["crate::server", "crate::gui"]),
     ];
     for (path, text) in sources() {
