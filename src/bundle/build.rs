@@ -346,6 +346,30 @@ mod tests {
         assert!(matches!(result, Err(BundleError::TimedOut(_))), "{result:?}");
     }
 
+    #[test]
+    fn react_native_and_expo_use_their_bundlers_with_codepush_outputs() {
+        let dir = tempfile::tempdir().expect("dir");
+        let project = |kind| Project {
+            root: dir.path().to_path_buf(),
+            kind,
+            name: "app".into(),
+            config: ProjectConfig::default(),
+            mpr: None,
+        };
+        let out = dir.path().join("out");
+        let rn = BuildSpec::for_project(&project(ProjectKind::ReactNative), Platform::Ios, &out).expect("rn");
+        let code_push = out.join("CodePush");
+        let expected_tail = format!(
+            "--platform ios --dev false --entry-file index.js --bundle-output {} --assets-dest {}",
+            code_push.join("main.jsbundle").display(),
+            code_push.display()
+        );
+        assert_eq!(rn.display(), format!("npx --no react-native bundle {expected_tail}"));
+        let expo = BuildSpec::for_project(&project(ProjectKind::Expo), Platform::Ios, &out).expect("expo");
+        assert_eq!(expo.display(), format!("npx --no expo export:embed {expected_tail}"));
+        assert_eq!(rn.code_push_dir, code_push);
+    }
+
     #[tokio::test]
     async fn missing_tools_name_the_tool_and_the_fix() {
         let dir = tempfile::tempdir().expect("dir");

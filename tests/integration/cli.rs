@@ -487,3 +487,49 @@ async fn exit_codes_tell_usage_server_and_build_errors_apart() {
     .await;
     assert_eq!(code, 2, "{stderr}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn signed_push_carries_a_signature_that_verifies_against_the_package_hash() {
+    let server = TestServer::start().await;
+    server.admin().create_app("FieldService-Android").await.expect("app");
+    let work = tempfile::tempdir().expect("work");
+    let project = rn_project(work.path());
+    let project_arg = project.to_string_lossy().into_owned();
+    let key = fixture("keys/test-only-private.pem").to_string_lossy().into_owned();
+    let (code, stdout, stderr) = otadeck(
+        &server,
+        &[
+            "release",
+            "push-update",
+            "--project",
+            &project_arg,
+            "--platform",
+            "android",
+            "--target-version",
+            "1.0.0",
+            "--rollout-percentage",
+            "100",
+            "--sign-key",
+            &key,
+            "--json",
+        ],
+    )
+    .await;
+    assert_eq!(code, 0, "{stderr}");
+    let report: Value = serde_json::from_str(stdout.trim()).expect("json");
+    assert_eq!(report["releases"][0]["signed"], true);
+    let release =
+        server.admin().history("FieldService-Android", "Staging").await.expect("history").pop().expect("release");
+    let bytes = server.device().download(&release.blob_url).await.expect("download");
+    let mut archive = zip::ZipArchive::new(std::io::Cursor::new(bytes)).expect("zip");
+    let mut token = String::new();
+    std::io::Read::read_to_string(
+        &mut archive.by_name("CodePush/.codepushrelease").expect("signature in zip"),
+        &mut token,
+    )
+    .expect("read");
+    let public = std::fs::read_to_string(fixture("keys/test-only-public.pem")).expect("public key");
+    let claims = otadeck::bundle::sign::verify(&token, &public).expect("signature verifies");
+    assert_eq!(claims.content_hash, release.package_hash, "devices compare contentHash with the package hash");
+    assert_eq!(claims.claim_version, "1.0.0");
+}
