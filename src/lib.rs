@@ -13,4 +13,7 @@ pub mod bundle;
 pub mod cli;
 pub mod client;
 pub mod domain;
+#[cfg(feature = "gui")]
+pub mod gui;
+pub mod push;
 pub mod server;

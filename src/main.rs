@@ -1,7 +1,7 @@
 //! The `otadeck` binary: parses the command line and runs the chosen command.
 
 use anyhow::Context as _;
-use clap::{CommandFactory as _, Parser as _};
+use clap::Parser as _;
 use otadeck::cli::{Cli, Command, ServeArgs, default_data_dir};
 use otadeck::server::{self, ServerConfig, ServerState};
 
@@ -18,12 +18,36 @@ fn main() -> anyhow::Result<()> {
         }
         Some(Command::Release(command)) => exit_on_error(run_async(otadeck::cli::run_release(command))?),
         Some(Command::Binary(command)) => exit_on_error(run_async(otadeck::cli::run_binary(command))?),
-        None => {
-            Cli::command().print_help()?;
-            println!();
-            Ok(())
-        }
+        None => open_window(),
     }
+}
+
+/// With no subcommand: the desktop app, connected to `OTADECK_SERVER` (with `OTADECK_ACCESS_KEY`) or
+/// to an embedded local server with data in the platform data dir.
+#[cfg(feature = "gui")]
+fn open_window() -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
+    let connection = match (std::env::var("OTADECK_SERVER"), std::env::var("OTADECK_ACCESS_KEY")) {
+        (Ok(url), Ok(key)) => otadeck::gui::Connection::new("OTADECK_SERVER", &url, &key)?,
+        _ => {
+            let data_dir =
+                default_data_dir().context("no platform data dir: set OTADECK_SERVER and OTADECK_ACCESS_KEY")?;
+            let embedded = runtime
+                .block_on(otadeck::server::start_embedded(data_dir, 3000))
+                .context("cannot start the embedded local server")?;
+            otadeck::gui::Connection::new("Local (embedded)", &embedded.url, &embedded.admin_key)?
+        }
+    };
+    otadeck::gui::run(runtime.handle().clone(), connection).map_err(|e| anyhow::anyhow!("cannot open the window: {e}"))
+}
+
+/// Built without the `gui` feature: print help instead.
+#[cfg(not(feature = "gui"))]
+fn open_window() -> anyhow::Result<()> {
+    use clap::CommandFactory as _;
+    Cli::command().print_help()?;
+    println!();
+    Ok(())
 }
 
 fn run_async<T>(future: impl std::future::Future<Output = T>) -> anyhow::Result<T> {

@@ -11,12 +11,10 @@ use tokio_util::sync::CancellationToken;
 
 use super::{BinaryCommand, CliError, Connection, ConnectionArgs, ReleaseCommand, TargetArgs};
 use crate::api::management::{NewBinary, Package, PackageInfo};
-use crate::bundle::build::{BuildEvent, BuildSpec};
-use crate::bundle::project::{Project, ProjectKind};
-use crate::bundle::sign::ReleaseSigner;
-use crate::bundle::{Platform, fingerprint, package, preflight};
-use crate::client::PackageUpload;
-use crate::domain::{BuildRange, TargetRange};
+use crate::bundle::build::BuildEvent;
+use crate::bundle::project::Project;
+use crate::bundle::{Platform, fingerprint};
+use crate::push::{PushError, PushEvent, PushRequest};
 
 /// Which apps a command acts on.
 struct Targets {
@@ -254,7 +252,7 @@ async fn list(target: &TargetArgs, connection_args: &ConnectionArgs) -> Result<(
             output.line(&format!(
                 "  {:<5} {}  {}{}{}",
                 package.label,
-                format_time(package.upload_time),
+                crate::domain::time::format_utc_minutes(package.upload_time),
                 describe(package),
                 if package.description.is_empty() {
                     String::new()
@@ -270,117 +268,25 @@ async fn list(target: &TargetArgs, connection_args: &ConnectionArgs) -> Result<(
     Ok(())
 }
 
-/// `YYYY-MM-DD HH:MM` UTC from milliseconds since the epoch.
-fn format_time(ms: i64) -> String {
-    let seconds = ms.div_euclid(1000);
-    let (days, rest) = (seconds.div_euclid(86_400), seconds.rem_euclid(86_400));
-    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!("{year:04}-{month:02}-{day:02} {:02}:{:02}", rest / 3600, rest % 3600 / 60)
-}
-
 async fn push_update(args: super::PushUpdateArgs) -> Result<(), CliError> {
     let connection = Connection::resolve(&args.connection)?;
     let targets = resolve_targets(&args.target)?;
     let project =
         targets.project.as_ref().ok_or_else(|| CliError::Usage("push-update needs --project <folder>".into()))?;
     let output = Output::new(&args.connection);
-    let target = TargetRange::parse(&args.target_version).map_err(|e| CliError::Usage(e.to_string()))?;
-    let build = args
-        .build_number
-        .as_deref()
-        .map(str::parse::<BuildRange>)
-        .transpose()
-        .map_err(|e| CliError::Usage(e.to_string()))?;
-    let sign_key = args.sign_key.clone().or_else(|| project.signing_key());
-    let signer = sign_key.as_deref().map(ReleaseSigner::from_pem_file).transpose()?;
-
-    // Preflight every platform before building anything.
-    let mut findings = Vec::new();
-    let mut warnings = Vec::new();
-    for (platform, app) in &targets.apps {
-        let platform = platform.unwrap_or(Platform::Android);
-        connection.client.app(app).await?;
-        let print = fingerprint::fingerprint(project, platform)?;
-        let binaries = connection.client.binaries(app).await?;
-        let needs_checklist = project.kind == ProjectKind::Mendix && !args.confirm_offline_checklist;
-        let report = preflight::check(platform, &print, &target, build, &binaries, needs_checklist);
-        if report.compared_nothing() {
-            warnings.push(format!(
-                "{app}: no store build registered for {}; run `otadeck binary register` after each store release so preflight can compare",
-                target.as_str()
-            ));
-        }
-        findings.extend(report.findings());
-    }
-    for warning in &warnings {
-        eprintln!("warning: {warning}");
-    }
-    if !findings.is_empty() && args.force_reason.is_none() {
-        return Err(CliError::Preflight(format!(
-            "{}\nThese changes need a store release. To push anyway, pass --force-reason \"why this is safe\".",
-            findings.iter().map(|f| format!("  - {f}")).collect::<Vec<_>>().join("\n")
-        )));
-    }
-    let mut description = args.description.clone().unwrap_or_default();
-    if let (Some(reason), false) = (&args.force_reason, findings.is_empty()) {
-        let note = format!("[otadeck preflight overridden: {reason}; findings: {}]", findings.join("; "));
-        description = if description.is_empty() { note } else { format!("{description}\n\n{note}") };
-    }
-
-    let work = tempfile::tempdir().map_err(|e| CliError::Usage(format!("cannot create a temp folder: {e}")))?;
-    let mut released = Vec::new();
-    for (platform, app) in &targets.apps {
-        let platform = platform.unwrap_or(Platform::Android);
-        let out_dir = work.path().join(platform.as_str());
-        let spec = BuildSpec::for_project(project, platform, &out_dir)?;
-        let code_push_dir = run_build(&spec, platform, output.json).await?;
-        let zip_path = work.path().join(format!("{}.zip", platform.as_str()));
-        let packaged = tokio::task::block_in_place(|| package::package(&code_push_dir, &zip_path, signer.as_ref()))?;
-        eprintln!(
-            "[{platform}] packaged {} files ({} KB) · package hash {}{}",
-            packaged.file_count,
-            packaged.content_bytes / 1024,
-            &packaged.package_hash[..12],
-            if packaged.signed { " · signed" } else { "" }
-        );
-        let info = PackageInfo {
-            app_version: Some(target.as_str().to_owned()),
-            description: Some(description.clone()),
-            is_mandatory: Some(args.mandatory),
-            rollout: Some(json!(args.rollout_percentage)),
-            build_number: args.build_number.clone(),
-            ..PackageInfo::default()
-        };
-        eprintln!("[{platform}] uploading to {app}/{} …", targets.deployment);
-        let package =
-            connection.client.release(app, &targets.deployment, &PackageUpload { file: zip_path, info }).await?;
-        output.line(&format!("{app}/{}: released {} ({})", targets.deployment, package.label, describe(&package)));
-        released.push(json!({
-            "platform": platform,
-            "app": app,
-            "deployment": targets.deployment,
-            "label": package.label,
-            "packageHash": package.package_hash,
-            "size": package.size,
-            "signed": packaged.signed,
-        }));
-    }
-    output.finish(&json!({ "releases": released, "preflight": findings, "warnings": warnings }));
-    Ok(())
-}
-
-/// Runs one build, showing its output: a live last line on a terminal, every line otherwise.
-async fn run_build(spec: &BuildSpec, platform: Platform, quiet: bool) -> Result<std::path::PathBuf, CliError> {
-    let (tx, mut rx) = mpsc::channel::<BuildEvent>(256);
+    let request = PushRequest {
+        targets: targets.apps.iter().map(|(p, app)| (p.unwrap_or(Platform::Android), app.clone())).collect(),
+        deployment: targets.deployment.clone(),
+        target_version: args.target_version.clone(),
+        build_number: args.build_number.clone(),
+        rollout: args.rollout_percentage,
+        mandatory: args.mandatory,
+        description: args.description.clone().unwrap_or_default(),
+        sign_key: args.sign_key.clone(),
+        force_reason: args.force_reason.clone(),
+        confirm_offline_checklist: args.confirm_offline_checklist,
+    };
+    let (tx, rx) = mpsc::channel::<PushEvent>(256);
     let cancel = CancellationToken::new();
     let ctrl_c = cancel.clone();
     let watcher = tokio::spawn(async move {
@@ -388,22 +294,63 @@ async fn run_build(spec: &BuildSpec, platform: Platform, quiet: bool) -> Result<
             ctrl_c.cancel();
         }
     });
+    let printer = tokio::spawn(print_push_events(rx, output.json));
+    let result = crate::push::push(&connection.client, project, &request, &tx, &cancel).await;
+    drop(tx);
+    let findings = printer.await.unwrap_or_default();
+    watcher.abort();
+    let released = result.map_err(|error| match error {
+        PushError::Invalid(message) => CliError::Usage(message),
+        PushError::Blocked(findings) => CliError::Preflight(format!(
+            "{}\nThese changes need a store release. To push anyway, pass --force-reason \"why this is safe\".",
+            findings.iter().map(|f| format!("  - {f}")).collect::<Vec<_>>().join("\n")
+        )),
+        PushError::Server(e) => CliError::Server(e),
+        PushError::Bundle(e) => CliError::Bundle(e),
+    })?;
+    for release in &released {
+        output.line(&format!(
+            "{}/{}: released {} ({})",
+            release.app,
+            targets.deployment,
+            release.package.label,
+            describe(&release.package)
+        ));
+    }
+    let releases: Vec<serde_json::Value> = released.iter().map(|r| r.to_json(&targets.deployment)).collect();
+    output.finish(&json!({ "releases": releases, "preflight": findings.1, "warnings": findings.0 }));
+    Ok(())
+}
+
+/// Shows push progress on stderr: a live line and an upload bar on a terminal, plain lines otherwise.
+/// Returns the preflight warnings and findings for the JSON report.
+async fn print_push_events(mut events: mpsc::Receiver<PushEvent>, quiet: bool) -> (Vec<String>, Vec<String>) {
     let terminal = std::io::stderr().is_terminal();
-    let spinner = terminal.then(|| {
-        let bar = indicatif::ProgressBar::new_spinner();
-        bar.enable_steady_tick(std::time::Duration::from_millis(120));
-        bar
-    });
-    let printer = tokio::spawn(async move {
-        let mut tail: Vec<String> = Vec::new();
-        while let Some(event) = rx.recv().await {
-            match event {
-                BuildEvent::Started { command } => eprintln!("[{platform}] building: {command}"),
+    let mut report = (Vec::new(), Vec::new());
+    let mut bar: Option<indicatif::ProgressBar> = None;
+    let mut tail: Vec<String> = Vec::new();
+    while let Some(event) = events.recv().await {
+        match event {
+            PushEvent::Preflight { warnings, findings } => {
+                for warning in &warnings {
+                    eprintln!("warning: {warning}");
+                }
+                report = (warnings, findings);
+            }
+            PushEvent::Build { platform, event } => match event {
+                BuildEvent::Started { command } => {
+                    eprintln!("[{platform}] building: {command}");
+                    if terminal {
+                        let spinner = indicatif::ProgressBar::new_spinner();
+                        spinner.enable_steady_tick(std::time::Duration::from_millis(120));
+                        bar = Some(spinner);
+                    }
+                }
                 BuildEvent::Output { line, .. } => {
-                    if let Some(bar) = &spinner {
-                        bar.set_message(format!("[{platform}] {line}"));
-                    } else if !quiet {
-                        eprintln!("[{platform}] {line}");
+                    match &bar {
+                        Some(spinner) => spinner.set_message(format!("[{platform}] {line}")),
+                        None if !quiet => eprintln!("[{platform}] {line}"),
+                        None => {}
                     }
                     tail.push(line);
                     if tail.len() > 20 {
@@ -411,33 +358,44 @@ async fn run_build(spec: &BuildSpec, platform: Platform, quiet: bool) -> Result<
                     }
                 }
                 BuildEvent::Finished { success } => {
-                    if let Some(bar) = &spinner {
-                        bar.finish_and_clear();
+                    if let Some(spinner) = bar.take() {
+                        spinner.finish_and_clear();
                     }
                     if !success && (terminal || quiet) {
-                        for line in &tail {
-                            eprintln!("[{platform}] {line}");
-                        }
+                        tail.iter().for_each(|line| eprintln!("[{platform}] {line}"));
                     }
+                    tail.clear();
+                }
+            },
+            PushEvent::Packaged { platform, package_hash, files, bytes, signed } => {
+                eprintln!(
+                    "[{platform}] packaged {files} files ({} KB) · package hash {}{}",
+                    bytes / 1024,
+                    package_hash.get(..12).unwrap_or(&package_hash),
+                    if signed { " · signed" } else { "" }
+                );
+                if terminal {
+                    let upload = indicatif::ProgressBar::new(0);
+                    upload.set_style(
+                        indicatif::ProgressStyle::with_template("  uploading {bar:40} {bytes}/{total_bytes}")
+                            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+                    );
+                    bar = Some(upload);
                 }
             }
+            PushEvent::Uploading { sent, total, .. } => {
+                if let Some(upload) = &bar {
+                    upload.set_length(total);
+                    upload.set_position(sent);
+                }
+            }
+            PushEvent::Released { platform, .. } => {
+                if let Some(upload) = bar.take() {
+                    upload.finish_and_clear();
+                }
+                eprintln!("[{platform}] uploaded");
+            }
         }
-    });
-    let result = crate::bundle::build::run(spec, &tx, &cancel).await;
-    drop(tx);
-    let _ = printer.await;
-    watcher.abort();
-    Ok(result?)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::format_time;
-
-    #[test]
-    fn formats_utc_times() {
-        assert_eq!(format_time(0), "1970-01-01 00:00");
-        assert_eq!(format_time(1_795_335_096_219), "2026-11-22 08:11");
-        assert_eq!(format_time(951_782_400_000), "2000-02-29 00:00");
     }
+    report
 }

@@ -159,3 +159,39 @@ fn strip_trailing_slash(mut request: axum::extract::Request) -> axum::extract::R
     }
     request
 }
+
+/// A server running in this process for the desktop app.
+#[derive(Debug, Clone)]
+pub struct EmbeddedServer {
+    pub url: String,
+    pub admin_key: String,
+}
+
+/// Starts a server on `127.0.0.1:<preferred_port>` (or any free port if that one is taken) with data
+/// in `data_dir`, serving until the runtime stops. The admin key is the bootstrap key: generated on
+/// first start and read back from `admin-access-key` afterwards.
+///
+/// # Errors
+/// [`StartError`] if storage cannot be opened or the admin key is not available.
+pub async fn start_embedded(data_dir: PathBuf, preferred_port: u16) -> Result<EmbeddedServer, StartError> {
+    let listener = match TcpListener::bind(("127.0.0.1", preferred_port)).await {
+        Ok(listener) => listener,
+        Err(_) => TcpListener::bind(("127.0.0.1", 0))
+            .await
+            .map_err(|source| StartError::DataDir { path: data_dir.clone(), source })?,
+    };
+    let address = listener.local_addr().map_err(|source| StartError::DataDir { path: data_dir.clone(), source })?;
+    let opened = ServerState::open(&ServerConfig::new(data_dir.clone()), address).await?;
+    let admin_key = match opened.generated_admin_key {
+        Some(key) => key,
+        None => std::fs::read_to_string(data_dir.join("admin-access-key"))
+            .map(|k| k.trim().to_owned())
+            .map_err(StartError::AdminKeyFile)?,
+    };
+    tokio::spawn(async move {
+        if let Err(error) = serve(listener, opened.state, std::future::pending()).await {
+            tracing::error!(%error, "embedded server stopped");
+        }
+    });
+    Ok(EmbeddedServer { url: format!("http://{address}"), admin_key })
+}

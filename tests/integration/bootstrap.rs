@@ -1,5 +1,5 @@
 //! The `otadeck` binary on a fresh data dir: the generated admin key is shown once and saved 0600,
-//! download URLs use `--public-url`, and a bare `otadeck` prints help.
+//! download URLs use `--public-url`, and `--help` lists the commands.
 
 use std::io::Read as _;
 use std::process::{Command, Stdio};
@@ -70,8 +70,8 @@ async fn fresh_server_generates_a_private_admin_key_once_and_uses_the_public_url
 }
 
 #[test]
-fn bare_otadeck_prints_help() {
-    let output = Command::new(env!("CARGO_BIN_EXE_otadeck")).output().expect("run otadeck");
+fn help_lists_the_commands() {
+    let output = Command::new(env!("CARGO_BIN_EXE_otadeck")).arg("--help").output().expect("run otadeck");
     assert!(output.status.success());
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(stdout.contains("Usage: otadeck") && stdout.contains("serve"), "{stdout}");

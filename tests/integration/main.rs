@@ -5,9 +5,11 @@ mod support;
 
 mod bad_input;
 mod bootstrap;
-mod cli;
+pub mod cli;
 mod crash_safety;
 mod device_protocol;
+#[cfg(feature = "gui")]
+mod gui;
 mod management;
 mod real_clients;
 mod tidy;

@@ -1,0 +1,482 @@
+//! `OtadeckApp`: the window's state, how events from tasks update it, and the frame layout.
+
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use crate::api::management::{App, Deployment, PackageInfo};
+use crate::client::ManagementClient;
+
+use super::push_dialog::PushDialog;
+use super::settings::Settings;
+use super::tasks::{Event, HistoryData, Tasks};
+
+/// How often the selected deployment is refreshed while the window is open.
+const AUTO_REFRESH: Duration = Duration::from_secs(5);
+
+/// The server the window talks to.
+#[derive(Debug, Clone)]
+pub struct Connection {
+    pub name: String,
+    pub url: String,
+    pub client: ManagementClient,
+}
+
+impl Connection {
+    /// A connection to `url` with `access_key`.
+    ///
+    /// # Errors
+    /// When the key cannot be used as a header.
+    pub fn new(name: &str, url: &str, access_key: &str) -> Result<Self, crate::client::ClientError> {
+        Ok(Self { name: name.to_owned(), url: url.to_owned(), client: ManagementClient::new(url, access_key)? })
+    }
+}
+
+/// A value fetched from the server: the last good value stays visible while reloading or failing.
+#[derive(Debug)]
+pub struct Remote<T> {
+    pub value: Option<T>,
+    pub loading: bool,
+    pub error: Option<String>,
+    pub fetched: Option<Instant>,
+}
+
+impl<T> Default for Remote<T> {
+    fn default() -> Self {
+        Self { value: None, loading: false, error: None, fetched: None }
+    }
+}
+
+impl<T> Remote<T> {
+    fn start(&mut self) {
+        self.loading = true;
+    }
+
+    fn finish(&mut self, result: Result<T, String>) {
+        self.loading = false;
+        match result {
+            Ok(value) => {
+                self.value = Some(value);
+                self.error = None;
+                self.fetched = Some(Instant::now());
+            }
+            Err(error) => self.error = Some(error),
+        }
+    }
+
+    /// Data older than two refresh periods (or from before a failure) is marked stale.
+    pub fn is_stale(&self) -> bool {
+        self.error.is_some() || self.fetched.is_none_or(|t| t.elapsed() > AUTO_REFRESH * 3)
+    }
+}
+
+/// A short message at the bottom of the window.
+#[derive(Debug, Clone)]
+pub struct Toast {
+    pub text: String,
+    pub is_error: bool,
+    pub shown: Instant,
+}
+
+/// A change sent to the server and not answered yet; the UI shows it as pending.
+#[derive(Debug, Clone)]
+pub struct PendingChange {
+    pub label: String,
+    pub info: PackageInfo,
+}
+
+/// The release manager window.
+pub struct OtadeckApp {
+    pub(super) settings: Settings,
+    pub(super) connection: Connection,
+    pub(super) tasks: Tasks,
+    events: mpsc::Receiver<Event>,
+    pub(super) apps: Remote<Vec<App>>,
+    pub(super) deployments: Remote<Vec<Deployment>>,
+    pub(super) history: Remote<HistoryData>,
+    pub(super) selected_app: Option<String>,
+    pub(super) selected_deployment: Option<String>,
+    pub(super) selected_label: Option<String>,
+    pub(super) highlight_label: Option<String>,
+    pub(super) filter: String,
+    pub(super) pending: Vec<PendingChange>,
+    pub(super) toasts: Vec<Toast>,
+    pub(super) detail: super::detail::DetailState,
+    pub(super) push: Option<PushDialog>,
+    pub(super) new_app_name: String,
+    last_refresh: Instant,
+}
+
+impl OtadeckApp {
+    /// Creates the app, restoring settings from eframe's storage, and starts loading.
+    pub fn new(cc: &eframe::CreationContext<'_>, runtime: tokio::runtime::Handle, connection: Connection) -> Self {
+        let settings: Settings = cc.storage.and_then(|s| eframe::get_value(s, Settings::KEY)).unwrap_or_default();
+        let (tasks, events) = Tasks::new(runtime, cc.egui_ctx.clone());
+        let mut app = Self {
+            selected_app: settings.last_app.clone(),
+            selected_deployment: settings.last_deployment.clone(),
+            settings,
+            connection,
+            tasks,
+            events,
+            apps: Remote::default(),
+            deployments: Remote::default(),
+            history: Remote::default(),
+            selected_label: None,
+            highlight_label: None,
+            filter: String::new(),
+            pending: Vec::new(),
+            toasts: Vec::new(),
+            detail: super::detail::DetailState::default(),
+            push: None,
+            new_app_name: String::new(),
+            last_refresh: Instant::now(),
+        };
+        app.refresh();
+        app
+    }
+
+    /// The server connection (for tests and the title).
+    #[must_use]
+    pub fn connection(&self) -> &Connection {
+        &self.connection
+    }
+
+    /// Whether the server could not be reached on the last load: data is shown read-only.
+    #[must_use]
+    pub fn is_offline(&self) -> bool {
+        self.apps.error.is_some() || self.history.error.as_deref().is_some_and(is_unreachable)
+    }
+
+    pub(super) fn toast(&mut self, text: impl Into<String>, is_error: bool) {
+        self.toasts.push(Toast { text: text.into(), is_error, shown: Instant::now() });
+    }
+
+    /// Reloads apps and the selected deployment (F5).
+    pub(super) fn refresh(&mut self) {
+        self.last_refresh = Instant::now();
+        self.load_apps();
+        if let Some(app) = self.selected_app.clone() {
+            self.load_deployments(&app);
+            if let Some(deployment) = self.selected_deployment.clone() {
+                self.load_history(&app, &deployment);
+            }
+        }
+    }
+
+    fn load_apps(&mut self) {
+        self.apps.start();
+        let client = self.connection.client.clone();
+        self.tasks.spawn(async move { Event::Apps(client.apps().await.map_err(|e| e.to_string())) });
+    }
+
+    pub(super) fn load_deployments(&mut self, app: &str) {
+        self.deployments.start();
+        let (client, app) = (self.connection.client.clone(), app.to_owned());
+        self.tasks.spawn(async move {
+            let result = client.deployments(&app).await.map_err(|e| e.to_string());
+            Event::Deployments { app, result }
+        });
+    }
+
+    pub(super) fn load_history(&mut self, app: &str, deployment: &str) {
+        self.history.start();
+        let (client, app, deployment) = (self.connection.client.clone(), app.to_owned(), deployment.to_owned());
+        self.tasks.spawn(async move {
+            let result = async {
+                let releases = client.history(&app, &deployment).await?;
+                let metrics = client.metrics(&app, &deployment).await?;
+                let binaries = client.binaries(&app).await?;
+                Ok::<_, crate::client::ClientError>(HistoryData { releases, metrics, binaries })
+            }
+            .await
+            .map_err(|e| e.to_string());
+            Event::History { app, deployment, result }
+        });
+    }
+
+    /// Selects an app and its first (or remembered) deployment.
+    pub(super) fn select_app(&mut self, app: &str) {
+        if self.selected_app.as_deref() != Some(app) {
+            self.selected_app = Some(app.to_owned());
+            self.selected_deployment = None;
+            self.selected_label = None;
+            self.history = Remote::default();
+            self.settings.last_app = Some(app.to_owned());
+        }
+        self.load_deployments(app);
+    }
+
+    pub(super) fn select_deployment(&mut self, deployment: &str) {
+        self.selected_deployment = Some(deployment.to_owned());
+        self.selected_label = None;
+        self.settings.last_deployment = Some(deployment.to_owned());
+        if let Some(app) = self.selected_app.clone() {
+            self.load_history(&app, deployment);
+        }
+    }
+
+    /// Sends a release change (patch) to the server; the UI shows it pending until the answer.
+    pub(super) fn patch_release(&mut self, label: &str, info: PackageInfo, what: String) {
+        let (Some(app), Some(deployment)) = (self.selected_app.clone(), self.selected_deployment.clone()) else {
+            return;
+        };
+        let info = PackageInfo { label: Some(label.to_owned()), ..info };
+        self.pending.push(PendingChange { label: label.to_owned(), info: info.clone() });
+        let client = self.connection.client.clone();
+        self.tasks.spawn(async move {
+            let result = client.patch_release(&app, &deployment, info).await.map_err(|e| e.to_string());
+            Event::Changed { what, result }
+        });
+    }
+
+    pub(super) fn rollback(&mut self, target: &str) {
+        let (Some(app), Some(deployment)) = (self.selected_app.clone(), self.selected_deployment.clone()) else {
+            return;
+        };
+        let (client, target) = (self.connection.client.clone(), target.to_owned());
+        let what = format!("Roll back {deployment} to {target}");
+        self.tasks.spawn(async move {
+            let result = client.rollback(&app, &deployment, Some(&target)).await.map(Some).map_err(|e| e.to_string());
+            Event::Changed { what, result }
+        });
+    }
+
+    pub(super) fn promote(&mut self, label: &str, destination: &str, rollout: u8, mandatory: bool) {
+        let (Some(app), Some(source)) = (self.selected_app.clone(), self.selected_deployment.clone()) else { return };
+        let info = PackageInfo {
+            label: Some(label.to_owned()),
+            rollout: Some(serde_json::json!(rollout)),
+            is_mandatory: Some(mandatory),
+            ..PackageInfo::default()
+        };
+        let (client, destination) = (self.connection.client.clone(), destination.to_owned());
+        let what = format!("Promote {label} to {destination}");
+        self.tasks.spawn(async move {
+            let result = client.promote(&app, &source, &destination, info).await.map(Some).map_err(|e| e.to_string());
+            Event::Changed { what, result }
+        });
+    }
+
+    pub(super) fn create_app(&mut self, name: String) {
+        let client = self.connection.client.clone();
+        self.tasks.spawn(async move {
+            let result = client.create_app(&name).await.map(|_| ()).map_err(|e| e.to_string());
+            Event::Created { what: format!("App {name}"), result }
+        });
+    }
+
+    fn handle(&mut self, event: Event) {
+        match event {
+            Event::Apps(result) => {
+                self.apps.finish(result);
+                let first = self.apps.value.as_ref().and_then(|apps| apps.first()).map(|a| a.name.clone());
+                let known = self
+                    .apps
+                    .value
+                    .as_ref()
+                    .is_some_and(|apps| apps.iter().any(|a| Some(&a.name) == self.selected_app.as_ref()));
+                if !known && let Some(first) = first {
+                    self.select_app(&first);
+                }
+            }
+            Event::Deployments { app, result } => {
+                if Some(&app) != self.selected_app.as_ref() {
+                    return;
+                }
+                self.deployments.finish(result);
+                let names: Vec<String> = self.deployments.value.iter().flatten().map(|d| d.name.clone()).collect();
+                let current = self.selected_deployment.clone().filter(|d| names.contains(d));
+                let chosen = current.or_else(|| names.iter().find(|n| *n == "Staging").or(names.first()).cloned());
+                if let Some(deployment) = chosen
+                    && (self.selected_deployment.as_ref() != Some(&deployment) || self.history.value.is_none())
+                {
+                    self.select_deployment(&deployment);
+                }
+            }
+            Event::History { app, deployment, result } => {
+                if Some(&app) == self.selected_app.as_ref() && Some(&deployment) == self.selected_deployment.as_ref() {
+                    self.history.finish(result);
+                    if self.selected_label.is_none() {
+                        self.selected_label =
+                            self.history.value.as_ref().and_then(|h| h.releases.last()).map(|p| p.label.clone());
+                    }
+                }
+            }
+            Event::Changed { what, result } => {
+                self.pending.clear();
+                match result {
+                    Ok(Some(package)) => {
+                        self.toast(format!("{what}: done ({})", package.label), false);
+                        if what.starts_with("Roll back") {
+                            self.selected_label = Some(package.label.clone());
+                            self.highlight_label = Some(package.label);
+                        }
+                    }
+                    Ok(None) => self.toast(format!("{what}: nothing to change"), false),
+                    Err(error) => {
+                        self.detail.reset_inputs();
+                        self.toast(format!("{what} failed: {error}"), true);
+                    }
+                }
+                self.refresh();
+            }
+            Event::Created { what, result } => {
+                match result {
+                    Ok(()) => self.toast(format!("{what} created"), false),
+                    Err(error) => self.toast(format!("{what} could not be created: {error}"), true),
+                }
+                self.refresh();
+            }
+            Event::Push(event) => {
+                if let Some(dialog) = &mut self.push {
+                    dialog.on_event(event);
+                }
+            }
+            Event::PushFinished(result) => {
+                let released = self.push.as_mut().map(|d| d.on_finished(result)).unwrap_or_default();
+                if let Some((app, label)) = released.first() {
+                    self.select_app(app);
+                    self.selected_label = Some(label.clone());
+                    self.highlight_label = Some(label.clone());
+                    let names: Vec<String> = released.iter().map(|(a, l)| format!("{a} {l}")).collect();
+                    self.toast(format!("Released {}", names.join(", ")), false);
+                    self.refresh();
+                }
+            }
+        }
+    }
+
+    fn shortcuts(&mut self, ctx: &egui::Context) {
+        let (refresh, push, escape, up, down) = ctx.input(|i| {
+            (
+                i.key_pressed(egui::Key::F5),
+                i.modifiers.command && i.key_pressed(egui::Key::P),
+                i.key_pressed(egui::Key::Escape),
+                i.key_pressed(egui::Key::ArrowUp),
+                i.key_pressed(egui::Key::ArrowDown),
+            )
+        });
+        if refresh {
+            self.refresh();
+        }
+        if push && self.push.is_none() {
+            self.open_push_dialog();
+        }
+        if escape {
+            if self.push.as_ref().is_some_and(PushDialog::can_close) {
+                self.push = None;
+            }
+            self.detail.confirm = None;
+        }
+        if (up || down) && !ctx.egui_wants_keyboard_input() {
+            self.move_selection(if up { -1 } else { 1 });
+        }
+    }
+
+    /// Moves the release selection up or down the table (newest first).
+    fn move_selection(&mut self, step: isize) {
+        let labels: Vec<String> = super::releases::visible_labels(self);
+        let current = self.selected_label.as_ref().and_then(|l| labels.iter().position(|x| x == l));
+        let next = match current {
+            Some(index) => index.saturating_add_signed(step).min(labels.len().saturating_sub(1)),
+            None => 0,
+        };
+        if let Some(label) = labels.get(next) {
+            self.selected_label = Some(label.clone());
+        }
+    }
+
+    pub(super) fn open_push_dialog(&mut self) {
+        self.push = Some(PushDialog::new(&self.settings, self.selected_deployment.clone()));
+    }
+
+    fn banner(&mut self, ui: &mut egui::Ui) {
+        let error = self.apps.error.clone().or_else(|| self.history.error.clone());
+        let Some(error) = error else { return };
+        egui::Panel::top("banner").show(ui, |ui| {
+            ui.horizontal(|ui| {
+                let message = if is_unreachable(&error) {
+                    format!("Cannot reach {}. Showing the last data, read-only.", self.connection.url)
+                } else {
+                    format!("The server answered with an error: {error}")
+                };
+                ui.colored_label(ui.visuals().error_fg_color, message).on_hover_text(&error);
+                if ui.button("Retry").clicked() {
+                    self.refresh();
+                }
+            });
+        });
+    }
+
+    fn toasts_ui(&mut self, ui: &mut egui::Ui) {
+        self.toasts.retain(|t| t.shown.elapsed() < Duration::from_secs(10));
+        if self.toasts.is_empty() {
+            return;
+        }
+        egui::Panel::bottom("toasts").show(ui, |ui| {
+            for toast in self.toasts.iter().rev().take(3) {
+                let color = if toast.is_error { ui.visuals().error_fg_color } else { ui.visuals().text_color() };
+                ui.colored_label(color, &toast.text);
+            }
+        });
+    }
+
+    fn toolbar(&mut self, ui: &mut egui::Ui) {
+        egui::Panel::top("toolbar").show(ui, |ui| {
+            ui.horizontal(|ui| {
+                ui.strong("otadeck");
+                ui.separator();
+                ui.label(format!("Server: {} ({})", self.connection.name, self.connection.url));
+                ui.separator();
+                if ui.button("Push update…").on_hover_text("Build and push an update (Ctrl+P)").clicked() {
+                    self.open_push_dialog();
+                }
+                if ui.button("Refresh").on_hover_text("Reload everything (F5)").clicked() {
+                    self.refresh();
+                }
+                if self.apps.loading || self.history.loading {
+                    ui.spinner();
+                }
+            });
+        });
+    }
+}
+
+/// Whether an error means the server could not be reached at all.
+fn is_unreachable(error: &str) -> bool {
+    error.starts_with("cannot reach the server")
+}
+
+impl eframe::App for OtadeckApp {
+    fn logic(&mut self, ctx: &egui::Context, _frame: &mut eframe::Frame) {
+        while let Ok(event) = self.events.try_recv() {
+            self.handle(event);
+        }
+        if self.last_refresh.elapsed() > AUTO_REFRESH && !self.apps.loading && !self.history.loading {
+            self.refresh();
+        }
+        self.shortcuts(ctx);
+        ctx.request_repaint_after(Duration::from_secs(1));
+    }
+
+    fn ui(&mut self, ui: &mut egui::Ui, _frame: &mut eframe::Frame) {
+        self.toolbar(ui);
+        self.banner(ui);
+        self.toasts_ui(ui);
+        super::sidebar::show(self, ui);
+        super::detail::show(self, ui);
+        super::releases::show(self, ui);
+        let ctx = ui.ctx().clone();
+        super::detail::confirmations(self, &ctx);
+        if let Some(mut dialog) = self.push.take() {
+            let keep = dialog.show(self, &ctx);
+            if keep && self.push.is_none() {
+                self.push = Some(dialog);
+            }
+        }
+    }
+
+    fn save(&mut self, storage: &mut dyn eframe::Storage) {
+        eframe::set_value(storage, Settings::KEY, &self.settings);
+    }
+}

@@ -1,0 +1,36 @@
+//! The desktop release manager (eframe/egui), the only module that imports egui.
+//!
+//! The UI never awaits: views push work to background tasks on the tokio runtime made in `main`
+//! ([`tasks`]), which send one [`tasks::Event`] back and request a repaint. Only [`settings`] is
+//! persisted; live data is always fetched again.
+
+mod app;
+mod detail;
+mod push_dialog;
+mod releases;
+mod settings;
+mod sidebar;
+mod tasks;
+
+pub use app::{Connection, OtadeckApp};
+pub use settings::{KeyStore, Settings};
+
+/// Window title prefix.
+pub const APP_NAME: &str = "otadeck";
+
+/// Opens the window and runs until it is closed.
+///
+/// # Errors
+/// eframe's error if no window can be created (for example without a display).
+pub fn run(runtime: tokio::runtime::Handle, connection: Connection) -> eframe::Result {
+    let icon = egui::IconData { rgba: include_bytes!("../../assets/icon-64.rgba").to_vec(), width: 64, height: 64 };
+    let options = eframe::NativeOptions {
+        viewport: egui::ViewportBuilder::default()
+            .with_title(format!("{APP_NAME} — {}", connection.url))
+            .with_inner_size([1280.0, 800.0])
+            .with_min_inner_size([900.0, 560.0])
+            .with_icon(std::sync::Arc::new(icon)),
+        ..eframe::NativeOptions::default()
+    };
+    eframe::run_native(APP_NAME, options, Box::new(move |cc| Ok(Box::new(OtadeckApp::new(cc, runtime, connection)))))
+}

@@ -1,0 +1,328 @@
+//! Centre: the selected deployment's releases, newest first, grouped by target version and build
+//! number, with rollout, flags, origin, metrics and a text filter. Click a row to select it.
+
+use egui_extras::{Column, TableBuilder};
+
+use super::app::OtadeckApp;
+use crate::api::management::{MetricCounts, Package, ReleaseMethod};
+
+/// Releases sharing a target version and build-number constraint, newest first.
+type Group<'a> = ((String, Option<String>), Vec<&'a Package>);
+
+/// Releases that pass the filter, newest first, grouped as shown.
+fn grouped<'a>(releases: &'a [Package], filter: &str) -> Vec<Group<'a>> {
+    let needle = filter.trim().to_lowercase();
+    let mut groups: Vec<Group<'a>> = Vec::new();
+    for package in releases.iter().rev() {
+        let haystack =
+            format!("{} {} {} {}", package.label, package.app_version, package.description, package.released_by)
+                .to_lowercase();
+        if !needle.is_empty() && !haystack.contains(&needle) {
+            continue;
+        }
+        let key = (package.app_version.clone(), package.build_number.clone());
+        match groups.iter_mut().find(|(k, _)| *k == key) {
+            Some((_, members)) => members.push(package),
+            None => groups.push((key, vec![package])),
+        }
+    }
+    groups
+}
+
+/// Labels in display order (for keyboard navigation).
+pub fn visible_labels(app: &OtadeckApp) -> Vec<String> {
+    let releases = app.history.value.as_ref().map(|h| h.releases.as_slice()).unwrap_or_default();
+    grouped(releases, &app.filter)
+        .into_iter()
+        .flat_map(|(_, members)| members.into_iter().map(|p| p.label.clone()))
+        .collect()
+}
+
+fn method_text(package: &Package) -> String {
+    match package.release_method {
+        ReleaseMethod::Upload => "upload".to_owned(),
+        ReleaseMethod::Promote => format!(
+            "promote from {} {}",
+            package.original_deployment.as_deref().unwrap_or("?"),
+            package.original_label.as_deref().unwrap_or("")
+        ),
+        ReleaseMethod::Rollback => format!("rollback to {}", package.original_label.as_deref().unwrap_or("?")),
+    }
+}
+
+fn size_text(bytes: u64) -> String {
+    #[allow(clippy::cast_precision_loss)]
+    let kb = bytes as f64 / 1024.0;
+    if kb < 1024.0 { format!("{kb:.0} KB") } else { format!("{:.1} MB", kb / 1024.0) }
+}
+
+/// Draws the centre panel.
+pub fn show(app: &mut OtadeckApp, ui: &mut egui::Ui) {
+    egui::CentralPanel::default().show(ui, |ui| {
+        let (Some(app_name), Some(deployment)) = (app.selected_app.clone(), app.selected_deployment.clone()) else {
+            ui.label("Select an app and a deployment.");
+            return;
+        };
+        ui.horizontal(|ui| {
+            ui.heading(format!("{app_name} / {deployment}"));
+            if app.history.is_stale() && app.history.value.is_some() {
+                ui.colored_label(ui.visuals().warn_fg_color, "stale").on_hover_text("Not refreshed recently; press F5");
+            }
+        });
+        ui.horizontal(|ui| {
+            ui.label("Filter");
+            let field = ui.add(egui::TextEdit::singleline(&mut app.filter).hint_text("label, version, text…"));
+            field.widget_info(|| egui::WidgetInfo::labeled(egui::Role::TextInput, true, "Filter releases"));
+        });
+        let Some(history) = app.history.value.as_ref() else {
+            if app.history.loading {
+                ui.spinner();
+            }
+            return;
+        };
+        if history.releases.is_empty() {
+            ui.label("No releases yet. Use \"Push update…\" to publish one.");
+            return;
+        }
+        let metrics = &history.metrics;
+        let groups = grouped(&history.releases, &app.filter);
+        let mut clicked = None;
+        let selected = app.selected_label.clone();
+        let highlight = app.highlight_label.clone();
+        let headers = [
+            "Label",
+            "Target",
+            "Build",
+            "Rollout",
+            "Mandatory",
+            "Enabled",
+            "Method",
+            "Released by",
+            "Time",
+            "Size",
+            "Active",
+            "Installed",
+            "Downloaded",
+            "Failed",
+        ];
+        TableBuilder::new(ui)
+            .striped(true)
+            .sense(egui::Sense::click())
+            .column(Column::auto().at_least(48.0))
+            .columns(Column::auto().at_least(40.0), headers.len() - 1)
+            .header(22.0, |mut header| {
+                for title in headers {
+                    header.col(|ui| {
+                        ui.strong(title);
+                    });
+                }
+            })
+            .body(|mut body| {
+                for ((version, build), members) in &groups {
+                    body.row(22.0, |mut row| {
+                        row.col(|ui| {
+                            let build_text = build.as_ref().map(|b| format!(" · builds {b}")).unwrap_or_default();
+                            ui.label(egui::RichText::new(format!("Target {version}{build_text}")).strong().italics());
+                        });
+                        for _ in 1..headers.len() {
+                            row.col(|_| {});
+                        }
+                    });
+                    for package in members {
+                        body.row(22.0, |mut row| {
+                            row.set_selected(selected.as_deref() == Some(package.label.as_str()));
+                            let counts = metrics.get(&package.label).cloned().unwrap_or_default();
+                            cells(&mut row, package, &counts, highlight.as_deref() == Some(package.label.as_str()));
+                            if row.response().clicked() {
+                                clicked = Some(package.label.clone());
+                            }
+                        });
+                    }
+                }
+            });
+        if let Some(label) = clicked {
+            app.selected_label = Some(label);
+            app.highlight_label = None;
+        }
+        if let Some(history) = app.history.value.as_ref() {
+            binaries_matrix(ui, history);
+        }
+    });
+}
+
+/// What one registered store build gets right now, with the server's own selection rules.
+fn answer_for(binary: &crate::api::management::Binary, releases: &[Package]) -> String {
+    use crate::domain::selection::{UpdateDecision, UpdateQuery, plan_update};
+    let rules: Vec<crate::domain::ReleaseRules> = releases
+        .iter()
+        .filter_map(|p| {
+            Some(crate::domain::ReleaseRules {
+                label: p.label.clone(),
+                package_hash: p.package_hash.clone(),
+                target: crate::domain::TargetRange::parse(&p.app_version).ok()?,
+                build: p.build_number.as_deref().and_then(|b| b.parse().ok()),
+                is_mandatory: p.is_mandatory,
+                is_disabled: p.is_disabled,
+                rollout: p.rollout,
+            })
+        })
+        .collect();
+    let Ok(app_version) = crate::domain::DeviceVersion::parse(&binary.app_version) else {
+        return "invalid version".into();
+    };
+    let query = UpdateQuery {
+        app_version,
+        label: None,
+        package_hash: None,
+        is_companion: false,
+        build_number: binary.build_number,
+    };
+    let plan = plan_update(&rules, &query);
+    let describe = |decision: &UpdateDecision| match decision {
+        UpdateDecision::Available { release, is_mandatory } => {
+            format!("{}{}", rules[*release].label, if *is_mandatory { " (mandatory)" } else { "" })
+        }
+        UpdateDecision::NoUpdate { .. } => "the store binary (no update)".into(),
+    };
+    match &plan.outside_rollout {
+        Some((percent, outside)) => {
+            format!("{} for {percent}% of devices, else {}", describe(&plan.decision), describe(outside))
+        }
+        None => describe(&plan.decision),
+    }
+}
+
+/// The version × build matrix of registered store builds and the release each would get now.
+fn binaries_matrix(ui: &mut egui::Ui, history: &super::tasks::HistoryData) {
+    if history.binaries.is_empty() {
+        return;
+    }
+    ui.separator();
+    ui.strong("Store builds (registered with `otadeck binary register`)");
+    egui::Grid::new("binaries").striped(true).show(ui, |ui| {
+        for title in ["Platform", "Version", "Build", "Gets now"] {
+            ui.strong(title);
+        }
+        ui.end_row();
+        for binary in &history.binaries {
+            ui.label(&binary.platform);
+            ui.label(&binary.app_version);
+            ui.label(binary.build_number.map_or_else(|| "any".to_owned(), |b| b.to_string()));
+            ui.label(answer_for(binary, &history.releases));
+            ui.end_row();
+        }
+    });
+}
+
+fn cells(row: &mut egui_extras::TableRow<'_, '_>, package: &Package, counts: &MetricCounts, highlighted: bool) {
+    let rollout = package.rollout.unwrap_or(100);
+    row.col(|ui| {
+        let text = egui::RichText::new(&package.label).strong();
+        ui.label(if highlighted { text.color(ui.visuals().selection.stroke.color) } else { text });
+    });
+    row.col(|ui| {
+        ui.label(&package.app_version);
+    });
+    row.col(|ui| {
+        ui.label(package.build_number.as_deref().unwrap_or("any"));
+    });
+    row.col(|ui| {
+        ui.add(egui::ProgressBar::new(f32::from(rollout) / 100.0).desired_width(60.0).text(format!("{rollout}%")));
+    });
+    row.col(|ui| {
+        ui.label(if package.is_mandatory { "mandatory" } else { "optional" });
+    });
+    row.col(|ui| {
+        ui.label(if package.is_disabled { "disabled" } else { "enabled" });
+    });
+    row.col(|ui| {
+        ui.label(method_text(package));
+    });
+    row.col(|ui| {
+        ui.label(&package.released_by);
+    });
+    row.col(|ui| {
+        ui.label(crate::domain::time::format_utc_minutes(package.upload_time));
+    });
+    row.col(|ui| {
+        ui.label(size_text(package.size));
+    });
+    row.col(|ui| {
+        ui.label(counts.active.to_string());
+    });
+    row.col(|ui| {
+        ui.label(counts.installed.unwrap_or(0).to_string());
+    });
+    row.col(|ui| {
+        ui.label(counts.downloaded.unwrap_or(0).to_string());
+    });
+    row.col(|ui| {
+        let (failed, installed) = (counts.failed.unwrap_or(0), counts.installed.unwrap_or(0));
+        let attempts = failed + installed;
+        #[allow(clippy::cast_precision_loss)]
+        let rate = if attempts > 0 { failed as f64 * 100.0 / attempts as f64 } else { 0.0 };
+        let text = if failed > 0 { format!("{failed} ({rate:.0}%)") } else { "0".to_owned() };
+        if rate >= 5.0 {
+            ui.colored_label(ui.visuals().error_fg_color, text);
+        } else {
+            ui.label(text);
+        }
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn package(label: &str, version: &str, build: Option<&str>) -> Package {
+        Package {
+            label: label.into(),
+            app_version: version.into(),
+            description: String::new(),
+            is_mandatory: false,
+            is_disabled: false,
+            rollout: None,
+            package_hash: String::new(),
+            blob_url: String::new(),
+            size: 0,
+            release_method: ReleaseMethod::Upload,
+            original_label: None,
+            original_deployment: None,
+            released_by: "a@b".into(),
+            upload_time: 0,
+            build_number: build.map(Into::into),
+        }
+    }
+
+    #[test]
+    fn store_builds_get_what_the_server_would_serve() {
+        let mut partial = package("v3", "1.0.0", None);
+        partial.rollout = Some(20);
+        let releases = vec![package("v1", "1.0.0", None), package("v2", "1.0.0", Some("40-45")), partial];
+        let binary = |version: &str, build: Option<u64>| crate::api::management::Binary {
+            platform: "android".into(),
+            app_version: version.into(),
+            build_number: build,
+            fingerprint: serde_json::json!({}),
+            registered_by: "a@b".into(),
+            created_time: 0,
+        };
+        assert_eq!(answer_for(&binary("1.0.0", Some(42)), &releases), "v3 for 20% of devices, else v2");
+        assert_eq!(answer_for(&binary("1.0.0", Some(7)), &releases), "v3 for 20% of devices, else v1");
+        assert_eq!(answer_for(&binary("2.0.0", None), &releases), "the store binary (no update)");
+    }
+
+    #[test]
+    fn groups_by_version_and_build_newest_first() {
+        let releases =
+            vec![package("v1", "1.0.0", None), package("v2", "1.0.0", Some("42")), package("v3", "1.0.0", None)];
+        let groups = grouped(&releases, "");
+        let shape: Vec<(String, Option<String>, Vec<&str>)> = groups
+            .iter()
+            .map(|((v, b), m)| (v.clone(), b.clone(), m.iter().map(|p| p.label.as_str()).collect()))
+            .collect();
+        assert_eq!(shape, [("1.0.0".into(), None, vec!["v3", "v1"]), ("1.0.0".into(), Some("42".into()), vec!["v2"])]);
+        assert_eq!(grouped(&releases, "v2").len(), 1);
+        assert_eq!(size_text(2048), "2 KB");
+    }
+}

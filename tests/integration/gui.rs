@@ -1,0 +1,232 @@
+//! The desktop app driven through its AccessKit tree (egui_kittest) against a real server on
+//! loopback: the release list, rollout, toggles, rollback, promote, the push flow, and losing the
+//! server. Each test owns a multi-thread runtime; waits are bounded polls, never fixed sleeps.
+
+use std::time::{Duration, Instant};
+
+use egui::accesskit::Role;
+use egui_kittest::Harness;
+use egui_kittest::kittest::{NodeT as _, Queryable as _};
+use otadeck::api::management::{Package, PackageInfo, ReleaseMethod};
+use otadeck::gui::{Connection, OtadeckApp};
+use serde_json::json;
+
+use crate::support::{ADMIN_KEY, TestServer, info, package, upload};
+
+struct Gui {
+    runtime: tokio::runtime::Runtime,
+    server: Option<TestServer>,
+    dir: tempfile::TempDir,
+}
+
+impl Gui {
+    /// A server with app `Shop-Android`: v1 (1.0.0), v2 (1.0.0, builds 40-45), v3 (1.0.0, 20 %).
+    fn seeded() -> Self {
+        let runtime = tokio::runtime::Runtime::new().expect("runtime");
+        let dir = tempfile::tempdir().expect("dir");
+        let server = runtime.block_on(async {
+            let server = TestServer::start().await;
+            let admin = server.admin();
+            admin.create_app("Shop-Android").await.expect("app");
+            admin
+                .release("Shop-Android", "Staging", &upload(package(dir.path(), "one"), info("1.0.0")))
+                .await
+                .expect("v1");
+            let mut pinned = info("1.0.0");
+            pinned.build_number = Some("40-45".into());
+            admin.release("Shop-Android", "Staging", &upload(package(dir.path(), "two"), pinned)).await.expect("v2");
+            let mut partial = info("1.0.0");
+            partial.rollout = Some(json!(20));
+            partial.description = Some("third".into());
+            admin.release("Shop-Android", "Staging", &upload(package(dir.path(), "three"), partial)).await.expect("v3");
+            server
+        });
+        Self { runtime, server: Some(server), dir }
+    }
+
+    fn server(&self) -> &TestServer {
+        self.server.as_ref().expect("server running")
+    }
+
+    fn harness(&self) -> Harness<'static, OtadeckApp> {
+        let connection = Connection::new("Test", &self.server().url, ADMIN_KEY).expect("connection");
+        let handle = self.runtime.handle().clone();
+        Harness::builder()
+            .with_size(egui::vec2(1500.0, 950.0))
+            .build_eframe(move |cc| OtadeckApp::new(cc, handle, connection))
+    }
+
+    fn history(&self, deployment: &str) -> Vec<Package> {
+        self.runtime.block_on(self.server().admin().history("Shop-Android", deployment)).expect("history")
+    }
+}
+
+/// Steps the app until `done` holds, for at most 20 s.
+fn step_until(
+    harness: &mut Harness<'_, OtadeckApp>,
+    what: &str,
+    mut done: impl FnMut(&Harness<'_, OtadeckApp>) -> bool,
+) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        harness.step();
+        if done(harness) {
+            return;
+        }
+        if Instant::now() >= deadline {
+            let labels: Vec<String> =
+                harness.query_all_by_label_contains("").filter_map(|n| n.accesskit_node().label()).collect();
+            panic!("timed out waiting for: {what}\nvisible labels: {labels:?}");
+        }
+        std::thread::sleep(Duration::from_millis(15));
+    }
+}
+
+fn shows(harness: &Harness<'_, OtadeckApp>, label: &str) -> bool {
+    harness.query_all_by_label(label).next().is_some()
+}
+
+/// Waits for a server-side condition while the app keeps running.
+fn wait_for_server(harness: &mut Harness<'_, OtadeckApp>, what: &str, mut done: impl FnMut() -> bool) {
+    step_until(harness, what, |_| done());
+}
+
+#[test]
+fn lists_seeded_releases_grouped_by_target_version_and_build() {
+    let gui = Gui::seeded();
+    let mut harness = gui.harness();
+    step_until(&mut harness, "releases listed", |h| shows(h, "v1") && shows(h, "v2") && shows(h, "v3"));
+    assert!(shows(&harness, "Target 1.0.0"), "group of releases without a build constraint");
+    assert!(shows(&harness, "Target 1.0.0 · builds 40-45"), "group of the build-pinned release");
+    assert!(shows(&harness, "Shop-Android / Staging"));
+    assert!(shows(&harness, "Release v3"), "the newest release is selected");
+}
+
+#[test]
+fn raising_the_rollout_with_confirmation_changes_the_server() {
+    let gui = Gui::seeded();
+    let mut harness = gui.harness();
+    step_until(&mut harness, "v3 selected", |h| shows(h, "Release v3"));
+    harness.get_by_role_and_label(Role::Slider, "Rollout percentage").set_value_accesskit(60.0);
+    harness.run_steps(2);
+    harness.get_by_label("Apply rollout…").click();
+    step_until(&mut harness, "confirmation", |h| shows(h, "Confirm rollout"));
+    assert!(shows(&harness, "From 20% to 60% of devices on Staging."));
+    harness.get_by_label("Confirm rollout").click_accesskit();
+    wait_for_server(&mut harness, "rollout 60 on the server", || gui.history("Staging")[2].rollout == Some(60));
+    step_until(&mut harness, "row shows 60%", |h| shows(h, "60%"));
+}
+
+#[test]
+fn mandatory_and_enabled_toggles_change_the_server() {
+    let gui = Gui::seeded();
+    let mut harness = gui.harness();
+    step_until(&mut harness, "v3 selected", |h| shows(h, "Release v3"));
+    harness.get_by_role_and_label(Role::CheckBox, "Mandatory").click();
+    wait_for_server(&mut harness, "v3 mandatory", || gui.history("Staging")[2].is_mandatory);
+    step_until(&mut harness, "pending cleared", |h| !shows(h, "saving…") && shows(h, "mandatory"));
+    harness.get_by_role_and_label(Role::CheckBox, "Enabled").click();
+    wait_for_server(&mut harness, "v3 disabled", || gui.history("Staging")[2].is_disabled);
+    step_until(&mut harness, "row shows disabled", |h| shows(h, "disabled"));
+}
+
+#[test]
+fn roll_back_creates_a_rollback_release_and_promote_copies_to_production() {
+    let gui = Gui::seeded();
+    let mut harness = gui.harness();
+    step_until(&mut harness, "v3 selected", |h| shows(h, "Release v3"));
+    harness.get_by_label("Roll back…").click();
+    step_until(&mut harness, "rollback confirmation", |h| shows(h, "Confirm rollback"));
+    assert!(shows(&harness, "Roll Staging back to v2?"));
+    harness.get_by_label("Confirm rollback").click_accesskit();
+    wait_for_server(&mut harness, "rollback release", || {
+        gui.history("Staging")
+            .last()
+            .is_some_and(|p| p.release_method == ReleaseMethod::Rollback && p.original_label.as_deref() == Some("v2"))
+    });
+    step_until(&mut harness, "v4 listed and selected", |h| shows(h, "Release v4"));
+
+    harness.get_by_label("Promote…").click();
+    step_until(&mut harness, "promote confirmation", |h| shows(h, "Confirm promote"));
+    harness.get_by_label("Confirm promote").click_accesskit();
+    wait_for_server(&mut harness, "promoted to Production", || gui.history("Production").len() == 1);
+    assert_eq!(gui.history("Production")[0].original_deployment.as_deref(), Some("Staging"));
+}
+
+#[test]
+fn a_refused_change_reverts_and_shows_the_servers_message() {
+    let gui = Gui::seeded();
+    let mut harness = gui.harness();
+    step_until(&mut harness, "v3 selected", |h| shows(h, "Release v3"));
+    // Disable v2 behind the app's back, then try to roll back to it: the server refuses.
+    gui.runtime
+        .block_on(gui.server().admin().patch_release(
+            "Shop-Android",
+            "Staging",
+            PackageInfo { label: Some("v2".into()), is_disabled: Some(true), ..PackageInfo::default() },
+        ))
+        .expect("disable v2");
+    harness.get_by_label("Roll back…").click();
+    step_until(&mut harness, "rollback confirmation", |h| shows(h, "Confirm rollback"));
+    harness.get_by_label("Confirm rollback").click_accesskit();
+    step_until(&mut harness, "refusal shown", |h| {
+        h.query_all_by_label_contains("because it is disabled").next().is_some()
+    });
+    assert_eq!(gui.history("Staging").len(), 3, "nothing was created");
+}
+
+#[test]
+fn push_flow_from_a_fixture_project_creates_a_release() {
+    let gui = Gui::seeded();
+    gui.runtime.block_on(gui.server().admin().create_app("FieldService-Android")).expect("app");
+    let project = gui.dir.path().join("rn-app");
+    crate::cli::copy_fixture("rn-app", &project);
+    std::fs::write(
+        project.join("otadeck.toml"),
+        "[apps]\nandroid = \"FieldService-Android\"\n[build]\ncommand = \"echo built-by-gui; echo 'console.log(42)' > \\\"$OTADECK_BUNDLE_OUTPUT\\\"\"\n",
+    )
+    .expect("config");
+    let mut harness = gui.harness();
+    step_until(&mut harness, "apps loaded", |h| shows(h, "FieldService") && shows(h, "Shop"));
+    harness.get_by_label("Push update…").click();
+    step_until(&mut harness, "dialog", |h| shows(h, "Build and push"));
+    let folder = harness.get_by_role_and_label(Role::TextInput, "Project folder");
+    folder.focus();
+    harness.step();
+    harness.get_by_role_and_label(Role::TextInput, "Project folder").type_text(&project.display().to_string());
+    harness.step();
+    harness.get_by_role_and_label(Role::TextInput, "Target version").focus();
+    harness.step();
+    harness.get_by_role_and_label(Role::TextInput, "Target version").type_text("1.0.0");
+    harness.step();
+    harness.get_by_label("iOS").click();
+    step_until(&mut harness, "project detected", |h| {
+        h.query_all_by_label_contains("React Native project").next().is_some()
+    });
+    harness.get_by_label("Build and push").click();
+    step_until(&mut harness, "push finished", |h| {
+        h.query_all_by_label_contains("Released FieldService-Android v1").next().is_some()
+    });
+    assert!(shows(&harness, "[android] built-by-gui"), "the build log is shown live");
+    let pushed =
+        gui.runtime.block_on(gui.server().admin().history("FieldService-Android", "Staging")).expect("history");
+    assert_eq!(pushed.len(), 1);
+    assert!(pushed[0].is_mandatory, "mandatory is on by default, as in Native Builder");
+    harness.get_by_label("Close").click();
+    step_until(&mut harness, "new release selected", |h| {
+        shows(h, "FieldService-Android / Staging") && shows(h, "Release v1")
+    });
+}
+
+#[test]
+fn losing_the_server_shows_a_banner_and_keeps_the_last_data() {
+    let mut gui = Gui::seeded();
+    let mut harness = gui.harness();
+    step_until(&mut harness, "releases listed", |h| shows(h, "v3") && shows(h, "Release v3"));
+    drop(gui.server.take());
+    harness.get_by_label("Refresh").click();
+    step_until(&mut harness, "banner", |h| h.query_all_by_label_contains("Cannot reach").next().is_some());
+    assert!(shows(&harness, "v1") && shows(&harness, "v3"), "last data stays visible");
+    assert!(shows(&harness, "Read-only: the server cannot be reached."));
+    assert!(shows(&harness, "Retry"));
+}
