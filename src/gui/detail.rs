@@ -201,7 +201,8 @@ fn rollback_section(
     if ui.add_enabled(target_package.is_some(), egui::Button::new("Roll back…")).clicked()
         && let Some(target) = target_package
     {
-        app.detail.confirm = Some(Confirm::Rollback { target: Box::new(target), from: latest.unwrap_or_default().to_owned(), active });
+        app.detail.confirm =
+            Some(Confirm::Rollback { target: Box::new(target), from: latest.unwrap_or_default().to_owned(), active });
     }
 }
 

@@ -94,52 +94,59 @@ pub fn show(app: &mut OtadeckApp, ui: &mut egui::Ui) {
             "Target",
             "Build",
             "Rollout",
+            "Active",
+            "Installed",
+            "Downloaded",
+            "Failed",
             "Mandatory",
             "Enabled",
             "Method",
             "Released by",
             "Time",
             "Size",
-            "Active",
-            "Installed",
-            "Downloaded",
-            "Failed",
         ];
-        TableBuilder::new(ui)
-            .striped(true)
-            .sense(egui::Sense::click())
-            .column(Column::auto().at_least(48.0))
-            .columns(Column::auto().at_least(40.0), headers.len() - 1)
-            .header(22.0, |mut header| {
-                for title in headers {
-                    header.col(|ui| {
-                        ui.strong(title);
-                    });
-                }
-            })
-            .body(|mut body| {
-                for ((version, build), members) in &groups {
-                    body.row(22.0, |mut row| {
-                        row.col(|ui| {
-                            let build_text = build.as_ref().map(|b| format!(" · builds {b}")).unwrap_or_default();
-                            ui.label(egui::RichText::new(format!("Target {version}{build_text}")).strong().italics());
-                        });
-                        for _ in 1..headers.len() {
-                            row.col(|_| {});
-                        }
-                    });
-                    for package in members {
-                        body.row(22.0, |mut row| {
-                            row.set_selected(selected.as_deref() == Some(package.label.as_str()));
-                            let counts = metrics.get(&package.label).cloned().unwrap_or_default();
-                            cells(&mut row, package, &counts, highlight.as_deref() == Some(package.label.as_str()));
-                            if row.response().clicked() {
-                                clicked = Some(package.label.clone());
-                            }
+        let table_height = (ui.available_height() * 0.7).max(160.0);
+        egui::ScrollArea::horizontal().id_salt("releases-h").show(ui, |ui| {
+            ui.style_mut().wrap_mode = Some(egui::TextWrapMode::Extend);
+            TableBuilder::new(ui)
+                .max_scroll_height(table_height)
+                .striped(true)
+                .sense(egui::Sense::click())
+                .column(Column::auto().at_least(48.0))
+                .columns(Column::auto().at_least(40.0), headers.len() - 1)
+                .header(22.0, |mut header| {
+                    for title in headers {
+                        header.col(|ui| {
+                            ui.strong(title);
                         });
                     }
-                }
-            });
+                })
+                .body(|mut body| {
+                    for ((version, build), members) in &groups {
+                        body.row(22.0, |mut row| {
+                            row.col(|ui| {
+                                let build_text = build.as_ref().map(|b| format!(" · builds {b}")).unwrap_or_default();
+                                ui.label(
+                                    egui::RichText::new(format!("Target {version}{build_text}")).strong().italics(),
+                                );
+                            });
+                            for _ in 1..headers.len() {
+                                row.col(|_| {});
+                            }
+                        });
+                        for package in members {
+                            body.row(22.0, |mut row| {
+                                row.set_selected(selected.as_deref() == Some(package.label.as_str()));
+                                let counts = metrics.get(&package.label).cloned().unwrap_or_default();
+                                cells(&mut row, package, &counts, highlight.as_deref() == Some(package.label.as_str()));
+                                if row.response().clicked() {
+                                    clicked = Some(package.label.clone());
+                                }
+                            });
+                        }
+                    }
+                });
+        });
         if let Some(label) = clicked {
             app.selected_label = Some(label);
             app.highlight_label = None;
@@ -230,24 +237,6 @@ fn cells(row: &mut egui_extras::TableRow<'_, '_>, package: &Package, counts: &Me
         ui.add(egui::ProgressBar::new(f32::from(rollout) / 100.0).desired_width(60.0).text(format!("{rollout}%")));
     });
     row.col(|ui| {
-        ui.label(if package.is_mandatory { "mandatory" } else { "optional" });
-    });
-    row.col(|ui| {
-        ui.label(if package.is_disabled { "disabled" } else { "enabled" });
-    });
-    row.col(|ui| {
-        ui.label(method_text(package));
-    });
-    row.col(|ui| {
-        ui.label(&package.released_by);
-    });
-    row.col(|ui| {
-        ui.label(crate::domain::time::format_utc_minutes(package.upload_time));
-    });
-    row.col(|ui| {
-        ui.label(size_text(package.size));
-    });
-    row.col(|ui| {
         ui.label(counts.active.to_string());
     });
     row.col(|ui| {
@@ -267,6 +256,24 @@ fn cells(row: &mut egui_extras::TableRow<'_, '_>, package: &Package, counts: &Me
         } else {
             ui.label(text);
         }
+    });
+    row.col(|ui| {
+        ui.label(if package.is_mandatory { "mandatory" } else { "optional" });
+    });
+    row.col(|ui| {
+        ui.label(if package.is_disabled { "disabled" } else { "enabled" });
+    });
+    row.col(|ui| {
+        ui.label(method_text(package));
+    });
+    row.col(|ui| {
+        ui.label(&package.released_by);
+    });
+    row.col(|ui| {
+        ui.label(crate::domain::time::format_utc_minutes(package.upload_time));
+    });
+    row.col(|ui| {
+        ui.label(size_text(package.size));
     });
 }
 

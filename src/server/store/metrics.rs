@@ -3,7 +3,8 @@
 //! Counting follows the reference: a failed labelled deploy counts `failed` only; any other deploy
 //! report counts `active` and `installed` for what the device runs now and takes one `active` from
 //! what it ran before (in the previous deployment); a download report counts `downloaded`.
-//! Unlike the reference, a device's retried identical report is counted once.
+//! Unlike the reference, a device's retried identical report is counted once, and counters never go
+//! below zero (a device that never reported running the binary cannot make its count negative).
 
 use rusqlite::{Connection, params};
 
@@ -51,8 +52,8 @@ fn first_receipt(
 fn bump(connection: &Connection, deployment_id: i64, subject: &str, column: &str, delta: i64) -> StoreResult<()> {
     connection.execute(
         &format!(
-            "INSERT INTO metrics (deployment_id, subject, {column}) VALUES (?1, ?2, ?3)
-             ON CONFLICT (deployment_id, subject) DO UPDATE SET {column} = {column} + excluded.{column}"
+            "INSERT INTO metrics (deployment_id, subject, {column}) VALUES (?1, ?2, MAX(?3, 0))
+             ON CONFLICT (deployment_id, subject) DO UPDATE SET {column} = MAX({column} + ?3, 0)"
         ),
         params![deployment_id, subject, delta],
     )?;
