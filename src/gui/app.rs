@@ -88,6 +88,11 @@ pub struct PendingChange {
 pub struct OtadeckApp {
     pub(super) settings: Settings,
     pub(super) connection: Connection,
+    /// The connection the app started with (the embedded server, or `OTADECK_SERVER`).
+    home: Connection,
+    keys: super::settings::KeyStore,
+    pub(super) new_profile: Option<super::settings::Profile>,
+    new_profile_key: String,
     pub(super) tasks: Tasks,
     events: mpsc::Receiver<Event>,
     pub(super) apps: Remote<Vec<App>>,
@@ -112,6 +117,10 @@ impl OtadeckApp {
         let settings: Settings = cc.storage.and_then(|s| eframe::get_value(s, Settings::KEY)).unwrap_or_default();
         let (tasks, events) = Tasks::new(runtime, cc.egui_ctx.clone());
         let mut app = Self {
+            home: connection.clone(),
+            keys: super::settings::KeyStore::in_config_dir(),
+            new_profile: None,
+            new_profile_key: String::new(),
             selected_app: settings.last_app.clone(),
             selected_deployment: settings.last_deployment.clone(),
             settings,
@@ -131,8 +140,132 @@ impl OtadeckApp {
             new_app_name: String::new(),
             last_refresh: Instant::now(),
         };
+        app.reconnect_saved_profile();
         app.refresh();
         app
+    }
+
+    /// Uses another key file (tests keep it in a temp dir).
+    #[must_use]
+    pub fn with_key_store(mut self, keys: super::settings::KeyStore) -> Self {
+        self.keys = keys;
+        self
+    }
+
+    /// Connects to the profile that was active when the app was closed, if its key is stored.
+    fn reconnect_saved_profile(&mut self) {
+        let Some(name) = self.settings.active_profile.clone() else { return };
+        let profile = self.settings.profiles.iter().find(|p| p.name == name).cloned();
+        match profile.and_then(|p| Some((p.clone(), self.keys.get(&p.name)?))) {
+            Some((profile, key)) => match Connection::new(&profile.name, &profile.url, &key) {
+                Ok(connection) => self.connection = connection,
+                Err(error) => self.toast(format!("Cannot use the saved server {name}: {error}"), true),
+            },
+            None => self.settings.active_profile = None,
+        }
+    }
+
+    /// Switches to another server: everything is reloaded from it.
+    pub(super) fn switch_to(&mut self, connection: Connection, ctx: &egui::Context) {
+        self.settings.active_profile = (connection.name != self.home.name).then(|| connection.name.clone());
+        ctx.send_viewport_cmd(egui::ViewportCommand::Title(format!("{} — {}", super::APP_NAME, connection.url)));
+        self.connection = connection;
+        self.apps = Remote::default();
+        self.deployments = Remote::default();
+        self.history = Remote::default();
+        self.selected_app = None;
+        self.selected_deployment = None;
+        self.selected_label = None;
+        self.pending.clear();
+        self.refresh();
+    }
+
+    fn server_menu(&mut self, ui: &mut egui::Ui) {
+        let mut choice: Option<Option<super::settings::Profile>> = None;
+        egui::ComboBox::from_label("Server")
+            .selected_text(format!("{} ({})", self.connection.name, self.connection.url))
+            .show_ui(ui, |ui| {
+                if ui
+                    .selectable_label(
+                        self.connection.name == self.home.name,
+                        format!("{} ({})", self.home.name, self.home.url),
+                    )
+                    .clicked()
+                {
+                    choice = Some(None);
+                }
+                for profile in &self.settings.profiles {
+                    if ui
+                        .selectable_label(
+                            self.connection.name == profile.name,
+                            format!("{} ({})", profile.name, profile.url),
+                        )
+                        .clicked()
+                    {
+                        choice = Some(Some(profile.clone()));
+                    }
+                }
+                if ui.selectable_label(false, "Add server…").clicked() {
+                    self.new_profile = Some(super::settings::Profile { name: String::new(), url: String::new() });
+                }
+            });
+        let ctx = ui.ctx().clone();
+        match choice {
+            Some(None) => self.switch_to(self.home.clone(), &ctx),
+            Some(Some(profile)) => {
+                match self.keys.get(&profile.name).map(|key| Connection::new(&profile.name, &profile.url, &key)) {
+                    Some(Ok(connection)) => self.switch_to(connection, &ctx),
+                    Some(Err(error)) => self.toast(format!("Cannot use the key of {}: {error}", profile.name), true),
+                    None => {
+                        self.toast(format!("No access key stored for {}; add the server again", profile.name), true)
+                    }
+                }
+            }
+            None => {}
+        }
+    }
+
+    fn add_server_window(&mut self, ctx: &egui::Context) {
+        let Some(mut profile) = self.new_profile.take() else { return };
+        let mut open = true;
+        let mut save = false;
+        egui::Window::new("Add server").collapsible(false).open(&mut open).show(ctx, |ui| {
+            for (label, value) in [
+                ("Server name", &mut profile.name),
+                ("Server URL", &mut profile.url),
+                ("Access key", &mut self.new_profile_key),
+            ] {
+                ui.horizontal(|ui| {
+                    ui.label(label);
+                    let field =
+                        ui.add(egui::TextEdit::singleline(value).password(label == "Access key").desired_width(260.0));
+                    field.widget_info(|| egui::WidgetInfo::labeled(egui::Role::TextInput, true, label));
+                });
+            }
+            ui.label("The key is stored in keys.toml (mode 0600) in the config folder, not in the settings.");
+            let ready = !profile.name.trim().is_empty()
+                && profile.url.starts_with("http")
+                && !self.new_profile_key.trim().is_empty();
+            save = ui.add_enabled(ready, egui::Button::new("Save and connect")).clicked();
+        });
+        if save {
+            let key = std::mem::take(&mut self.new_profile_key);
+            match self.keys.set(profile.name.trim(), key.trim()).map_err(|e| e.to_string()).and_then(|()| {
+                Connection::new(profile.name.trim(), profile.url.trim(), key.trim()).map_err(|e| e.to_string())
+            }) {
+                Ok(connection) => {
+                    self.settings.profiles.retain(|p| p.name != profile.name.trim());
+                    self.settings.profiles.push(super::settings::Profile {
+                        name: profile.name.trim().to_owned(),
+                        url: profile.url.trim().to_owned(),
+                    });
+                    self.switch_to(connection, ctx);
+                }
+                Err(error) => self.toast(format!("Cannot save the server: {error}"), true),
+            }
+        } else if open {
+            self.new_profile = Some(profile);
+        }
     }
 
     /// The server connection (for tests and the title).
@@ -262,6 +395,14 @@ impl OtadeckApp {
         self.tasks.spawn(async move {
             let result = client.create_app(&name).await.map(|_| ()).map_err(|e| e.to_string());
             Event::Created { what: format!("App {name}"), result }
+        });
+    }
+
+    pub(super) fn create_deployment(&mut self, app: String, deployment: String) {
+        let client = self.connection.client.clone();
+        self.tasks.spawn(async move {
+            let result = client.create_deployment(&app, &deployment, None).await.map(|_| ()).map_err(|e| e.to_string());
+            Event::Created { what: format!("Deployment {deployment}"), result }
         });
     }
 
@@ -426,7 +567,7 @@ impl OtadeckApp {
             ui.horizontal(|ui| {
                 ui.strong("otadeck");
                 ui.separator();
-                ui.label(format!("Server: {} ({})", self.connection.name, self.connection.url));
+                self.server_menu(ui);
                 ui.separator();
                 if ui.button("Push update…").on_hover_text("Build and push an update (Ctrl+P)").clicked() {
                     self.open_push_dialog();
@@ -468,6 +609,7 @@ impl eframe::App for OtadeckApp {
         super::releases::show(self, ui);
         let ctx = ui.ctx().clone();
         super::detail::confirmations(self, &ctx);
+        self.add_server_window(&ctx);
         if let Some(mut dialog) = self.push.take() {
             let keep = dialog.show(self, &ctx);
             if keep && self.push.is_none() {

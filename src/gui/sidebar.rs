@@ -4,7 +4,6 @@
 use std::collections::BTreeMap;
 
 use super::app::OtadeckApp;
-use super::tasks::Event;
 
 /// `Shop-Android` -> (`Shop`, `Android`); apps without a platform suffix stand alone.
 fn split_platform(app: &str) -> (&str, &str) {
@@ -94,13 +93,7 @@ fn deployments(app: &mut OtadeckApp, ui: &mut egui::Ui) {
         let field = ui.add(egui::TextEdit::singleline(&mut name).hint_text("New deployment").desired_width(140.0));
         field.widget_info(|| egui::WidgetInfo::labeled(egui::Role::TextInput, true, "New deployment name"));
         if ui.add_enabled(!name.trim().is_empty(), egui::Button::new("Add deployment")).clicked() {
-            let (client, app_name, deployment) =
-                (app.connection.client.clone(), app_name.clone(), name.trim().to_owned());
-            app.tasks.spawn(async move {
-                let result =
-                    client.create_deployment(&app_name, &deployment, None).await.map(|_| ()).map_err(|e| e.to_string());
-                Event::Created { what: format!("Deployment {deployment}"), result }
-            });
+            app.create_deployment(app_name.clone(), name.trim().to_owned());
             name.clear();
         }
         ui.data_mut(|d| d.insert_temp(id, name));

@@ -230,3 +230,46 @@ fn losing_the_server_shows_a_banner_and_keeps_the_last_data() {
     assert!(shows(&harness, "Read-only: the server cannot be reached."));
     assert!(shows(&harness, "Retry"));
 }
+
+#[test]
+fn adding_a_server_profile_switches_everything_to_it_and_back() {
+    let gui = Gui::seeded();
+    let other = gui.runtime.block_on(async {
+        let other = TestServer::start().await;
+        other.admin().create_app("Warehouse-iOS").await.expect("app");
+        other
+    });
+    let keys = gui.dir.path().join("keys.toml");
+    let connection = Connection::new("Test", &gui.server().url, ADMIN_KEY).expect("connection");
+    let handle = gui.runtime.handle().clone();
+    let key_store = otadeck::gui::KeyStore::at(keys.clone());
+    let mut harness = Harness::builder()
+        .with_size(egui::vec2(1500.0, 950.0))
+        .build_eframe(move |cc| OtadeckApp::new(cc, handle, connection).with_key_store(key_store));
+    step_until(&mut harness, "first server loaded", |h| shows(h, "Shop"));
+    harness.get_by_label("Server").click();
+    step_until(&mut harness, "server menu", |h| shows(h, "Add server…"));
+    harness.get_by_label("Add server…").click();
+    step_until(&mut harness, "add server window", |h| shows(h, "Save and connect"));
+    for (field, value) in [("Server name", "Warehouse"), ("Server URL", other.url.as_str()), ("Access key", ADMIN_KEY)]
+    {
+        harness.get_by_role_and_label(Role::TextInput, field).focus();
+        harness.step();
+        harness.get_by_role_and_label(Role::TextInput, field).type_text(value);
+        harness.step();
+    }
+    harness.get_by_label("Save and connect").click();
+    step_until(&mut harness, "switched to the other server", |h| shows(h, "Warehouse") && !shows(h, "Shop"));
+    assert!(std::fs::read_to_string(&keys).expect("key file").contains(ADMIN_KEY), "the key went to the key file");
+    harness.get_by_label("Server").click();
+    step_until(&mut harness, "server menu", |h| h.query_all_by_label_contains("Test (").next().is_some());
+    let home = harness
+        .query_all_by_label_contains("Test (")
+        .last()
+        .expect("home entry")
+        .accesskit_node()
+        .label()
+        .expect("label");
+    harness.get_by_label(&home).click();
+    step_until(&mut harness, "back on the first server", |h| shows(h, "Shop") && !shows(h, "Warehouse"));
+}
