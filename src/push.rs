@@ -31,6 +31,8 @@ pub struct PushRequest {
     /// Push despite preflight findings; stored with the release.
     pub force_reason: Option<String>,
     pub confirm_offline_checklist: bool,
+    /// Create the apps (with `Production` and `Staging`) if the server does not have them yet.
+    pub create_missing_apps: bool,
 }
 
 /// Progress of a push.
@@ -127,7 +129,14 @@ pub async fn push(
     let mut findings = Vec::new();
     let mut warnings = Vec::new();
     for (platform, app) in &request.targets {
-        client.app(app).await?;
+        match client.app(app).await {
+            Err(error) if error.status() == Some(404) && request.create_missing_apps => {
+                client.create_app(app).await?;
+            }
+            other => {
+                other?;
+            }
+        }
         let print = fingerprint::fingerprint(project, *platform)?;
         let binaries = client.binaries(app).await?;
         let needs_checklist = project.kind == ProjectKind::Mendix && !request.confirm_offline_checklist;

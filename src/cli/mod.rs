@@ -132,6 +132,9 @@ pub struct PushUpdateArgs {
     /// Mendix: confirm the offline-first checklist was reviewed for this update.
     #[arg(long)]
     pub confirm_offline_checklist: bool,
+    /// Create the server apps (with Production and Staging) if they do not exist yet.
+    #[arg(long)]
+    pub create_apps: bool,
 }
 
 /// `release list`.

@@ -285,6 +285,7 @@ async fn push_update(args: super::PushUpdateArgs) -> Result<(), CliError> {
         sign_key: args.sign_key.clone(),
         force_reason: args.force_reason.clone(),
         confirm_offline_checklist: args.confirm_offline_checklist,
+        create_missing_apps: args.create_apps,
     };
     let (tx, rx) = mpsc::channel::<PushEvent>(256);
     let cancel = CancellationToken::new();

@@ -40,6 +40,7 @@ pub struct PushDialog {
     sign_key: String,
     force_reason: String,
     confirm_offline: bool,
+    create_apps: bool,
     recent: Vec<PathBuf>,
     stage: Stage,
     log: Vec<String>,
@@ -64,6 +65,7 @@ impl PushDialog {
             sign_key: String::new(),
             force_reason: String::new(),
             confirm_offline: false,
+            create_apps: true,
             recent: settings.recent_projects.clone(),
             stage: Stage::Editing,
             log: Vec::new(),
@@ -159,6 +161,7 @@ impl PushDialog {
             sign_key: Some(PathBuf::from(self.sign_key.trim())).filter(|p| !p.as_os_str().is_empty()),
             force_reason: Some(self.force_reason.trim().to_owned()).filter(|r| !r.is_empty()),
             confirm_offline_checklist: self.confirm_offline,
+            create_missing_apps: self.create_apps,
         }
     }
 
@@ -354,6 +357,7 @@ impl PushDialog {
         }
         ui.add(egui::Slider::new(&mut self.rollout, 1..=100).text("Push rollout").suffix("%"));
         ui.checkbox(&mut self.mandatory, "Mandatory update");
+        ui.checkbox(&mut self.create_apps, "Create the apps if the server does not have them");
         Self::labelled_field(ui, "Description", &mut self.description);
         Self::labelled_field(ui, "Signing key (PEM)", &mut self.sign_key);
         if project.as_ref().is_some_and(|p| p.kind == crate::bundle::project::ProjectKind::Mendix) {

@@ -466,8 +466,12 @@ async fn exit_codes_tell_usage_server_and_build_errors_apart() {
     let (code, _, stderr) = otadeck(&server, &push).await;
     assert_eq!(code, 4, "the app does not exist on the server: {stderr}");
     assert!(stderr.contains("does not exist"), "{stderr}");
+    let mut create = push.to_vec();
+    create.push("--create-apps");
+    let (code, _, stderr) = otadeck(&server, &create).await;
+    assert_eq!(code, 0, "--create-apps creates the missing app: {stderr}");
+    assert_eq!(server.admin().deployments("FieldService-Android").await.expect("created").len(), 2);
 
-    server.admin().create_app("FieldService-Android").await.expect("app");
     std::fs::write(
         project.join("otadeck.toml"),
         "[apps]\nandroid = \"FieldService-Android\"\n[build]\ncommand = \"echo failing build >&2; exit 7\"\n",
