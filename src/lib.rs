@@ -17,3 +17,4 @@ pub mod domain;
 pub mod gui;
 pub mod push;
 pub mod server;
+pub mod sim;

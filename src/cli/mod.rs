@@ -13,7 +13,7 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 
 pub use config::{CliConfig, Connection};
-pub use release::{run as run_release, run_binary};
+pub use release::{run as run_release, run_binary, run_simulate};
 
 use crate::bundle::Platform;
 
@@ -36,6 +36,46 @@ pub enum Command {
     /// Record store builds (binaries) and the native fingerprint they were built from.
     #[command(subcommand)]
     Binary(BinaryCommand),
+    /// Run a fleet of virtual devices against a server: rollouts, failed installs, rollbacks.
+    Simulate(SimulateArgs),
+}
+
+/// Arguments of `otadeck simulate`.
+#[derive(Debug, Args)]
+pub struct SimulateArgs {
+    /// Release server URL.
+    #[arg(long, env = "OTADECK_SERVER")]
+    pub server: String,
+    /// The deployment key the devices use.
+    #[arg(long)]
+    pub deployment_key: String,
+    /// Number of devices.
+    #[arg(long, default_value_t = 1000)]
+    pub devices: usize,
+    /// Binary versions, comma-separated; assigned round-robin for a mixed fleet.
+    #[arg(long, default_value = "1.0.0", value_delimiter = ',')]
+    pub app_version: Vec<String>,
+    /// Native build numbers, comma-separated, assigned round-robin.
+    #[arg(long, value_delimiter = ',')]
+    pub build_number: Vec<u64>,
+    /// Crash probability on first run per label, e.g. v5=0.3,v6=0.1.
+    #[arg(long, default_value = "")]
+    pub fail: String,
+    /// Probability that a user accepts an optional update.
+    #[arg(long, default_value_t = 0.6)]
+    pub accept_optional: f64,
+    /// App launches per device.
+    #[arg(long, default_value_t = 2)]
+    pub restarts: usize,
+    /// Devices talking to the server at the same time.
+    #[arg(long, default_value_t = 64)]
+    pub concurrency: usize,
+    /// Device ids are `<prefix>-<n>`: the same prefix means the same devices.
+    #[arg(long, default_value = "sim")]
+    pub id_prefix: String,
+    /// Print one JSON document instead of a table.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// Arguments of `otadeck serve`.

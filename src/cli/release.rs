@@ -215,6 +215,67 @@ pub async fn run_binary(command: BinaryCommand) -> Result<(), CliError> {
     }
 }
 
+/// Runs `otadeck simulate`.
+///
+/// # Errors
+/// [`CliError::Usage`] for bad arguments; [`CliError::Server`] if the server is unreachable.
+pub async fn run_simulate(args: super::SimulateArgs) -> Result<(), CliError> {
+    let crash_probability = crate::sim::parse_failures(&args.fail).map_err(CliError::Usage)?;
+    if !(0.0..=1.0).contains(&args.accept_optional) {
+        return Err(CliError::Usage("--accept-optional must be between 0 and 1".into()));
+    }
+    let config = crate::sim::FleetConfig {
+        server: args.server.clone(),
+        deployment_key: args.deployment_key.clone(),
+        devices: args.devices,
+        app_versions: args.app_version.clone(),
+        build_numbers: args.build_number.clone(),
+        behavior: crate::client::Behavior { crash_probability, accept_optional: args.accept_optional },
+        restarts: args.restarts,
+        concurrency: args.concurrency,
+        id_prefix: args.id_prefix.clone(),
+    };
+    let bar = (std::io::stderr().is_terminal() && !args.json).then(|| {
+        let bar = indicatif::ProgressBar::new((args.devices * args.restarts) as u64);
+        bar.set_style(
+            indicatif::ProgressStyle::with_template("  launches {bar:40} {pos}/{len} {per_sec}")
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        );
+        bar
+    });
+    let progress_bar = bar.clone();
+    let fleet = crate::sim::devices(&config);
+    let (summary, _) = crate::sim::run(&config, fleet, move |done, _| {
+        if let Some(bar) = &progress_bar {
+            bar.set_position(done as u64);
+        }
+    })
+    .await?;
+    if let Some(bar) = bar {
+        bar.finish_and_clear();
+    }
+    if summary.errors == summary.launches && summary.launches > 0 {
+        return Err(CliError::Usage(format!("no launch reached {} with that deployment key", config.server)));
+    }
+    if args.json {
+        println!("{}", serde_json::to_string(&summary).unwrap_or_default());
+        return Ok(());
+    }
+    println!("{} devices, {} launches, {} errors", summary.devices, summary.launches, summary.errors);
+    println!(
+        "{:<8} {:>8} {:>10} {:>9} {:>11} {:>7}",
+        "label", "offered", "downloaded", "installed", "rolled back", "active"
+    );
+    for (label, counts) in &summary.labels {
+        println!(
+            "{label:<8} {:>8} {:>10} {:>9} {:>11} {:>7}",
+            counts.offered, counts.downloaded, counts.installed, counts.rolled_back, counts.active
+        );
+    }
+    println!("{:<8} {:>57}", "binary", summary.on_binary);
+    Ok(())
+}
+
 fn describe(package: &Package) -> String {
     let mut parts = vec![format!("target {}", package.app_version)];
     if package.is_mandatory {

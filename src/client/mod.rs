@@ -3,9 +3,11 @@
 
 mod device;
 mod management;
+pub mod virtual_device;
 
 pub use device::DeviceClient;
 pub use management::{ManagementClient, PackageUpload};
+pub use virtual_device::{Behavior, DeviceProfile, LaunchLog, VirtualDevice};
 
 /// Why a request failed.
 #[derive(Debug, thiserror::Error)]

@@ -8,6 +8,7 @@ mod bootstrap;
 pub mod cli;
 mod crash_safety;
 mod device_protocol;
+mod fleet;
 #[cfg(feature = "gui")]
 mod gui;
 mod management;

@@ -1,0 +1,122 @@
+//! Fleets of 10,000 virtual devices against a real server: rollout share and stickiness, mandatory
+//! propagation across a skipped release, and a crashing release rolled back on devices and counted.
+
+use std::collections::BTreeSet;
+
+use otadeck::api::management::PackageInfo;
+use otadeck::client::Behavior;
+use otadeck::sim::{FleetConfig, devices, run};
+use serde_json::json;
+
+use crate::support::{TestServer, app_with_keys, info, package, upload};
+
+const FLEET: usize = 10_000;
+
+fn config(server: &TestServer, key: &str, prefix: &str, behavior: Behavior, restarts: usize) -> FleetConfig {
+    FleetConfig {
+        server: server.url.clone(),
+        deployment_key: key.to_owned(),
+        devices: FLEET,
+        app_versions: vec!["1.0.0".into()],
+        build_numbers: Vec::new(),
+        behavior,
+        restarts,
+        concurrency: 48,
+        id_prefix: prefix.to_owned(),
+    }
+}
+
+fn accept_all() -> Behavior {
+    Behavior { accept_optional: 1.0, ..Behavior::default() }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn rollout_share_is_on_target_and_devices_stay_in_as_it_grows() {
+    let server = TestServer::start().await;
+    let admin = server.admin();
+    let (key, _) = app_with_keys(&admin, "Fleet").await;
+    let dir = tempfile::tempdir().expect("dir");
+    admin.release("Fleet", "Staging", &upload(package(dir.path(), "base"), info("^1.0.0"))).await.expect("v1");
+    let mut partial = info("^1.0.0");
+    partial.rollout = Some(json!(25));
+    admin.release("Fleet", "Staging", &upload(package(dir.path(), "new"), partial)).await.expect("v2");
+
+    let first = config(&server, &key, "device", accept_all(), 1);
+    let (summary, fleet) = run(&first, devices(&first), |_, _| {}).await.expect("fleet");
+    assert_eq!(summary.errors, 0);
+    let offered_v2 = summary.labels["v2"].offered;
+    #[allow(clippy::cast_precision_loss)]
+    let share = offered_v2 as f64 / FLEET as f64;
+    assert!((0.23..=0.27).contains(&share), "25% rollout reached {share:.3} of devices");
+    assert_eq!(offered_v2 + summary.labels["v1"].offered, FLEET, "everyone else gets the previous release");
+    let pending_v2: BTreeSet<String> = fleet
+        .iter()
+        .filter(|d| d.pending.as_ref().is_some_and(|p| p.label == "v2"))
+        .map(|d| d.profile.client_unique_id.clone())
+        .collect();
+
+    admin
+        .patch_release("Fleet", "Staging", PackageInfo { rollout: Some(json!(50)), ..PackageInfo::default() })
+        .await
+        .expect("50%");
+    let fresh = config(&server, &key, "device", accept_all(), 1);
+    let (_, again) = run(&fresh, devices(&fresh), |_, _| {}).await.expect("fleet");
+    let at_fifty: BTreeSet<String> = again
+        .iter()
+        .filter(|d| d.pending.as_ref().is_some_and(|p| p.label == "v2"))
+        .map(|d| d.profile.client_unique_id.clone())
+        .collect();
+    assert!(pending_v2.is_subset(&at_fifty), "a device inside the rollout stays inside as it grows");
+    #[allow(clippy::cast_precision_loss)]
+    let share = at_fifty.len() as f64 / FLEET as f64;
+    assert!((0.48..=0.52).contains(&share), "50% rollout reached {share:.3}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn mandatory_release_in_between_makes_the_newest_mandatory_and_crashes_roll_back() {
+    let server = TestServer::start().await;
+    let admin = server.admin();
+    let (key, _) = app_with_keys(&admin, "Fleet").await;
+    let dir = tempfile::tempdir().expect("dir");
+    admin.release("Fleet", "Staging", &upload(package(dir.path(), "one"), info("^1.0.0"))).await.expect("v1");
+
+    // Everyone installs v1 (optional, all accept): launch 1 downloads, launch 2 installs.
+    let mut cfg = config(&server, &key, "phone", accept_all(), 2);
+    let (summary, fleet) = run(&cfg, devices(&cfg), |_, _| {}).await.expect("fleet");
+    assert_eq!(summary.labels["v1"].active, FLEET);
+
+    // v2 mandatory, then v3 optional: devices on v1 must get v3 as mandatory even if they refuse optionals.
+    let mut mandatory = info("^1.0.0");
+    mandatory.is_mandatory = Some(true);
+    admin.release("Fleet", "Staging", &upload(package(dir.path(), "two"), mandatory)).await.expect("v2");
+    admin.release("Fleet", "Staging", &upload(package(dir.path(), "three"), info("^1.0.0"))).await.expect("v3");
+    cfg.behavior = Behavior { accept_optional: 0.0, ..Behavior::default() };
+    let (summary, fleet) = run(&cfg, fleet, |_, _| {}).await.expect("fleet");
+    assert_eq!(summary.labels["v3"].installed, FLEET, "v3 is mandatory for devices on v1 (v2 was skipped)");
+    assert_eq!(summary.labels.get("v2").map_or(0, |s| s.installed), 0, "the skipped release is never installed");
+
+    // v4 crashes on 30% of first runs: those devices roll back to v3, report failure, never retry it.
+    let mut bad = info("^1.0.0");
+    bad.is_mandatory = Some(true);
+    admin.release("Fleet", "Staging", &upload(package(dir.path(), "four"), bad)).await.expect("v4");
+    cfg.behavior = Behavior { crash_probability: [("v4".to_owned(), 0.3)].into(), accept_optional: 0.0 };
+    cfg.restarts = 3;
+    let (summary, fleet) = run(&cfg, fleet, |_, _| {}).await.expect("fleet");
+    let v4 = &summary.labels["v4"];
+    #[allow(clippy::cast_precision_loss)]
+    let crash_share = v4.rolled_back as f64 / FLEET as f64;
+    assert!((0.28..=0.32).contains(&crash_share), "{crash_share:.3} of devices rolled back");
+    assert_eq!(v4.installed + v4.rolled_back, FLEET);
+    assert_eq!(v4.downloaded, FLEET, "a crashed package is never downloaded again");
+    assert_eq!(summary.labels["v3"].active, v4.rolled_back, "rolled-back devices run v3 again");
+    assert!(fleet.iter().all(|d| !d.has_unsent_reports()), "every report was acknowledged");
+
+    let metrics = admin.metrics("Fleet", "Staging").await.expect("metrics");
+    assert_eq!(
+        metrics["v4"].failed,
+        Some(i64::try_from(v4.rolled_back).expect("count")),
+        "server counted each failure once"
+    );
+    assert_eq!(metrics["v4"].installed, Some(i64::try_from(v4.installed).expect("count")));
+    assert_eq!(metrics["v4"].active, i64::try_from(v4.active).expect("count"));
+}
