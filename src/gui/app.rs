@@ -398,6 +398,40 @@ impl OtadeckApp {
         });
     }
 
+    /// Runs 500 virtual devices (two launches each) against the selected deployment, so adoption,
+    /// install and failure numbers move, then reloads.
+    pub(super) fn simulate_devices(&mut self) {
+        let Some(deployment) = self.selected_deployment.clone() else { return };
+        let Some(key) = self.deployments.value.iter().flatten().find(|d| d.name == deployment).map(|d| d.key.clone())
+        else {
+            return;
+        };
+        let config = crate::sim::FleetConfig {
+            server: self.connection.url.clone(),
+            deployment_key: key,
+            devices: 500,
+            app_versions: self
+                .history
+                .value
+                .as_ref()
+                .and_then(|h| h.releases.last())
+                .map(|p| demo_version(&p.app_version))
+                .into_iter()
+                .collect(),
+            build_numbers: Vec::new(),
+            behavior: crate::client::Behavior { accept_optional: 0.7, ..crate::client::Behavior::default() },
+            restarts: 2,
+            concurrency: 32,
+            id_prefix: format!("demo-{deployment}"),
+        };
+        self.toast(format!("Simulating 500 devices on {deployment}…"), false);
+        self.tasks.spawn(async move {
+            let fleet = crate::sim::devices(&config);
+            let result = crate::sim::run(&config, fleet, |_, _| {}).await.map(|_| ()).map_err(|e| e.to_string());
+            Event::Created { what: "A simulated fleet of 500 devices".into(), result }
+        });
+    }
+
     pub(super) fn create_deployment(&mut self, app: String, deployment: String) {
         let client = self.connection.client.clone();
         self.tasks.spawn(async move {
@@ -463,6 +497,7 @@ impl OtadeckApp {
             }
             Event::Created { what, result } => {
                 match result {
+                    Ok(()) if what.starts_with("A simulated fleet") => self.toast(format!("{what} finished"), false),
                     Ok(()) => self.toast(format!("{what} created"), false),
                     Err(error) => self.toast(format!("{what} could not be created: {error}"), true),
                 }
@@ -575,12 +610,26 @@ impl OtadeckApp {
                 if ui.button("Refresh").on_hover_text("Reload everything (F5)").clicked() {
                     self.refresh();
                 }
+                if ui
+                    .add_enabled(self.selected_deployment.is_some(), egui::Button::new("Simulate devices"))
+                    .on_hover_text("Run 500 virtual phones against this deployment to see adoption move")
+                    .clicked()
+                {
+                    self.simulate_devices();
+                }
                 if self.apps.loading || self.history.loading {
                     ui.spinner();
                 }
             });
         });
     }
+}
+
+/// A binary version inside a target range, for the demo fleet (`~1.4.0` -> `1.4.0`, `*` -> `1.0.0`).
+fn demo_version(range: &str) -> String {
+    let digits: String =
+        range.chars().skip_while(|c| !c.is_ascii_digit()).take_while(|c| c.is_ascii_digit() || *c == '.').collect();
+    if crate::domain::DeviceVersion::parse(&digits).is_ok() { digits } else { "1.0.0".into() }
 }
 
 /// Whether an error means the server could not be reached at all.

@@ -9,6 +9,13 @@ use crate::api::management::{MetricCounts, Package, ReleaseMethod};
 /// Releases sharing a target version and build-number constraint, newest first.
 type Group<'a> = ((String, Option<String>), Vec<&'a Package>);
 
+/// One table row: a group header or a release.
+#[derive(Clone, Copy)]
+enum Row<'a> {
+    Group(&'a str, Option<&'a str>),
+    Release(&'a Package),
+}
+
 /// Releases that pass the filter, newest first, grouped as shown.
 fn grouped<'a>(releases: &'a [Package], filter: &str) -> Vec<Group<'a>> {
     let needle = filter.trim().to_lowercase();
@@ -121,11 +128,19 @@ pub fn show(app: &mut OtadeckApp, ui: &mut egui::Ui) {
                         });
                     }
                 })
-                .body(|mut body| {
-                    for ((version, build), members) in &groups {
-                        body.row(22.0, |mut row| {
+                .body(|body| {
+                    // Only the rows in view are laid out: one flat list of group headers and releases.
+                    let entries: Vec<Row<'_>> = groups
+                        .iter()
+                        .flat_map(|((version, build), members)| {
+                            std::iter::once(Row::Group(version, build.as_deref()))
+                                .chain(members.iter().map(|p| Row::Release(p)))
+                        })
+                        .collect();
+                    body.rows(22.0, entries.len(), |mut row| match entries[row.index()] {
+                        Row::Group(version, build) => {
                             row.col(|ui| {
-                                let build_text = build.as_ref().map(|b| format!(" · builds {b}")).unwrap_or_default();
+                                let build_text = build.map(|b| format!(" · builds {b}")).unwrap_or_default();
                                 ui.label(
                                     egui::RichText::new(format!("Target {version}{build_text}")).strong().italics(),
                                 );
@@ -133,18 +148,16 @@ pub fn show(app: &mut OtadeckApp, ui: &mut egui::Ui) {
                             for _ in 1..headers.len() {
                                 row.col(|_| {});
                             }
-                        });
-                        for package in members {
-                            body.row(22.0, |mut row| {
-                                row.set_selected(selected.as_deref() == Some(package.label.as_str()));
-                                let counts = metrics.get(&package.label).cloned().unwrap_or_default();
-                                cells(&mut row, package, &counts, highlight.as_deref() == Some(package.label.as_str()));
-                                if row.response().clicked() {
-                                    clicked = Some(package.label.clone());
-                                }
-                            });
                         }
-                    }
+                        Row::Release(package) => {
+                            row.set_selected(selected.as_deref() == Some(package.label.as_str()));
+                            let counts = metrics.get(&package.label).cloned().unwrap_or_default();
+                            cells(&mut row, package, &counts, highlight.as_deref() == Some(package.label.as_str()));
+                            if row.response().clicked() {
+                                clicked = Some(package.label.clone());
+                            }
+                        }
+                    });
                 });
         });
         if let Some(label) = clicked {

@@ -542,3 +542,50 @@ async fn signed_push_carries_a_signature_that_verifies_against_the_package_hash(
     assert_eq!(claims.content_hash, release.package_hash, "devices compare contentHash with the package hash");
     assert_eq!(claims.claim_version, "1.0.0");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn simulate_runs_a_fleet_and_reports_per_label() {
+    let server = TestServer::start().await;
+    let admin = server.admin();
+    let (key, _) = crate::support::app_with_keys(&admin, "Sim").await;
+    let dir = tempfile::tempdir().expect("dir");
+    admin
+        .release(
+            "Sim",
+            "Staging",
+            &crate::support::upload(crate::support::package(dir.path(), "s1"), crate::support::info("*")),
+        )
+        .await
+        .expect("v1");
+    let (code, stdout, stderr) = otadeck(
+        &server,
+        &[
+            "simulate",
+            "--deployment-key",
+            &key,
+            "--devices",
+            "300",
+            "--restarts",
+            "2",
+            "--accept-optional",
+            "1",
+            "--fail",
+            "v1=0.5",
+            "--json",
+        ],
+    )
+    .await;
+    assert_eq!(code, 0, "{stderr}");
+    let summary: Value = serde_json::from_str(stdout.trim()).expect("json");
+    let v1 = &summary["labels"]["v1"];
+    assert_eq!(v1["downloaded"], 300);
+    let (installed, rolled_back) = (v1["installed"].as_u64().expect("n"), v1["rolled_back"].as_u64().expect("n"));
+    assert_eq!(installed + rolled_back, 300);
+    assert!((105..=195).contains(&rolled_back), "about half crash: {rolled_back}");
+    assert_eq!(summary["onBinary"].as_u64().or_else(|| summary["on_binary"].as_u64()), Some(rolled_back));
+    let metrics = admin.metrics("Sim", "Staging").await.expect("metrics");
+    assert_eq!(metrics["v1"].failed, Some(i64::try_from(rolled_back).expect("n")));
+
+    let (code, _, stderr) = otadeck(&server, &["simulate", "--deployment-key", &key, "--fail", "v1=2"]).await;
+    assert_eq!(code, 2, "{stderr}");
+}

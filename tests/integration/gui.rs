@@ -272,3 +272,27 @@ fn adding_a_server_profile_switches_everything_to_it_and_back() {
     harness.get_by_label(&home).click();
     step_until(&mut harness, "back on the first server", |h| shows(h, "Shop") && !shows(h, "Warehouse"));
 }
+
+#[test]
+fn simulate_devices_makes_the_metrics_move() {
+    let gui = Gui::seeded();
+    let mut harness = gui.harness();
+    step_until(&mut harness, "v3 selected", |h| shows(h, "Release v3"));
+    harness.get_by_label("Simulate devices").click();
+    step_until(&mut harness, "fleet finished", |h| {
+        h.query_all_by_label_contains("A simulated fleet of 500 devices finished").next().is_some()
+    });
+    let metrics = gui.runtime.block_on(gui.server().admin().metrics("Shop-Android", "Staging")).expect("metrics");
+    let installed: i64 = metrics.values().filter_map(|m| m.installed).sum();
+    assert!(installed > 0, "devices installed releases: {metrics:?}");
+    let v3 = metrics.get("v3").cloned().unwrap_or_default();
+    assert!(v3.active > 0, "simulated devices run v3: {metrics:?}");
+    let line = format!(
+        "Active {} · Installed {} · Downloaded {} · Failed {}",
+        v3.active,
+        v3.installed.unwrap_or(0),
+        v3.downloaded.unwrap_or(0),
+        v3.failed.unwrap_or(0)
+    );
+    step_until(&mut harness, "the new numbers in the release panel", |h| shows(h, &line));
+}
