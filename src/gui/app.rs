@@ -103,6 +103,8 @@ pub struct OtadeckApp {
     pub(super) selected_label: Option<String>,
     pub(super) highlight_label: Option<String>,
     pub(super) filter: String,
+    /// Sort inside each version/build group: (column title, descending). `None`: newest first.
+    pub(super) sort: Option<(&'static str, bool)>,
     pub(super) pending: Vec<PendingChange>,
     pub(super) toasts: Vec<Toast>,
     pub(super) detail: super::detail::DetailState,
@@ -133,6 +135,7 @@ impl OtadeckApp {
             selected_label: None,
             highlight_label: None,
             filter: String::new(),
+            sort: None,
             pending: Vec::new(),
             toasts: Vec::new(),
             detail: super::detail::DetailState::default(),

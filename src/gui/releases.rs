@@ -9,6 +9,24 @@ use crate::api::management::{MetricCounts, Package, ReleaseMethod};
 /// Releases sharing a target version and build-number constraint, newest first.
 type Group<'a> = ((String, Option<String>), Vec<&'a Package>);
 
+/// Columns whose header sorts the releases inside each group.
+const SORTABLE: [&str; 8] = ["Label", "Rollout", "Active", "Installed", "Downloaded", "Failed", "Time", "Size"];
+
+/// The numeric sort key of a release for a sortable column (`None` for columns that do not sort).
+fn sort_key(column: &str, package: &Package, counts: &MetricCounts) -> Option<i64> {
+    Some(match column {
+        "Label" => crate::domain::validate::label(&package.label).map_or(0, |n| i64::try_from(n).unwrap_or(i64::MAX)),
+        "Rollout" => i64::from(package.rollout.unwrap_or(100)),
+        "Active" => counts.active,
+        "Installed" => counts.installed.unwrap_or(0),
+        "Downloaded" => counts.downloaded.unwrap_or(0),
+        "Failed" => counts.failed.unwrap_or(0),
+        "Time" => package.upload_time,
+        "Size" => i64::try_from(package.size).unwrap_or(i64::MAX),
+        _ => return None,
+    })
+}
+
 /// One table row: a group header or a release.
 #[derive(Clone, Copy)]
 enum Row<'a> {
@@ -21,11 +39,13 @@ fn grouped<'a>(releases: &'a [Package], filter: &str) -> Vec<Group<'a>> {
     let needle = filter.trim().to_lowercase();
     let mut groups: Vec<Group<'a>> = Vec::new();
     for package in releases.iter().rev() {
-        let haystack =
-            format!("{} {} {} {}", package.label, package.app_version, package.description, package.released_by)
-                .to_lowercase();
-        if !needle.is_empty() && !haystack.contains(&needle) {
-            continue;
+        if !needle.is_empty() {
+            let haystack =
+                format!("{} {} {} {}", package.label, package.app_version, package.description, package.released_by)
+                    .to_lowercase();
+            if !haystack.contains(&needle) {
+                continue;
+            }
         }
         let key = (package.app_version.clone(), package.build_number.clone());
         match groups.iter_mut().find(|(k, _)| *k == key) {
@@ -92,7 +112,22 @@ pub fn show(app: &mut OtadeckApp, ui: &mut egui::Ui) {
             return;
         }
         let metrics = &history.metrics;
-        let groups = grouped(&history.releases, &app.filter);
+        let mut groups = grouped(&history.releases, &app.filter);
+        let sort = app.sort;
+        if let Some((column, descending)) = sort {
+            for (_, members) in &mut groups {
+                let no_metrics = MetricCounts::default();
+                let key = |p: &&Package| {
+                    sort_key(column, p, metrics.get(&p.label).unwrap_or(&no_metrics)).unwrap_or_default()
+                };
+                if descending {
+                    members.sort_by_key(|p| std::cmp::Reverse(key(p)));
+                } else {
+                    members.sort_by_key(key);
+                }
+            }
+        }
+        let mut sort_clicked: Option<&'static str> = None;
         let mut clicked = None;
         let selected = app.selected_label.clone();
         let highlight = app.highlight_label.clone();
@@ -124,7 +159,19 @@ pub fn show(app: &mut OtadeckApp, ui: &mut egui::Ui) {
                 .header(22.0, |mut header| {
                     for title in headers {
                         header.col(|ui| {
-                            ui.strong(title);
+                            if SORTABLE.contains(&title) {
+                                let marker = match sort {
+                                    Some((column, true)) if column == title => " v",
+                                    Some((column, false)) if column == title => " ^",
+                                    _ => "",
+                                };
+                                let button = ui.selectable_label(!marker.is_empty(), format!("{title}{marker}"));
+                                if button.on_hover_text(format!("Sort by {title}")).clicked() {
+                                    sort_clicked = Some(title);
+                                }
+                            } else {
+                                ui.strong(title);
+                            }
                         });
                     }
                 })
@@ -163,6 +210,14 @@ pub fn show(app: &mut OtadeckApp, ui: &mut egui::Ui) {
         if let Some(label) = clicked {
             app.selected_label = Some(label);
             app.highlight_label = None;
+        }
+        if let Some(column) = sort_clicked {
+            // Click once: descending; again: ascending; a third time: back to newest first.
+            app.sort = match app.sort {
+                Some((current, true)) if current == column => Some((column, false)),
+                Some((current, false)) if current == column => None,
+                _ => Some((column, true)),
+            };
         }
         if let Some(history) = app.history.value.as_ref() {
             binaries_matrix(ui, history);

@@ -296,3 +296,19 @@ fn simulate_devices_makes_the_metrics_move() {
     );
     step_until(&mut harness, "the new numbers in the release panel", |h| shows(h, &line));
 }
+
+#[test]
+fn clicking_a_column_header_sorts_inside_each_group() {
+    let gui = Gui::seeded();
+    let mut harness = gui.harness();
+    step_until(&mut harness, "releases listed", |h| shows(h, "v1") && shows(h, "v3"));
+    let y = |h: &Harness<'_, OtadeckApp>, label: &str| h.get_all_by_label(label).map(|n| n.rect().min.y).fold(f32::MAX, f32::min);
+    assert!(y(&harness, "v3") < y(&harness, "v1"), "newest first by default");
+    harness.get_by_label("Label").click();
+    harness.run_steps(2);
+    assert!(shows(&harness, "Label v"), "descending marker");
+    harness.get_by_label("Label v").click();
+    harness.run_steps(2);
+    assert!(shows(&harness, "Label ^"));
+    assert!(y(&harness, "v1") < y(&harness, "v3"), "ascending puts v1 first");
+}
