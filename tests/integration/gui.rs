@@ -302,7 +302,9 @@ fn clicking_a_column_header_sorts_inside_each_group() {
     let gui = Gui::seeded();
     let mut harness = gui.harness();
     step_until(&mut harness, "releases listed", |h| shows(h, "v1") && shows(h, "v3"));
-    let y = |h: &Harness<'_, OtadeckApp>, label: &str| h.get_all_by_label(label).map(|n| n.rect().min.y).fold(f32::MAX, f32::min);
+    let y = |h: &Harness<'_, OtadeckApp>, label: &str| {
+        h.get_all_by_label(label).map(|n| n.rect().min.y).fold(f32::MAX, f32::min)
+    };
     assert!(y(&harness, "v3") < y(&harness, "v1"), "newest first by default");
     harness.get_by_label("Label").click();
     harness.run_steps(2);
