@@ -484,13 +484,3 @@ pub fn clear_history(
     tx.commit()?;
     Ok(deployment)
 }
-
-/// Every blob hash any release refers to (for consistency checks).
-///
-/// # Errors
-/// SQLite errors.
-pub fn all_blob_hashes(connection: &Connection) -> StoreResult<Vec<String>> {
-    let mut statement = connection.prepare("SELECT DISTINCT blob_sha256 FROM releases")?;
-    let rows = statement.query_map([], |row| row.get(0))?.collect::<Result<_, _>>()?;
-    Ok(rows)
-}
