@@ -25,6 +25,8 @@ pub struct FleetConfig {
     pub concurrency: usize,
     /// Device ids are `<prefix>-<n>`; the same prefix gives the same devices.
     pub id_prefix: String,
+    /// The apps' `CodePushPublicKey`, if they verify signatures.
+    pub public_key_pem: Option<String>,
 }
 
 /// Per-label counts over the whole run (each device counted once per label).
@@ -65,6 +67,7 @@ pub fn devices(config: &FleetConfig) -> Vec<VirtualDevice> {
                     .unwrap_or_else(|| "1.0.0".into()),
                 build_number: (!config.build_numbers.is_empty())
                     .then(|| config.build_numbers[n % config.build_numbers.len()]),
+                public_key_pem: config.public_key_pem.clone(),
             })
         })
         .collect()
@@ -181,6 +184,7 @@ mod tests {
             restarts: 1,
             concurrency: 1,
             id_prefix: "d".into(),
+            public_key_pem: None,
         };
         let fleet = devices(&config);
         let versions: Vec<&str> = fleet.iter().map(|d| d.profile.app_version.as_str()).collect();

@@ -234,6 +234,7 @@ pub async fn run_simulate(args: super::SimulateArgs) -> Result<(), CliError> {
         restarts: args.restarts,
         concurrency: args.concurrency,
         id_prefix: args.id_prefix.clone(),
+        public_key_pem: None,
     };
     let bar = (std::io::stderr().is_terminal() && !args.json).then(|| {
         let bar = indicatif::ProgressBar::new((args.devices * args.restarts) as u64);

@@ -24,6 +24,8 @@ pub struct DeviceProfile {
     pub deployment_key: String,
     pub app_version: String,
     pub build_number: Option<u64>,
+    /// The app's `CodePushPublicKey`: when set, only correctly signed packages are installed.
+    pub public_key_pem: Option<String>,
 }
 
 /// How the fleet behaves: crash probability on first run per label, and how often users accept an
@@ -52,6 +54,8 @@ pub struct LaunchLog {
     pub rolled_back: Option<String>,
     /// The package hash failed verification after download.
     pub corrupt: Option<String>,
+    /// The package's signature was missing or did not verify (a public key is configured).
+    pub unsigned: Option<String>,
 }
 
 /// Why a launch could not talk to the server (reports stay queued and are retried).
@@ -182,6 +186,12 @@ impl VirtualDevice {
             log.corrupt = Some(update.label.clone());
             return Ok(log);
         }
+        if let Some(public_key) = &self.profile.public_key_pem
+            && !signature_matches(&bytes, public_key, &update.package_hash)
+        {
+            log.unsigned = Some(update.label.clone());
+            return Ok(log);
+        }
         client
             .report_download(&DownloadReport {
                 deployment_key: Some(self.profile.deployment_key.clone()),
@@ -193,6 +203,18 @@ impl VirtualDevice {
         self.pending = Some(LocalPackage { label: update.label, package_hash: update.package_hash });
         Ok(log)
     }
+}
+
+/// Whether a downloaded zip carries `CodePush/.codepushrelease` signed by `public_key` for this hash.
+#[must_use]
+pub fn signature_matches(bytes: &[u8], public_key: &str, package_hash: &str) -> bool {
+    let Ok(mut archive) = zip::ZipArchive::new(std::io::Cursor::new(bytes)) else { return false };
+    let Ok(mut file) = archive.by_name("CodePush/.codepushrelease") else { return false };
+    let mut token = String::new();
+    if std::io::Read::read_to_string(&mut file, &mut token).is_err() {
+        return false;
+    }
+    crate::domain::signature::verify(&token, public_key).is_ok_and(|claims| claims.content_hash == package_hash)
 }
 
 /// The package hash a device computes for downloaded bytes.
@@ -217,6 +239,7 @@ mod tests {
             deployment_key: "k".into(),
             app_version: "1.0.0".into(),
             build_number: None,
+            public_key_pem: None,
         };
         let mut a = VirtualDevice::new(profile("device-1"));
         let mut b = VirtualDevice::new(profile("device-1"));

@@ -10,6 +10,7 @@ pub mod history;
 pub mod package;
 pub mod rollout;
 pub mod selection;
+pub mod signature;
 pub mod time;
 pub mod validate;
 pub mod version;

@@ -426,6 +426,7 @@ impl OtadeckApp {
             restarts: 2,
             concurrency: 32,
             id_prefix: format!("demo-{deployment}"),
+            public_key_pem: None,
         };
         self.toast(format!("Simulating 500 devices on {deployment}…"), false);
         self.tasks.spawn(async move {

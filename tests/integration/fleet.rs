@@ -23,6 +23,7 @@ fn config(server: &TestServer, key: &str, prefix: &str, behavior: Behavior, rest
         restarts,
         concurrency: 48,
         id_prefix: prefix.to_owned(),
+        public_key_pem: None,
     }
 }
 
@@ -119,4 +120,47 @@ async fn mandatory_release_in_between_makes_the_newest_mandatory_and_crashes_rol
     );
     assert_eq!(metrics["v4"].installed, Some(i64::try_from(v4.installed).expect("count")));
     assert_eq!(metrics["v4"].active, i64::try_from(v4.active).expect("count"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_device_with_a_public_key_installs_only_correctly_signed_releases() {
+    use otadeck::client::{DeviceClient, DeviceProfile, VirtualDevice};
+    let server = TestServer::start().await;
+    let admin = server.admin();
+    let (key, _) = app_with_keys(&admin, "Signed").await;
+    let dir = tempfile::tempdir().expect("dir");
+    let keys = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/keys");
+    let signer = otadeck::bundle::sign::ReleaseSigner::from_pem_file(&keys.join("test-only-private.pem")).expect("key");
+    let folder =
+        crate::support::code_push_folder(&dir.path().join("signed"), &[("index.android.bundle", b"signed bundle")]);
+    let signed_zip = dir.path().join("signed.zip");
+    otadeck::bundle::package::package(&folder, &signed_zip, Some(&signer)).expect("package");
+    admin.release("Signed", "Staging", &upload(signed_zip, info("*"))).await.expect("v1 signed");
+
+    let device = |public_key: &str, id: &str| {
+        VirtualDevice::new(DeviceProfile {
+            client_unique_id: id.into(),
+            deployment_key: key.clone(),
+            app_version: "1.0.0".into(),
+            build_number: None,
+            public_key_pem: Some(std::fs::read_to_string(keys.join(public_key)).expect("public key")),
+        })
+    };
+    let client = DeviceClient::new(&server.url).expect("client");
+    let behavior = accept_all();
+    let mut trusting = device("test-only-public.pem", "trusting");
+    let launch = trusting.start_up(&client, &behavior).await.expect("launch");
+    assert_eq!((launch.downloaded.as_deref(), launch.unsigned.as_deref()), (Some("v1"), None));
+    trusting.start_up(&client, &behavior).await.expect("launch");
+    assert_eq!(trusting.running.as_ref().map(|p| p.label.as_str()), Some("v1"), "the signed release is installed");
+
+    let mut other_key = device("test-only-other-public.pem", "other");
+    let launch = other_key.start_up(&client, &behavior).await.expect("launch");
+    assert_eq!(launch.unsigned.as_deref(), Some("v1"), "a signature from another key is refused");
+    assert!(other_key.pending.is_none());
+
+    admin.release("Signed", "Staging", &upload(package(dir.path(), "unsigned"), info("*"))).await.expect("v2 unsigned");
+    let launch = trusting.start_up(&client, &behavior).await.expect("launch");
+    assert_eq!(launch.unsigned.as_deref(), Some("v2"), "an unsigned release is refused when a key is configured");
+    assert!(trusting.pending.is_none());
 }
