@@ -1,0 +1,109 @@
+//! 100,000 simulated devices, each doing one update check and one status report, against the real
+//! server binary on loopback (simulator and server share the machine's two cores). Prints checks per
+//! second, p50/p99 latency and the server's CPU time per 1,000 devices (from /proc).
+//!
+//! Run: `cargo bench --bench fleet`.
+
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use futures_util::StreamExt as _;
+use otadeck::api::acquisition::{DeployReport, UpdateCheckQuery};
+use otadeck::api::management::PackageInfo;
+use otadeck::client::{DeviceClient, ManagementClient, PackageUpload};
+
+const DEVICES: usize = 100_000;
+const CONCURRENCY: usize = 64;
+const ADMIN_KEY: &str = "fleet-bench-admin-key-1";
+
+/// utime + stime of a process, in seconds (Linux /proc).
+fn cpu_seconds(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let fields: Vec<&str> = stat.rsplit(')').next().unwrap_or("").split_whitespace().collect();
+    let ticks: f64 = [11, 12].iter().filter_map(|&i| fields.get(i)?.parse::<f64>().ok()).sum();
+    ticks / 100.0
+}
+
+fn main() {
+    let data = tempfile::tempdir().expect("data dir");
+    let port = std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port();
+    let mut server = Command::new(env!("CARGO_BIN_EXE_otadeck"))
+        .args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--data-dir"])
+        .arg(data.path())
+        .env("OTADECK_ADMIN_KEY", ADMIN_KEY)
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start the server binary");
+    let url = format!("http://127.0.0.1:{port}");
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let key = runtime.block_on(async {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while reqwest::get(format!("{url}/health")).await.is_err() {
+            assert!(Instant::now() < deadline, "server did not start");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let admin = ManagementClient::new(&url, ADMIN_KEY).expect("client");
+        admin.create_app("Fleet").await.expect("app");
+        let dir = tempfile::tempdir().expect("dir");
+        let file = dir.path().join("p.js");
+        std::fs::write(&file, "console.log('fleet');").expect("bundle");
+        let info = PackageInfo { app_version: Some("^1.0.0".into()), rollout: Some(serde_json::json!(30)), ..PackageInfo::default() };
+        admin.release("Fleet", "Staging", &PackageUpload { file, info }).await.expect("release");
+        admin.deployments("Fleet").await.expect("deployments").into_iter().find(|d| d.name == "Staging").expect("staging").key
+    });
+
+    let cpu_before = cpu_seconds(server.id());
+    let started = Instant::now();
+    let client = DeviceClient::new(&url).expect("device client");
+    let latencies: Vec<Duration> = runtime.block_on(async {
+        futures_util::stream::iter(0..DEVICES)
+            .map(|n| {
+                let (client, key) = (client.clone(), key.clone());
+                async move {
+                    let id = format!("bench-device-{n}");
+                    let query = UpdateCheckQuery {
+                        deployment_key: Some(key.clone()),
+                        app_version: Some("1.0.0".into()),
+                        client_unique_id: Some(id.clone()),
+                        ..UpdateCheckQuery::default()
+                    };
+                    let begun = Instant::now();
+                    client.check_for_update(&query).await.expect("update check");
+                    let check_latency = begun.elapsed();
+                    let report = DeployReport {
+                        deployment_key: Some(key),
+                        app_version: Some("1.0.0".into()),
+                        client_unique_id: Some(id),
+                        ..DeployReport::default()
+                    };
+                    client.report_deploy(&report).await.expect("report");
+                    check_latency
+                }
+            })
+            .buffer_unordered(CONCURRENCY)
+            .collect()
+            .await
+    });
+    let elapsed = started.elapsed();
+    let cpu = cpu_seconds(server.id()) - cpu_before;
+    let _ = server.kill();
+    let _ = server.wait();
+
+    let mut sorted = latencies;
+    sorted.sort();
+    let pick = |p: f64| {
+        #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss, clippy::cast_precision_loss)]
+        let index = ((sorted.len() - 1) as f64 * p) as usize;
+        sorted[index].as_secs_f64() * 1000.0
+    };
+    #[allow(clippy::cast_precision_loss)]
+    let devices = DEVICES as f64;
+    println!("| measurement | value |");
+    println!("|---|---:|");
+    println!("| {DEVICES} devices (check + report each), concurrency {CONCURRENCY} | {:.1} s |", elapsed.as_secs_f64());
+    println!("| devices per second | {:.0} |", devices / elapsed.as_secs_f64());
+    println!("| update check latency p50 / p99 | {:.2} ms / {:.2} ms |", pick(0.5), pick(0.99));
+    println!("| server CPU per 1,000 devices | {:.1} ms |", cpu * 1000.0 / (devices / 1000.0));
+}
