@@ -49,9 +49,20 @@ fn main() {
         let dir = tempfile::tempdir().expect("dir");
         let file = dir.path().join("p.js");
         std::fs::write(&file, "console.log('fleet');").expect("bundle");
-        let info = PackageInfo { app_version: Some("^1.0.0".into()), rollout: Some(serde_json::json!(30)), ..PackageInfo::default() };
+        let info = PackageInfo {
+            app_version: Some("^1.0.0".into()),
+            rollout: Some(serde_json::json!(30)),
+            ..PackageInfo::default()
+        };
         admin.release("Fleet", "Staging", &PackageUpload { file, info }).await.expect("release");
-        admin.deployments("Fleet").await.expect("deployments").into_iter().find(|d| d.name == "Staging").expect("staging").key
+        admin
+            .deployments("Fleet")
+            .await
+            .expect("deployments")
+            .into_iter()
+            .find(|d| d.name == "Staging")
+            .expect("staging")
+            .key
     });
 
     let cpu_before = cpu_seconds(server.id());

@@ -256,3 +256,22 @@ pub struct NewBinary {
 
 envelope!(BinaryEnvelope, binary, Binary);
 envelope!(BinariesEnvelope, binaries, Vec<Binary>);
+
+/// A deployment's rollout policy (otadeck extension): schedule steps and health gate.
+pub use crate::domain::policy::RolloutPolicy;
+
+/// An automatic or manual rollout action, for the audit trail.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ReleaseEvent {
+    pub label: String,
+    pub time: i64,
+    /// Who or what did it: an account email, `schedule` or `health gate`.
+    pub actor: String,
+    /// `advanced`, `halted`.
+    pub kind: String,
+    pub detail: String,
+}
+
+envelope!(PolicyEnvelope, policy, RolloutPolicy);
+envelope!(EventsEnvelope, events, Vec<ReleaseEvent>);

@@ -8,8 +8,9 @@ use super::{ClientError, ClientResult, check, json, segment};
 use crate::api::management::{
     ACCEPT_V2, AccessKey, AccessKeyEnvelope, AccessKeyPatch, AccessKeysEnvelope, Account, AccountEnvelope, App,
     AppEnvelope, AppsEnvelope, BinariesEnvelope, Binary, BinaryEnvelope, CollaboratorProperties, CollaboratorsEnvelope,
-    Deployment, DeploymentEnvelope, DeploymentsEnvelope, HistoryEnvelope, Metrics, MetricsEnvelope, NewAccessKey,
-    NewApp, NewBinary, NewDeployment, Package, PackageEnvelope, PackageInfo, PackageInfoEnvelope, Rename,
+    Deployment, DeploymentEnvelope, DeploymentsEnvelope, EventsEnvelope, HistoryEnvelope, Metrics, MetricsEnvelope,
+    NewAccessKey, NewApp, NewBinary, NewDeployment, Package, PackageEnvelope, PackageInfo, PackageInfoEnvelope,
+    PolicyEnvelope, ReleaseEvent, Rename, RolloutPolicy,
 };
 
 /// A signed-in management client.
@@ -378,6 +379,32 @@ impl ManagementClient {
     /// [`ClientError`].
     pub async fn clear_history(&self, app: &str, deployment: &str) -> ClientResult<()> {
         self.send_empty(reqwest::Method::DELETE, &format!("{}/history", Self::deployment_path(app, deployment))).await
+    }
+
+    /// `PUT …/policy` (otadeck extension): rollout schedule and health gate.
+    ///
+    /// # Errors
+    /// [`ClientError`].
+    pub async fn set_policy(&self, app: &str, deployment: &str, policy: &RolloutPolicy) -> ClientResult<RolloutPolicy> {
+        let path = format!("{}/policy", Self::deployment_path(app, deployment));
+        let body = PolicyEnvelope { policy: policy.clone() };
+        Ok(self.send_json::<PolicyEnvelope>(reqwest::Method::PUT, &path, &body).await?.policy)
+    }
+
+    /// `GET …/policy` (otadeck extension).
+    ///
+    /// # Errors
+    /// [`ClientError`] (404 without a policy).
+    pub async fn policy(&self, app: &str, deployment: &str) -> ClientResult<RolloutPolicy> {
+        Ok(self.get::<PolicyEnvelope>(&format!("{}/policy", Self::deployment_path(app, deployment))).await?.policy)
+    }
+
+    /// `GET …/events` (otadeck extension): schedule, health-gate and manual actions.
+    ///
+    /// # Errors
+    /// [`ClientError`].
+    pub async fn events(&self, app: &str, deployment: &str) -> ClientResult<Vec<ReleaseEvent>> {
+        Ok(self.get::<EventsEnvelope>(&format!("{}/events", Self::deployment_path(app, deployment))).await?.events)
     }
 
     /// `GET …/metrics`.

@@ -8,6 +8,7 @@
 pub mod build_number;
 pub mod history;
 pub mod package;
+pub mod policy;
 pub mod rollout;
 pub mod selection;
 pub mod signature;

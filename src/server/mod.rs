@@ -108,6 +108,19 @@ impl ServerState {
         Ok(Opened { state, generated_admin_key })
     }
 
+    /// Advances every rollout schedule that is due at `now_ms` (the server's ticker passes the real
+    /// clock; tests pass a simulated one). Returns how many releases moved.
+    ///
+    /// # Errors
+    /// Storage errors.
+    pub async fn advance_schedules(&self, now_ms: i64) -> Result<usize, store::StoreError> {
+        let moved = self.store.run(move |c| store::policy::advance_schedules(c, now_ms)).await?;
+        if moved > 0 {
+            self.cache.invalidate();
+        }
+        Ok(moved)
+    }
+
     /// Absolute download URL of a blob.
     #[must_use]
     pub fn blob_url(&self, sha256: &str) -> String {
@@ -136,11 +149,25 @@ pub async fn serve(
     state: ServerState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    let ticker = tokio::spawn(schedule_ticker(state.clone()));
     // Routing happens after this rewrite, so `/apps/` (as code-push-cli sends it) finds `/apps`.
     let app = tower::ServiceExt::map_request(routes::router(state), strip_trailing_slash);
-    axum::serve(listener, axum::ServiceExt::<axum::extract::Request>::into_make_service(app))
+    let result = axum::serve(listener, axum::ServiceExt::<axum::extract::Request>::into_make_service(app))
         .with_graceful_shutdown(shutdown)
-        .await
+        .await;
+    ticker.abort();
+    result
+}
+
+/// Advances rollout schedules every 30 seconds with the real clock.
+async fn schedule_ticker(state: ServerState) {
+    let mut interval = tokio::time::interval(std::time::Duration::from_secs(30));
+    loop {
+        interval.tick().await;
+        if let Err(error) = state.advance_schedules(store::now_ms()).await {
+            tracing::error!(%error, "rollout schedule tick failed");
+        }
+    }
 }
 
 /// Removes trailing slashes from the request path (`/apps/` -> `/apps`), keeping the query.

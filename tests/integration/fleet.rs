@@ -164,3 +164,73 @@ async fn a_device_with_a_public_key_installs_only_correctly_signed_releases() {
     assert_eq!(launch.unsigned.as_deref(), Some("v2"), "an unsigned release is refused when a key is configured");
     assert!(trusting.pending.is_none());
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn health_gate_halts_a_crashing_release_and_the_schedule_advances_a_healthy_one() {
+    use otadeck::api::management::RolloutPolicy;
+    let server = TestServer::start().await;
+    let admin = server.admin();
+    let (key, _) = app_with_keys(&admin, "Gated").await;
+    let dir = tempfile::tempdir().expect("dir");
+    let policy =
+        RolloutPolicy { steps: vec![10, 50, 100], interval_ms: 60_000, max_failure_ratio: 0.2, min_reports: 50 };
+    admin.set_policy("Gated", "Staging", &policy).await.expect("policy");
+    let bad = RolloutPolicy { steps: vec![50, 10], ..policy.clone() };
+    assert_eq!(admin.set_policy("Gated", "Staging", &bad).await.expect_err("invalid").status(), Some(400));
+
+    admin.release("Gated", "Staging", &upload(package(dir.path(), "good"), info("^1.0.0"))).await.expect("v1");
+    let mut first_step = info("^1.0.0");
+    first_step.rollout = Some(json!(10));
+    admin.release("Gated", "Staging", &upload(package(dir.path(), "bad"), first_step)).await.expect("v2 at 10%");
+
+    // v2 crashes on 30% of first runs: the gate (20% after 50 installs) halts it while it is at its first step.
+    let crashing = Behavior { crash_probability: [("v2".to_owned(), 0.3)].into(), accept_optional: 1.0 };
+    let cfg = config(&server, &key, "early", crashing, 2);
+    let (summary, _) = run(&cfg, devices(&cfg), |_, _| {}).await.expect("fleet");
+    let v2 = &summary.labels["v2"];
+    assert!(v2.rolled_back > 0 && v2.installed > 0, "{v2:?}");
+    let history = admin.history("Gated", "Staging").await.expect("history");
+    assert!(history[1].is_disabled, "the health gate halted v2");
+    assert_eq!(history[1].rollout, Some(10), "halted at its first step, never beyond");
+    let events = admin.events("Gated", "Staging").await.expect("events");
+    let halt = events.iter().find(|e| e.kind == "halted").expect("a halt event");
+    assert_eq!((halt.label.as_str(), halt.actor.as_str()), ("v2", "health gate"));
+    assert!(halt.detail.contains("failure ratio"), "{}", halt.detail);
+
+    // Later devices no longer receive it, and the schedule does not advance a halted release.
+    let later = config(&server, &key, "late", accept_all(), 1);
+    let (summary, _) = run(&later, devices(&later), |_, _| {}).await.expect("fleet");
+    assert!(!summary.labels.contains_key("v2"), "nobody is offered the halted release: {:?}", summary.labels);
+    let far_future = otadeck::server::store::now_ms() + 10 * 60_000;
+    assert_eq!(server.state.advance_schedules(far_future).await.expect("tick"), 0);
+
+    // A healthy release moves 10 -> 50 -> 100 exactly when each interval has passed (simulated clock).
+    admin
+        .release(
+            "Gated",
+            "Staging",
+            &upload(package(dir.path(), "fixed"), {
+                let mut fixed = info("^1.0.0");
+                fixed.rollout = Some(json!(10));
+                fixed
+            }),
+        )
+        .await
+        .expect("v3 at 10%");
+    let start = otadeck::server::store::now_ms();
+    assert_eq!(server.state.advance_schedules(start + 59_000).await.expect("tick"), 0, "not due yet");
+    assert_eq!(server.state.advance_schedules(start + 61_000).await.expect("tick"), 1);
+    assert_eq!(admin.history("Gated", "Staging").await.expect("history")[2].rollout, Some(50));
+    assert_eq!(server.state.advance_schedules(start + 61_000 + 59_000).await.expect("tick"), 0);
+    assert_eq!(server.state.advance_schedules(start + 61_000 + 60_000).await.expect("tick"), 1);
+    assert_eq!(admin.history("Gated", "Staging").await.expect("history")[2].rollout, None, "complete");
+    let advanced: Vec<String> = admin
+        .events("Gated", "Staging")
+        .await
+        .expect("events")
+        .into_iter()
+        .filter(|e| e.kind == "advanced")
+        .map(|e| format!("{} {}", e.label, e.detail))
+        .collect();
+    assert_eq!(advanced, ["v3 rollout 10% -> 50%", "v3 rollout 50% -> 100%"]);
+}

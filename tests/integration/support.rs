@@ -15,6 +15,8 @@ pub const ADMIN_KEY: &str = "test-admin-key-0123456789";
 pub struct TestServer {
     pub url: String,
     pub data_dir: TempDir,
+    /// The server's state, for driving its scheduler with a simulated clock.
+    pub state: ServerState,
     shutdown: Option<oneshot::Sender<()>>,
 }
 
@@ -32,6 +34,7 @@ impl TestServer {
         let address = listener.local_addr().expect("local addr");
         let opened = ServerState::open(&config, address).await.expect("open server state");
         let (tx, rx) = oneshot::channel::<()>();
+        let state = opened.state.clone();
         tokio::spawn(async move {
             serve(listener, opened.state, async {
                 let _ = rx.await;
@@ -39,7 +42,7 @@ impl TestServer {
             .await
             .expect("server runs");
         });
-        Self { url: format!("http://{address}"), data_dir, shutdown: Some(tx) }
+        Self { url: format!("http://{address}"), data_dir, state, shutdown: Some(tx) }
     }
 
     pub fn admin(&self) -> ManagementClient {

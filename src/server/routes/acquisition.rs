@@ -187,8 +187,13 @@ fn parse_report<T: serde::de::DeserializeOwned>(body: &Bytes) -> Result<T, ApiEr
     serde_json::from_slice(body).map_err(|e| ApiError::BadRequest(format!("The status report is not valid JSON: {e}")))
 }
 
-fn counted(outcome: ReportOutcome, key: &str) -> Result<Response, ApiError> {
+fn counted(state: &ServerState, outcome: ReportOutcome, key: &str) -> Result<Response, ApiError> {
     match outcome {
+        ReportOutcome::CountedAndHalted => {
+            state.cache.invalidate();
+            tracing::warn!(deployment_key = %key, "health gate halted a release");
+            Ok((StatusCode::OK, "OK").into_response())
+        }
         ReportOutcome::Counted | ReportOutcome::AlreadyCounted => Ok((StatusCode::OK, "OK").into_response()),
         ReportOutcome::UnknownDeployment => Err(ApiError::NotFound(format!("Deployment key \"{key}\" was not found."))),
     }
@@ -216,7 +221,7 @@ pub async fn report_deploy(State(state): State<ServerState>, body: Bytes) -> Res
     if let (Some(label), Some(status::DOWNLOADED)) = (&label, status.as_deref()) {
         let (key2, label) = (key.clone(), label.clone());
         let outcome = state.store.run(move |c| metrics::record_download(c, &key2, &label, client.as_deref())).await?;
-        return counted(outcome, &key);
+        return counted(&state, outcome, &key);
     }
     let previous = non_empty(report.previous_label_or_app_version.clone());
     let previous_key = non_empty(report.previous_deployment_key.clone());
@@ -236,7 +241,7 @@ pub async fn report_deploy(State(state): State<ServerState>, body: Bytes) -> Res
             metrics::record_deploy(c, &event)
         })
         .await?;
-    counted(outcome, &key)
+    counted(&state, outcome, &key)
 }
 
 /// `POST …/report_status/download`.
@@ -248,7 +253,7 @@ pub async fn report_download(State(state): State<ServerState>, body: Bytes) -> R
     let client = non_empty(report.client_unique_id);
     let key2 = key.clone();
     let outcome = state.store.run(move |c| metrics::record_download(c, &key2, &label, client.as_deref())).await?;
-    counted(outcome, &key)
+    counted(&state, outcome, &key)
 }
 
 /// `GET /blobs/{sha256}`: the package bytes, un-chunked with an exact `Content-Length`, no auth.

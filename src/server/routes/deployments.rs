@@ -5,13 +5,14 @@ use axum::response::Response;
 
 use super::body::{JsonBody, created, no_content, ok, on_app, segment};
 use crate::api::management::{
-    Deployment, DeploymentEnvelope, DeploymentsEnvelope, HistoryEnvelope, MetricsEnvelope, NewDeployment, Rename,
+    Deployment, DeploymentEnvelope, DeploymentsEnvelope, EventsEnvelope, HistoryEnvelope, MetricsEnvelope,
+    NewDeployment, PolicyEnvelope, Rename,
 };
 use crate::server::ServerState;
 use crate::server::auth::Caller;
 use crate::server::error::ApiError;
 use crate::server::store::apps::{self, DeploymentRow};
-use crate::server::store::{StoreResult, metrics, releases};
+use crate::server::store::{StoreResult, metrics, policy, releases};
 
 fn deployment_view(
     state: &ServerState,
@@ -132,4 +133,60 @@ pub async fn metrics(
     })
     .await?;
     Ok(ok(&MetricsEnvelope { metrics }))
+}
+
+/// `GET …/policy` (otadeck extension): the deployment's rollout schedule and health gate.
+pub async fn get_policy(
+    State(state): State<ServerState>,
+    Caller(caller): Caller,
+    Path((app, name)): Path<(String, String)>,
+) -> Result<Response, ApiError> {
+    let found =
+        on_app(&state, caller, app, move |c, _, access| policy::get(c, apps::find_deployment(c, access, &name)?.id))
+            .await?;
+    let policy = found.ok_or_else(|| ApiError::NotFound("This deployment has no rollout policy.".into()))?;
+    Ok(ok(&PolicyEnvelope { policy }))
+}
+
+/// `PUT …/policy` (otadeck extension, Owner): sets the schedule and health gate.
+pub async fn set_policy(
+    State(state): State<ServerState>,
+    Caller(caller): Caller,
+    Path((app, name)): Path<(String, String)>,
+    JsonBody(request): JsonBody<PolicyEnvelope>,
+) -> Result<Response, ApiError> {
+    let policy = request.policy;
+    let stored = policy.clone();
+    on_app(&state, caller, app, move |c, _, access| {
+        access.require_owner()?;
+        policy::set(c, apps::find_deployment(c, access, &name)?.id, &stored)
+    })
+    .await?;
+    Ok(ok(&PolicyEnvelope { policy }))
+}
+
+/// `DELETE …/policy` (otadeck extension, Owner).
+pub async fn delete_policy(
+    State(state): State<ServerState>,
+    Caller(caller): Caller,
+    Path((app, name)): Path<(String, String)>,
+) -> Result<Response, ApiError> {
+    on_app(&state, caller, app, move |c, _, access| {
+        access.require_owner()?;
+        policy::delete(c, apps::find_deployment(c, access, &name)?.id)
+    })
+    .await?;
+    Ok(no_content())
+}
+
+/// `GET …/events` (otadeck extension): what the schedule, the health gate and people did.
+pub async fn events(
+    State(state): State<ServerState>,
+    Caller(caller): Caller,
+    Path((app, name)): Path<(String, String)>,
+) -> Result<Response, ApiError> {
+    let events =
+        on_app(&state, caller, app, move |c, _, access| policy::events(c, apps::find_deployment(c, access, &name)?.id))
+            .await?;
+    Ok(ok(&EventsEnvelope { events }))
 }

@@ -59,6 +59,11 @@ pub fn router(state: ServerState) -> Router {
             get(deployments::history).delete(deployments::clear_history),
         )
         .route("/apps/{app}/deployments/{deployment}/metrics", get(deployments::metrics))
+        .route(
+            "/apps/{app}/deployments/{deployment}/policy",
+            get(deployments::get_policy).put(deployments::set_policy).delete(deployments::delete_policy),
+        )
+        .route("/apps/{app}/deployments/{deployment}/events", get(deployments::events))
         .fallback(|| async { super::ApiError::NotFound("No such route on this server.".into()) })
         .layer(DefaultBodyLimit::max(JSON_BODY_LIMIT))
         .with_state(state)

@@ -16,6 +16,8 @@ use crate::api::management::{MetricCounts, Metrics};
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ReportOutcome {
     Counted,
+    /// Counted, and the deployment's health gate halted the release.
+    CountedAndHalted,
     AlreadyCounted,
     UnknownDeployment,
 }
@@ -91,8 +93,9 @@ pub fn record_deploy(connection: &mut Connection, event: &DeployEvent<'_>) -> St
             }
         }
     }
+    let halted = super::policy::check_health(&tx, deployment_id, event.subject, super::now_ms())?;
     tx.commit()?;
-    Ok(ReportOutcome::Counted)
+    Ok(if halted { ReportOutcome::CountedAndHalted } else { ReportOutcome::Counted })
 }
 
 /// Counts a download report.

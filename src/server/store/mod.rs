@@ -9,6 +9,7 @@ pub mod accounts;
 pub mod apps;
 pub mod binaries;
 pub mod metrics;
+pub mod policy;
 pub mod releases;
 
 use std::path::Path;
@@ -47,7 +48,11 @@ pub enum StoreError {
 /// Result of storage calls.
 pub type StoreResult<T> = Result<T, StoreError>;
 
-const MIGRATIONS: &[&str] = &[include_str!("migrations/001_initial.sql"), include_str!("migrations/002_binaries.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("migrations/001_initial.sql"),
+    include_str!("migrations/002_binaries.sql"),
+    include_str!("migrations/003_rollout_policies.sql"),
+];
 
 /// The metadata database.
 #[derive(Clone)]

@@ -372,6 +372,12 @@ pub fn patch_release(
             after.label_number
         ],
     )?;
+    if after.rollout != before.rollout {
+        tx.execute(
+            "UPDATE releases SET rollout_changed_time = ?1 WHERE deployment_id = ?2 AND label_number = ?3",
+            params![super::now_ms(), deployment.id, after.label_number],
+        )?;
+    }
     tx.commit()?;
     Ok((deployment, Some(after)))
 }
