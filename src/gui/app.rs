@@ -322,7 +322,13 @@ impl OtadeckApp {
                 let releases = client.history(&app, &deployment).await?;
                 let metrics = client.metrics(&app, &deployment).await?;
                 let binaries = client.binaries(&app).await?;
-                Ok::<_, crate::client::ClientError>(HistoryData { releases, metrics, binaries })
+                let events = client.events(&app, &deployment).await?;
+                let policy = match client.policy(&app, &deployment).await {
+                    Ok(policy) => Some(policy),
+                    Err(error) if error.status() == Some(404) => None,
+                    Err(error) => return Err(error),
+                };
+                Ok::<_, crate::client::ClientError>(HistoryData { releases, metrics, binaries, events, policy })
             }
             .await
             .map_err(|e| e.to_string());

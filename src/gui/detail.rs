@@ -50,6 +50,19 @@ pub fn show(app: &mut OtadeckApp, ui: &mut egui::Ui) {
     let others: Vec<String> =
         history.releases.iter().rev().filter(|p| p.label != label).map(|p| p.label.clone()).collect();
     let metrics = history.metrics.get(&label).cloned().unwrap_or_default();
+    let activity: Vec<crate::api::management::ReleaseEvent> =
+        history.events.iter().filter(|e| e.label == label).cloned().collect();
+    let halted = package.is_disabled.then(|| activity.iter().rev().find(|e| e.kind == "halted").cloned()).flatten();
+    let schedule = history.policy.as_ref().map(|p| {
+        let steps: Vec<String> = p.steps.iter().map(|s| format!("{s}%")).collect();
+        format!(
+            "Schedule {} every {} min; halts above {:.0}% failures after {} installs",
+            steps.join(" > "),
+            p.interval_ms / 60_000,
+            p.max_failure_ratio * 100.0,
+            p.min_reports
+        )
+    });
     let deployments: Vec<String> = app
         .deployments
         .value
@@ -80,6 +93,21 @@ pub fn show(app: &mut OtadeckApp, ui: &mut egui::Ui) {
             if offline {
                 ui.colored_label(ui.visuals().warn_fg_color, "Read-only: the server cannot be reached.");
             }
+            if let Some(event) = &halted {
+                ui.colored_label(
+                    ui.visuals().error_fg_color,
+                    format!(
+                        "Halted by the {} at {}: {}",
+                        event.actor,
+                        crate::domain::time::format_utc_minutes(event.time),
+                        event.detail
+                    ),
+                );
+                ui.label("No new device receives it. Tick Enabled to resume, or roll back.");
+            }
+            if let Some(schedule) = &schedule {
+                ui.label(schedule);
+            }
             ui.separator();
             ui.add_enabled_ui(!offline, |ui| {
                 rollout_section(app, ui, &package, active);
@@ -92,6 +120,18 @@ pub fn show(app: &mut OtadeckApp, ui: &mut egui::Ui) {
                 ui.separator();
                 promote_section(app, ui, &package, &deployments);
             });
+            if !activity.is_empty() {
+                ui.separator();
+                ui.strong("Activity");
+                for event in activity.iter().rev().take(8) {
+                    ui.label(format!(
+                        "{} · {} · {}",
+                        crate::domain::time::format_utc_minutes(event.time),
+                        event.actor,
+                        event.detail
+                    ));
+                }
+            }
             ui.separator();
             ui.strong("Metrics");
             let installed = metrics.installed.unwrap_or(0);

@@ -4,7 +4,7 @@
 use std::future::Future;
 use std::sync::mpsc;
 
-use crate::api::management::{App, Binary, Deployment, Metrics, Package};
+use crate::api::management::{App, Binary, Deployment, Metrics, Package, ReleaseEvent, RolloutPolicy};
 use crate::push::{PushEvent, PushedRelease};
 
 /// The releases, metrics and store builds of one deployment.
@@ -13,6 +13,9 @@ pub struct HistoryData {
     pub releases: Vec<Package>,
     pub metrics: Metrics,
     pub binaries: Vec<Binary>,
+    /// What the schedule, the health gate and people did (otadeck extension).
+    pub events: Vec<ReleaseEvent>,
+    pub policy: Option<RolloutPolicy>,
 }
 
 /// Results coming back from background tasks.

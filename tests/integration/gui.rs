@@ -314,3 +314,41 @@ fn clicking_a_column_header_sorts_inside_each_group() {
     assert!(shows(&harness, "Label ^"));
     assert!(y(&harness, "v1") < y(&harness, "v3"), "ascending puts v1 first");
 }
+
+#[test]
+fn a_release_halted_by_the_health_gate_shows_why_and_the_schedule() {
+    use otadeck::api::acquisition::DeployReport;
+    use otadeck::api::management::RolloutPolicy;
+    let gui = Gui::seeded();
+    gui.runtime.block_on(async {
+        let admin = gui.server().admin();
+        let policy =
+            RolloutPolicy { steps: vec![20, 50, 100], interval_ms: 3_600_000, max_failure_ratio: 0.2, min_reports: 5 };
+        admin.set_policy("Shop-Android", "Staging", &policy).await.expect("policy");
+        let key = admin.deployment("Shop-Android", "Staging").await.expect("deployment").key;
+        let device = gui.server().device();
+        for n in 0..5 {
+            let report = DeployReport {
+                deployment_key: Some(key.clone()),
+                app_version: Some("1.0.0".into()),
+                client_unique_id: Some(format!("crashy-{n}")),
+                label: Some("v3".into()),
+                status: Some("DeploymentFailed".into()),
+                previous_label_or_app_version: Some("1.0.0".into()),
+                previous_deployment_key: Some(key.clone()),
+            };
+            device.report_deploy(&report).await.expect("report");
+        }
+    });
+    let mut harness = gui.harness();
+    step_until(&mut harness, "v3 selected", |h| shows(h, "Release v3"));
+    step_until(&mut harness, "halt banner", |h| {
+        h.query_all_by_label_contains("Halted by the health gate").next().is_some()
+    });
+    assert!(shows(&harness, "Schedule 20% > 50% > 100% every 60 min; halts above 20% failures after 5 installs"));
+    assert!(
+        harness.query_all_by_label_contains("health gate · halted: failure ratio 100.0%").next().is_some(),
+        "activity line"
+    );
+    assert!(shows(&harness, "disabled"), "the row shows it disabled");
+}
