@@ -275,3 +275,18 @@ pub struct ReleaseEvent {
 
 envelope!(PolicyEnvelope, policy, RolloutPolicy);
 envelope!(EventsEnvelope, events, Vec<ReleaseEvent>);
+
+/// Install events of one label in one time bucket (otadeck extension).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MetricSample {
+    /// Start of the bucket, ms since the epoch.
+    pub time: i64,
+    /// Bucket length: 60000 (a minute) or 3600000 (an hour, for data older than a day).
+    pub bucket_ms: i64,
+    pub downloaded: i64,
+    pub installed: i64,
+    pub failed: i64,
+}
+
+envelope!(SeriesEnvelope, series, Vec<MetricSample>);

@@ -8,9 +8,9 @@ use super::{ClientError, ClientResult, check, json, segment};
 use crate::api::management::{
     ACCEPT_V2, AccessKey, AccessKeyEnvelope, AccessKeyPatch, AccessKeysEnvelope, Account, AccountEnvelope, App,
     AppEnvelope, AppsEnvelope, BinariesEnvelope, Binary, BinaryEnvelope, CollaboratorProperties, CollaboratorsEnvelope,
-    Deployment, DeploymentEnvelope, DeploymentsEnvelope, EventsEnvelope, HistoryEnvelope, Metrics, MetricsEnvelope,
-    NewAccessKey, NewApp, NewBinary, NewDeployment, Package, PackageEnvelope, PackageInfo, PackageInfoEnvelope,
-    PolicyEnvelope, ReleaseEvent, Rename, RolloutPolicy,
+    Deployment, DeploymentEnvelope, DeploymentsEnvelope, EventsEnvelope, HistoryEnvelope, MetricSample, Metrics,
+    MetricsEnvelope, NewAccessKey, NewApp, NewBinary, NewDeployment, Package, PackageEnvelope, PackageInfo,
+    PackageInfoEnvelope, PolicyEnvelope, ReleaseEvent, Rename, RolloutPolicy, SeriesEnvelope,
 };
 
 /// A signed-in management client.
@@ -405,6 +405,15 @@ impl ManagementClient {
     /// [`ClientError`].
     pub async fn events(&self, app: &str, deployment: &str) -> ClientResult<Vec<ReleaseEvent>> {
         Ok(self.get::<EventsEnvelope>(&format!("{}/events", Self::deployment_path(app, deployment))).await?.events)
+    }
+
+    /// `GET …/metrics/{label}/series` (otadeck extension): a label's install events over time.
+    ///
+    /// # Errors
+    /// [`ClientError`].
+    pub async fn metric_series(&self, app: &str, deployment: &str, label: &str) -> ClientResult<Vec<MetricSample>> {
+        let path = format!("{}/metrics/{}/series", Self::deployment_path(app, deployment), segment(label));
+        Ok(self.get::<SeriesEnvelope>(&path).await?.series)
     }
 
     /// `GET …/metrics`.

@@ -108,12 +108,14 @@ impl ServerState {
         Ok(Opened { state, generated_admin_key })
     }
 
-    /// Advances every rollout schedule that is due at `now_ms` (the server's ticker passes the real
-    /// clock; tests pass a simulated one). Returns how many releases moved.
+    /// Advances every rollout schedule that is due at `now_ms` and compacts metric samples older than
+    /// a day (the server's ticker passes the real clock; tests pass a simulated one). Returns how many
+    /// releases moved.
     ///
     /// # Errors
     /// Storage errors.
     pub async fn advance_schedules(&self, now_ms: i64) -> Result<usize, store::StoreError> {
+        self.store.run(move |c| store::metrics::compact_samples(c, now_ms)).await?;
         let moved = self.store.run(move |c| store::policy::advance_schedules(c, now_ms)).await?;
         if moved > 0 {
             self.cache.invalidate();

@@ -273,3 +273,45 @@ async fn health_needs_no_external_service() {
     assert_eq!(response.status(), 200);
     assert_eq!(response.text().await.expect("text"), "Healthy");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn metrics_over_time_count_retried_reports_once_and_compact_to_hours() {
+    let server = TestServer::start().await;
+    let admin = server.admin();
+    let (key, _) = app_with_keys(&admin, "App").await;
+    let dir = tempfile::tempdir().expect("dir");
+    admin.release("App", "Staging", &upload(package(dir.path(), "ts"), info("*"))).await.expect("v1");
+    let device = server.device();
+    for n in 0..3 {
+        let id = format!("ts-{n}");
+        for _ in 0..2 {
+            device
+                .report_download(&DownloadReport { deployment_key: Some(key.clone()), label: Some("v1".into()), client_unique_id: Some(id.clone()) })
+                .await
+                .expect("download report");
+            let report = DeployReport {
+                deployment_key: Some(key.clone()),
+                app_version: Some("1.0.0".into()),
+                client_unique_id: Some(id.clone()),
+                label: Some("v1".into()),
+                status: Some(if n == 2 { "DeploymentFailed" } else { "DeploymentSucceeded" }.into()),
+                ..DeployReport::default()
+            };
+            device.report_deploy(&report).await.expect("deploy report (sent twice)");
+        }
+    }
+    let series = admin.metric_series("App", "Staging", "v1").await.expect("series");
+    let totals = |s: &[otadeck::api::management::MetricSample]| {
+        s.iter().fold((0, 0, 0), |(d, i, f), x| (d + x.downloaded, i + x.installed, f + x.failed))
+    };
+    assert_eq!(totals(&series), (3, 2, 1), "retries are not counted twice: {series:?}");
+    assert!(series.iter().all(|s| s.bucket_ms == 60_000), "fresh data is per minute");
+
+    let two_days_later = otadeck::server::store::now_ms() + 2 * 86_400_000;
+    server.state.advance_schedules(two_days_later).await.expect("compaction tick");
+    let compacted = admin.metric_series("App", "Staging", "v1").await.expect("series");
+    assert!(compacted.iter().all(|s| s.bucket_ms == 3_600_000), "older than a day becomes hourly: {compacted:?}");
+    assert_eq!(totals(&compacted), (3, 2, 1), "compaction keeps the totals");
+    let bad = admin.metric_series("App", "Staging", "latest").await.expect_err("bad label");
+    assert_eq!(bad.status(), Some(400));
+}

@@ -6,7 +6,7 @@ use axum::response::Response;
 use super::body::{JsonBody, created, no_content, ok, on_app, segment};
 use crate::api::management::{
     Deployment, DeploymentEnvelope, DeploymentsEnvelope, EventsEnvelope, HistoryEnvelope, MetricsEnvelope,
-    NewDeployment, PolicyEnvelope, Rename,
+    NewDeployment, PolicyEnvelope, Rename, SeriesEnvelope,
 };
 use crate::server::ServerState;
 use crate::server::auth::Caller;
@@ -189,4 +189,18 @@ pub async fn events(
         on_app(&state, caller, app, move |c, _, access| policy::events(c, apps::find_deployment(c, access, &name)?.id))
             .await?;
     Ok(ok(&EventsEnvelope { events }))
+}
+
+/// `GET …/metrics/{label}/series` (otadeck extension): installs, downloads and failures over time.
+pub async fn series(
+    State(state): State<ServerState>,
+    Caller(caller): Caller,
+    Path((app, name, label)): Path<(String, String, String)>,
+) -> Result<Response, ApiError> {
+    crate::domain::validate::label(&label).map_err(|e| ApiError::BadRequest(e.to_string()))?;
+    let series = on_app(&state, caller, app, move |c, _, access| {
+        metrics::samples(c, apps::find_deployment(c, access, &name)?.id, &label)
+    })
+    .await?;
+    Ok(ok(&SeriesEnvelope { series }))
 }

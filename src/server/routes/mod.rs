@@ -64,6 +64,7 @@ pub fn router(state: ServerState) -> Router {
             get(deployments::get_policy).put(deployments::set_policy).delete(deployments::delete_policy),
         )
         .route("/apps/{app}/deployments/{deployment}/events", get(deployments::events))
+        .route("/apps/{app}/deployments/{deployment}/metrics/{label}/series", get(deployments::series))
         .fallback(|| async { super::ApiError::NotFound("No such route on this server.".into()) })
         .layer(DefaultBodyLimit::max(JSON_BODY_LIMIT))
         .with_state(state)

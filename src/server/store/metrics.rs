@@ -51,7 +51,79 @@ fn first_receipt(
     Ok(inserted == 1)
 }
 
+/// Minute buckets; compacted into hour buckets once older than a day.
+const MINUTE_MS: i64 = 60_000;
+const HOUR_MS: i64 = 3_600_000;
+const DAY_MS: i64 = 86_400_000;
+
+/// Adds one event to the time series of a label (installed, downloaded or failed).
+fn sample(connection: &Connection, deployment_id: i64, subject: &str, column: &str, now: i64) -> StoreResult<()> {
+    if !matches!(column, "downloaded" | "installed" | "failed") || crate::domain::validate::label(subject).is_err() {
+        return Ok(());
+    }
+    connection.execute(
+        &format!(
+            "INSERT INTO metric_samples (deployment_id, subject, bucket_start, bucket_ms, {column}) VALUES (?1, ?2, ?3, ?4, 1)
+             ON CONFLICT (deployment_id, subject, bucket_start, bucket_ms) DO UPDATE SET {column} = {column} + 1"
+        ),
+        params![deployment_id, subject, now - now.rem_euclid(MINUTE_MS), MINUTE_MS],
+    )?;
+    Ok(())
+}
+
+/// Merges minute buckets older than a day into hour buckets. Returns how many minute rows went.
+///
+/// # Errors
+/// SQLite errors.
+pub fn compact_samples(connection: &mut Connection, now: i64) -> StoreResult<usize> {
+    let tx = connection.transaction()?;
+    let cutoff = now - DAY_MS;
+    tx.execute(
+        "INSERT INTO metric_samples (deployment_id, subject, bucket_start, bucket_ms, downloaded, installed, failed)
+         SELECT deployment_id, subject, bucket_start - (bucket_start % ?1), ?1, SUM(downloaded), SUM(installed), SUM(failed)
+         FROM metric_samples WHERE bucket_ms = ?2 AND bucket_start < ?3
+         GROUP BY deployment_id, subject, bucket_start - (bucket_start % ?1)
+         ON CONFLICT (deployment_id, subject, bucket_start, bucket_ms) DO UPDATE SET
+             downloaded = downloaded + excluded.downloaded,
+             installed = installed + excluded.installed,
+             failed = failed + excluded.failed",
+        params![HOUR_MS, MINUTE_MS, cutoff],
+    )?;
+    let removed = tx
+        .execute("DELETE FROM metric_samples WHERE bucket_ms = ?1 AND bucket_start < ?2", params![MINUTE_MS, cutoff])?;
+    tx.commit()?;
+    Ok(removed)
+}
+
+/// The time series of one label, oldest bucket first.
+///
+/// # Errors
+/// SQLite errors.
+pub fn samples(
+    connection: &Connection,
+    deployment_id: i64,
+    label: &str,
+) -> StoreResult<Vec<crate::api::management::MetricSample>> {
+    let mut statement = connection.prepare_cached(
+        "SELECT bucket_start, bucket_ms, downloaded, installed, failed FROM metric_samples
+         WHERE deployment_id = ?1 AND subject = ?2 ORDER BY bucket_start, bucket_ms",
+    )?;
+    let rows = statement.query_map(params![deployment_id, label], |row| {
+        Ok(crate::api::management::MetricSample {
+            time: row.get(0)?,
+            bucket_ms: row.get(1)?,
+            downloaded: row.get(2)?,
+            installed: row.get(3)?,
+            failed: row.get(4)?,
+        })
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
 fn bump(connection: &Connection, deployment_id: i64, subject: &str, column: &str, delta: i64) -> StoreResult<()> {
+    if delta > 0 {
+        sample(connection, deployment_id, subject, column, super::now_ms())?;
+    }
     connection.execute(
         &format!(
             "INSERT INTO metrics (deployment_id, subject, {column}) VALUES (?1, ?2, MAX(?3, 0))

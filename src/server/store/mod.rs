@@ -52,6 +52,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/001_initial.sql"),
     include_str!("migrations/002_binaries.sql"),
     include_str!("migrations/003_rollout_policies.sql"),
+    include_str!("migrations/004_metric_samples.sql"),
 ];
 
 /// The metadata database.
