@@ -110,6 +110,9 @@ pub struct OtadeckApp {
     pub(super) detail: super::detail::DetailState,
     pub(super) push: Option<PushDialog>,
     pub(super) new_app_name: String,
+    /// Install events over time of the selected release: (label, buckets).
+    pub(super) series: Option<(String, Vec<crate::api::management::MetricSample>)>,
+    series_requested: Option<String>,
     last_refresh: Instant,
 }
 
@@ -141,6 +144,8 @@ impl OtadeckApp {
             detail: super::detail::DetailState::default(),
             push: None,
             new_app_name: String::new(),
+            series: None,
+            series_requested: None,
             last_refresh: Instant::now(),
         };
         app.reconnect_saved_profile();
@@ -290,6 +295,7 @@ impl OtadeckApp {
     /// Reloads apps and the selected deployment (F5).
     pub(super) fn refresh(&mut self) {
         self.last_refresh = Instant::now();
+        self.series_requested = None;
         self.load_apps();
         if let Some(app) = self.selected_app.clone() {
             self.load_deployments(&app);
@@ -311,6 +317,21 @@ impl OtadeckApp {
         self.tasks.spawn(async move {
             let result = client.deployments(&app).await.map_err(|e| e.to_string());
             Event::Deployments { app, result }
+        });
+    }
+
+    /// Loads the time series of the selected release (again after each refresh).
+    fn load_series(&mut self) {
+        let (Some(app), Some(deployment), Some(label)) =
+            (self.selected_app.clone(), self.selected_deployment.clone(), self.selected_label.clone())
+        else {
+            return;
+        };
+        self.series_requested = Some(label.clone());
+        let client = self.connection.client.clone();
+        self.tasks.spawn(async move {
+            let result = client.metric_series(&app, &deployment, &label).await.map_err(|e| e.to_string());
+            Event::Series { label, result }
         });
     }
 
@@ -513,6 +534,11 @@ impl OtadeckApp {
                 }
                 self.refresh();
             }
+            Event::Series { label, result } => {
+                if let Ok(buckets) = result {
+                    self.series = Some((label, buckets));
+                }
+            }
             Event::Push(event) => {
                 if let Some(dialog) = &mut self.push {
                     dialog.on_event(event);
@@ -654,6 +680,9 @@ impl eframe::App for OtadeckApp {
         }
         if self.last_refresh.elapsed() > AUTO_REFRESH && !self.apps.loading && !self.history.loading {
             self.refresh();
+        }
+        if self.selected_label.is_some() && self.series_requested != self.selected_label {
+            self.load_series();
         }
         self.shortcuts(ctx);
         ctx.request_repaint_after(Duration::from_secs(1));

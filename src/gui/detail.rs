@@ -71,6 +71,7 @@ pub fn show(app: &mut OtadeckApp, ui: &mut egui::Ui) {
         .map(|d| d.name.clone())
         .filter(|d| Some(d) != app.selected_deployment.as_ref())
         .collect();
+    let series = app.series.as_ref().filter(|(l, _)| *l == label).map(|(_, buckets)| buckets.clone());
     let offline = app.is_offline();
     let pending = app.pending.iter().rev().find(|p| p.label == label).map(|p| p.info.clone());
     let active = active_devices(app);
@@ -145,6 +146,9 @@ pub fn show(app: &mut OtadeckApp, ui: &mut egui::Ui) {
                 #[allow(clippy::cast_precision_loss)]
                 let rate = failed as f64 * 100.0 / (installed + failed) as f64;
                 ui.label(format!("Failure rate {rate:.1}%"));
+            }
+            if let Some(buckets) = series.filter(|b| !b.is_empty()) {
+                installs_chart(ui, &buckets);
             }
         });
     });
@@ -351,4 +355,35 @@ pub fn confirmations(app: &mut OtadeckApp, ctx: &egui::Context) {
         Some(false) => app.detail.confirm = None,
         None => {}
     }
+}
+
+/// Cumulative installs and failures of a release over time (x: hours since its first report).
+fn installs_chart(ui: &mut egui::Ui, buckets: &[crate::api::management::MetricSample]) {
+    ui.label("Installs over time");
+    let start = buckets.first().map_or(0, |b| b.time);
+    let (mut installed, mut failed) = (0_i64, 0_i64);
+    let mut installs = Vec::with_capacity(buckets.len() + 1);
+    let mut failures = Vec::with_capacity(buckets.len() + 1);
+    installs.push([0.0, 0.0]);
+    failures.push([0.0, 0.0]);
+    for bucket in buckets {
+        installed += bucket.installed;
+        failed += bucket.failed;
+        #[allow(clippy::cast_precision_loss)]
+        let hours = (bucket.time + bucket.bucket_ms - start) as f64 / 3_600_000.0;
+        #[allow(clippy::cast_precision_loss)]
+        {
+            installs.push([hours, installed as f64]);
+            failures.push([hours, failed as f64]);
+        }
+    }
+    let failure_color = ui.visuals().error_fg_color;
+    egui_plot::Plot::new("installs-over-time")
+        .height(140.0)
+        .legend(egui_plot::Legend::default())
+        .x_axis_label("hours since first report")
+        .show(ui, |plot| {
+            plot.line(egui_plot::Line::new("Installed", egui_plot::PlotPoints::from(installs)));
+            plot.line(egui_plot::Line::new("Failed", egui_plot::PlotPoints::from(failures)).color(failure_color));
+        });
 }

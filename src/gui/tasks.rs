@@ -4,7 +4,7 @@
 use std::future::Future;
 use std::sync::mpsc;
 
-use crate::api::management::{App, Binary, Deployment, Metrics, Package, ReleaseEvent, RolloutPolicy};
+use crate::api::management::{App, Binary, Deployment, MetricSample, Metrics, Package, ReleaseEvent, RolloutPolicy};
 use crate::push::{PushEvent, PushedRelease};
 
 /// The releases, metrics and store builds of one deployment.
@@ -40,6 +40,11 @@ pub enum Event {
     Created {
         what: String,
         result: Result<(), String>,
+    },
+    /// Install events over time of one release.
+    Series {
+        label: String,
+        result: Result<Vec<MetricSample>, String>,
     },
     Push(PushEvent),
     PushFinished(Result<Vec<PushedRelease>, PushFailure>),

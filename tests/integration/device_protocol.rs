@@ -286,7 +286,11 @@ async fn metrics_over_time_count_retried_reports_once_and_compact_to_hours() {
         let id = format!("ts-{n}");
         for _ in 0..2 {
             device
-                .report_download(&DownloadReport { deployment_key: Some(key.clone()), label: Some("v1".into()), client_unique_id: Some(id.clone()) })
+                .report_download(&DownloadReport {
+                    deployment_key: Some(key.clone()),
+                    label: Some("v1".into()),
+                    client_unique_id: Some(id.clone()),
+                })
                 .await
                 .expect("download report");
             let report = DeployReport {

@@ -295,6 +295,7 @@ fn simulate_devices_makes_the_metrics_move() {
         v3.failed.unwrap_or(0)
     );
     step_until(&mut harness, "the new numbers in the release panel", |h| shows(h, &line));
+    step_until(&mut harness, "the installs chart", |h| shows(h, "Installs over time"));
 }
 
 #[test]
