@@ -378,12 +378,13 @@ fn installs_chart(ui: &mut egui::Ui, buckets: &[crate::api::management::MetricSa
         }
     }
     let failure_color = ui.visuals().error_fg_color;
+    let install_color = ui.visuals().selection.bg_fill;
     egui_plot::Plot::new("installs-over-time")
         .height(140.0)
         .legend(egui_plot::Legend::default())
         .x_axis_label("hours since first report")
         .show(ui, |plot| {
-            plot.line(egui_plot::Line::new("Installed", egui_plot::PlotPoints::from(installs)));
+            plot.line(egui_plot::Line::new("Installed", egui_plot::PlotPoints::from(installs)).color(install_color));
             plot.line(egui_plot::Line::new("Failed", egui_plot::PlotPoints::from(failures)).color(failure_color));
         });
 }
