@@ -157,6 +157,9 @@ pub struct Package {
     /// otadeck extension: native build numbers this release is limited to (`42` or `40-45`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub build_number: Option<String>,
+    /// otadeck extension: when the rollout last changed (ms), for the rollout schedule.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rollout_changed_time: Option<i64>,
 }
 
 /// `packageInfo` of a release upload, patch or promote. `null` means "not provided".

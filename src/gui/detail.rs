@@ -53,6 +53,15 @@ pub fn show(app: &mut OtadeckApp, ui: &mut egui::Ui) {
     let activity: Vec<crate::api::management::ReleaseEvent> =
         history.events.iter().filter(|e| e.label == label).cloned().collect();
     let halted = package.is_disabled.then(|| activity.iter().rev().find(|e| e.kind == "halted").cloned()).flatten();
+    let next_step = history.policy.as_ref().and_then(|p| {
+        let current = package.rollout.filter(|&r| r < 100 && !package.is_disabled)?;
+        let changed = package.rollout_changed_time.unwrap_or(package.upload_time);
+        let step = p.due_step(current, changed, i64::MAX)?;
+        Some(format!(
+            "Next step: {step}% at {} (UTC)",
+            crate::domain::time::format_utc_minutes(changed.saturating_add(p.interval_ms))
+        ))
+    });
     let schedule = history.policy.as_ref().map(|p| {
         let steps: Vec<String> = p.steps.iter().map(|s| format!("{s}%")).collect();
         format!(
@@ -108,6 +117,9 @@ pub fn show(app: &mut OtadeckApp, ui: &mut egui::Ui) {
             }
             if let Some(schedule) = &schedule {
                 ui.label(schedule);
+            }
+            if let Some(next_step) = &next_step {
+                ui.label(next_step);
             }
             ui.separator();
             ui.add_enabled_ui(!offline, |ui| {

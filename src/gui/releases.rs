@@ -366,6 +366,7 @@ mod tests {
             released_by: "a@b".into(),
             upload_time: 0,
             build_number: build.map(Into::into),
+            rollout_changed_time: None,
         }
     }
 

@@ -352,4 +352,22 @@ fn a_release_halted_by_the_health_gate_shows_why_and_the_schedule() {
         "activity line"
     );
     assert!(shows(&harness, "disabled"), "the row shows it disabled");
+    assert!(harness.query_all_by_label_contains("Next step").next().is_none(), "a halted release has no next step");
+}
+
+#[test]
+fn a_scheduled_release_shows_its_next_step_and_when() {
+    use otadeck::api::management::RolloutPolicy;
+    let gui = Gui::seeded();
+    let v3 = gui.history("Staging").pop().expect("v3");
+    gui.runtime
+        .block_on(gui.server().admin().set_policy(
+            "Shop-Android",
+            "Staging",
+            &RolloutPolicy { steps: vec![20, 50, 100], interval_ms: 3_600_000, max_failure_ratio: 0.2, min_reports: 5 },
+        ))
+        .expect("policy");
+    let due = otadeck::domain::time::format_utc_minutes(v3.rollout_changed_time.expect("changed time") + 3_600_000);
+    let mut harness = gui.harness();
+    step_until(&mut harness, "next step shown", |h| shows(h, &format!("Next step: 50% at {due} (UTC)")));
 }

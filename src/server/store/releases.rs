@@ -29,6 +29,8 @@ pub struct StoredRelease {
     pub original_deployment: Option<String>,
     pub released_by: String,
     pub upload_time: i64,
+    /// When the rollout last changed (`None`: at upload).
+    pub rollout_changed_time: Option<i64>,
 }
 
 impl StoredRelease {
@@ -78,6 +80,7 @@ impl StoredRelease {
             released_by: self.released_by.clone(),
             upload_time: self.upload_time,
             build_number: self.build_number.clone(),
+            rollout_changed_time: Some(self.rollout_changed_time.unwrap_or(self.upload_time)),
         }
     }
 }
@@ -100,6 +103,8 @@ fn method_from_str(text: &str) -> ReleaseMethod {
 
 const RELEASE_COLUMNS: &str = "label_number, app_version, build_number, description, is_mandatory, is_disabled, rollout, \
      package_hash, blob_sha256, size, release_method, original_label, original_deployment, released_by, upload_time";
+/// Read-only columns selected after [`RELEASE_COLUMNS`].
+const EXTRA_COLUMNS: &str = "rollout_changed_time";
 
 fn release_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<StoredRelease> {
     Ok(StoredRelease {
@@ -118,6 +123,7 @@ fn release_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<StoredRelease> 
         original_deployment: row.get(12)?,
         released_by: row.get(13)?,
         upload_time: row.get(14)?,
+        rollout_changed_time: row.get(15)?,
     })
 }
 
@@ -127,7 +133,7 @@ fn release_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<StoredRelease> 
 /// SQLite errors.
 pub fn history(connection: &Connection, deployment_id: i64) -> StoreResult<Vec<StoredRelease>> {
     let mut statement = connection.prepare_cached(&format!(
-        "SELECT {RELEASE_COLUMNS} FROM releases WHERE deployment_id = ?1 ORDER BY label_number"
+        "SELECT {RELEASE_COLUMNS}, {EXTRA_COLUMNS} FROM releases WHERE deployment_id = ?1 ORDER BY label_number"
     ))?;
     let rows = statement.query_map([deployment_id], release_from_row)?.collect::<Result<_, _>>()?;
     Ok(rows)
@@ -141,7 +147,7 @@ pub fn latest(connection: &Connection, deployment_id: i64) -> StoreResult<Option
     Ok(connection
         .query_row(
             &format!(
-                "SELECT {RELEASE_COLUMNS} FROM releases WHERE deployment_id = ?1 ORDER BY label_number DESC LIMIT 1"
+                "SELECT {RELEASE_COLUMNS}, {EXTRA_COLUMNS} FROM releases WHERE deployment_id = ?1 ORDER BY label_number DESC LIMIT 1"
             ),
             [deployment_id],
             release_from_row,
@@ -263,6 +269,7 @@ fn append(
         original_deployment: new.original_deployment,
         released_by: new.released_by,
         upload_time: now_ms(),
+        rollout_changed_time: None,
     };
     tx.execute(
         &format!("INSERT INTO releases (deployment_id, {RELEASE_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)"),
