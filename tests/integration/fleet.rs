@@ -172,8 +172,9 @@ async fn health_gate_halts_a_crashing_release_and_the_schedule_advances_a_health
     let admin = server.admin();
     let (key, _) = app_with_keys(&admin, "Gated").await;
     let dir = tempfile::tempdir().expect("dir");
-    let policy =
-        RolloutPolicy { steps: vec![10, 50, 100], interval_ms: 60_000, max_failure_ratio: 0.2, min_reports: 50 };
+    // An hour between steps: the server's real-time ticker cannot interfere; the test moves a simulated clock.
+    const HOUR: i64 = 3_600_000;
+    let policy = RolloutPolicy { steps: vec![10, 50, 100], interval_ms: HOUR, max_failure_ratio: 0.2, min_reports: 50 };
     admin.set_policy("Gated", "Staging", &policy).await.expect("policy");
     let bad = RolloutPolicy { steps: vec![50, 10], ..policy.clone() };
     assert_eq!(admin.set_policy("Gated", "Staging", &bad).await.expect_err("invalid").status(), Some(400));
@@ -201,7 +202,7 @@ async fn health_gate_halts_a_crashing_release_and_the_schedule_advances_a_health
     let later = config(&server, &key, "late", accept_all(), 1);
     let (summary, _) = run(&later, devices(&later), |_, _| {}).await.expect("fleet");
     assert!(!summary.labels.contains_key("v2"), "nobody is offered the halted release: {:?}", summary.labels);
-    let far_future = otadeck::server::store::now_ms() + 10 * 60_000;
+    let far_future = otadeck::server::store::now_ms() + 10 * HOUR;
     assert_eq!(server.state.advance_schedules(far_future).await.expect("tick"), 0);
 
     // A healthy release moves 10 -> 50 -> 100 exactly when each interval has passed (simulated clock).
@@ -218,11 +219,11 @@ async fn health_gate_halts_a_crashing_release_and_the_schedule_advances_a_health
         .await
         .expect("v3 at 10%");
     let start = otadeck::server::store::now_ms();
-    assert_eq!(server.state.advance_schedules(start + 59_000).await.expect("tick"), 0, "not due yet");
-    assert_eq!(server.state.advance_schedules(start + 61_000).await.expect("tick"), 1);
+    assert_eq!(server.state.advance_schedules(start + HOUR - 1_000).await.expect("tick"), 0, "not due yet");
+    assert_eq!(server.state.advance_schedules(start + HOUR + 1_000).await.expect("tick"), 1);
     assert_eq!(admin.history("Gated", "Staging").await.expect("history")[2].rollout, Some(50));
-    assert_eq!(server.state.advance_schedules(start + 61_000 + 59_000).await.expect("tick"), 0);
-    assert_eq!(server.state.advance_schedules(start + 61_000 + 60_000).await.expect("tick"), 1);
+    assert_eq!(server.state.advance_schedules(start + 2 * HOUR).await.expect("tick"), 0);
+    assert_eq!(server.state.advance_schedules(start + 2 * HOUR + 1_000).await.expect("tick"), 1);
     assert_eq!(admin.history("Gated", "Staging").await.expect("history")[2].rollout, None, "complete");
     let advanced: Vec<String> = admin
         .events("Gated", "Staging")
