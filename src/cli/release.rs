@@ -50,6 +50,12 @@ fn resolve_targets(target: &TargetArgs) -> Result<Targets, CliError> {
     })
 }
 
+/// What every release/binary command starts with: the server connection, the apps it acts on, and
+/// where it prints.
+fn start(target: &TargetArgs, connection: &ConnectionArgs) -> Result<(Connection, Targets, Output), CliError> {
+    Ok((Connection::resolve(connection)?, resolve_targets(target)?, Output::new(connection)))
+}
+
 /// Prints text unless `--json`; JSON goes out once at the end.
 struct Output {
     json: bool,
@@ -82,9 +88,7 @@ pub async fn run(command: ReleaseCommand) -> Result<(), CliError> {
         ReleaseCommand::PushUpdate(args) => push_update(args).await,
         ReleaseCommand::List(args) => list(&args.target, &args.connection).await,
         ReleaseCommand::PatchUpdate(args) => {
-            let connection = Connection::resolve(&args.connection)?;
-            let targets = resolve_targets(&args.target)?;
-            let output = Output::new(&args.connection);
+            let (connection, targets, output) = start(&args.target, &args.connection)?;
             let info = PackageInfo {
                 label: args.label.clone(),
                 rollout: args.rollout_percentage.map(|p| json!(p)),
@@ -111,9 +115,7 @@ pub async fn run(command: ReleaseCommand) -> Result<(), CliError> {
             Ok(())
         }
         ReleaseCommand::RollbackUpdate(args) => {
-            let connection = Connection::resolve(&args.connection)?;
-            let targets = resolve_targets(&args.target)?;
-            let output = Output::new(&args.connection);
+            let (connection, targets, output) = start(&args.target, &args.connection)?;
             let mut results = Vec::new();
             for (_, app) in &targets.apps {
                 let package = connection.client.rollback(app, &targets.deployment, args.label.as_deref()).await?;
@@ -129,9 +131,7 @@ pub async fn run(command: ReleaseCommand) -> Result<(), CliError> {
             Ok(())
         }
         ReleaseCommand::Promote(args) => {
-            let connection = Connection::resolve(&args.connection)?;
-            let targets = resolve_targets(&args.target)?;
-            let output = Output::new(&args.connection);
+            let (connection, targets, output) = start(&args.target, &args.connection)?;
             let info = PackageInfo {
                 label: args.label.clone(),
                 rollout: args.rollout_percentage.map(|p| json!(p)),
@@ -162,13 +162,11 @@ pub async fn run(command: ReleaseCommand) -> Result<(), CliError> {
 pub async fn run_binary(command: BinaryCommand) -> Result<(), CliError> {
     match command {
         BinaryCommand::Register(args) => {
-            let connection = Connection::resolve(&args.connection)?;
-            let targets = resolve_targets(&args.target)?;
+            let (connection, targets, output) = start(&args.target, &args.connection)?;
             let project = targets
                 .project
                 .as_ref()
                 .ok_or_else(|| CliError::Usage("binary register needs --project <folder>".into()))?;
-            let output = Output::new(&args.connection);
             let mut results = Vec::new();
             for (platform, app) in &targets.apps {
                 let platform = platform.unwrap_or(Platform::Android);
@@ -193,9 +191,7 @@ pub async fn run_binary(command: BinaryCommand) -> Result<(), CliError> {
             Ok(())
         }
         BinaryCommand::List(args) => {
-            let connection = Connection::resolve(&args.connection)?;
-            let targets = resolve_targets(&args.target)?;
-            let output = Output::new(&args.connection);
+            let (connection, targets, output) = start(&args.target, &args.connection)?;
             let mut results = Vec::new();
             for (_, app) in &targets.apps {
                 let binaries = connection.client.binaries(app).await?;
@@ -293,9 +289,7 @@ fn describe(package: &Package) -> String {
 }
 
 async fn list(target: &TargetArgs, connection_args: &ConnectionArgs) -> Result<(), CliError> {
-    let connection = Connection::resolve(connection_args)?;
-    let targets = resolve_targets(target)?;
-    let output = Output::new(connection_args);
+    let (connection, targets, output) = start(target, connection_args)?;
     let mut results = Vec::new();
     for (_, app) in &targets.apps {
         let history = connection.client.history(app, &targets.deployment).await?;
@@ -331,11 +325,9 @@ async fn list(target: &TargetArgs, connection_args: &ConnectionArgs) -> Result<(
 }
 
 async fn push_update(args: super::PushUpdateArgs) -> Result<(), CliError> {
-    let connection = Connection::resolve(&args.connection)?;
-    let targets = resolve_targets(&args.target)?;
+    let (connection, targets, output) = start(&args.target, &args.connection)?;
     let project =
         targets.project.as_ref().ok_or_else(|| CliError::Usage("push-update needs --project <folder>".into()))?;
-    let output = Output::new(&args.connection);
     let request = PushRequest {
         targets: targets.apps.iter().map(|(p, app)| (p.unwrap_or(Platform::Android), app.clone())).collect(),
         deployment: targets.deployment.clone(),

@@ -276,12 +276,6 @@ impl OtadeckApp {
         }
     }
 
-    /// The server connection (for tests and the title).
-    #[must_use]
-    pub fn connection(&self) -> &Connection {
-        &self.connection
-    }
-
     /// Whether the server could not be reached on the last load: data is shown read-only.
     #[must_use]
     pub fn is_offline(&self) -> bool {

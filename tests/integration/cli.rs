@@ -178,6 +178,11 @@ async fn push_update_builds_with_metro_and_devices_install_it() {
     assert_eq!(promoted["promoted"][0]["to"], "Production");
 }
 
+/// Puts back one file of a copied `rn-app` fixture.
+fn restore_fixture_file(project: &Path, relative: &str) {
+    std::fs::copy(fixture("rn-app").join(relative), project.join(relative)).expect("restore fixture file");
+}
+
 /// A copy of the RN fixture whose build is a shell command (no React Native toolchain needed).
 fn rn_project(work: &Path) -> PathBuf {
     let project = work.join("rn-app");
@@ -288,26 +293,12 @@ async fn preflight_blocks_each_native_change_and_a_forced_push_stores_its_reason
         (
             "launcher icon changed: android/app/src/main/res/mipmap-hdpi/ic_launcher.png",
             Box::new(|| std::fs::write(res.join("mipmap-hdpi/ic_launcher.png"), b"new icon").expect("write")),
-            Box::new(|| {
-                std::fs::copy(
-                    fixture("rn-app/android/app/src/main/res/mipmap-hdpi/ic_launcher.png"),
-                    res.join("mipmap-hdpi/ic_launcher.png"),
-                )
-                .map(|_| ())
-                .expect("restore")
-            }),
+            Box::new(|| restore_fixture_file(&project, "android/app/src/main/res/mipmap-hdpi/ic_launcher.png")),
         ),
         (
             "splash screen changed: android/app/src/main/res/drawable/splash.png",
             Box::new(|| std::fs::write(res.join("drawable/splash.png"), b"new splash").expect("write")),
-            Box::new(|| {
-                std::fs::copy(
-                    fixture("rn-app/android/app/src/main/res/drawable/splash.png"),
-                    res.join("drawable/splash.png"),
-                )
-                .map(|_| ())
-                .expect("restore")
-            }),
+            Box::new(|| restore_fixture_file(&project, "android/app/src/main/res/drawable/splash.png")),
         ),
         (
             "app renamed: Field Service -> Field Service Pro",
@@ -319,14 +310,7 @@ async fn preflight_blocks_each_native_change_and_a_forced_push_stores_its_reason
                 )
                 .expect("write");
             }),
-            Box::new(|| {
-                std::fs::copy(
-                    fixture("rn-app/android/app/src/main/res/values/strings.xml"),
-                    res.join("values/strings.xml"),
-                )
-                .map(|_| ())
-                .expect("restore")
-            }),
+            Box::new(|| restore_fixture_file(&project, "android/app/src/main/res/values/strings.xml")),
         ),
         (
             "app id changed: com.acme.fieldservice -> com.acme.fieldservice2",
@@ -336,11 +320,7 @@ async fn preflight_blocks_each_native_change_and_a_forced_push_stores_its_reason
                 std::fs::write(&gradle, text.replace("com.acme.fieldservice\"", "com.acme.fieldservice2\""))
                     .expect("write");
             }),
-            Box::new(|| {
-                std::fs::copy(fixture("rn-app/android/app/build.gradle"), project.join("android/app/build.gradle"))
-                    .map(|_| ())
-                    .expect("restore")
-            }),
+            Box::new(|| restore_fixture_file(&project, "android/app/build.gradle")),
         ),
         (
             "react-native version changed: 0.81.0 -> 0.82.0",

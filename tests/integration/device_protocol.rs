@@ -104,6 +104,10 @@ async fn exact_version_releases_and_companion_devices() {
     assert_eq!(answer.target_binary_range, "1.2.4");
 }
 
+async fn get_json(http: &reqwest::Client, url: String) -> Value {
+    http.get(url).send().await.expect("send").json().await.expect("json")
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn legacy_path_speaks_camel_case_and_both_spellings_are_accepted() {
     let server = TestServer::start().await;
@@ -112,14 +116,9 @@ async fn legacy_path_speaks_camel_case_and_both_spellings_are_accepted() {
     let dir = tempfile::tempdir().expect("dir");
     admin.release("App", "Staging", &upload(package(dir.path(), "legacy"), info("^1.0.0"))).await.expect("release");
     let http = server.http();
-    let legacy: Value = http
-        .get(format!("{}/updateCheck?deploymentKey={key}&appVersion=1.0.0&clientUniqueId=abc", server.url))
-        .send()
-        .await
-        .expect("send")
-        .json()
-        .await
-        .expect("json");
+    let legacy: Value =
+        get_json(&http, format!("{}/updateCheck?deploymentKey={key}&appVersion=1.0.0&clientUniqueId=abc", server.url))
+            .await;
     let info = &legacy["updateInfo"];
     assert_eq!(info["isAvailable"], true);
     assert!(info["downloadURL"].as_str().expect("url").starts_with("http://127.0.0.1"));
@@ -136,24 +135,18 @@ async fn legacy_path_speaks_camel_case_and_both_spellings_are_accepted() {
     ] {
         assert!(info.get(k).is_some(), "{k} missing: {info}");
     }
-    let mixed: Value = http
-        .get(format!("{}/v0.1/public/codepush/update_check?deploymentKey={key}&app_version=1.0.0", server.url))
-        .send()
-        .await
-        .expect("send")
-        .json()
-        .await
-        .expect("json");
+    let mixed: Value = get_json(
+        &http,
+        format!("{}/v0.1/public/codepush/update_check?deploymentKey={key}&app_version=1.0.0", server.url),
+    )
+    .await;
     assert_eq!(mixed["update_info"]["is_available"], true);
     assert_eq!(mixed["update_info"].as_object().expect("object").len(), 11, "every key present");
-    let none: Value = http
-        .get(format!("{}/v0.1/public/codepush/update_check?deployment_key={key}&app_version=9.0.0", server.url))
-        .send()
-        .await
-        .expect("send")
-        .json()
-        .await
-        .expect("json");
+    let none: Value = get_json(
+        &http,
+        format!("{}/v0.1/public/codepush/update_check?deployment_key={key}&app_version=9.0.0", server.url),
+    )
+    .await;
     assert_eq!(none["update_info"]["download_url"], "");
     assert_eq!(none["update_info"]["package_size"], 0);
 }
