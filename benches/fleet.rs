@@ -40,6 +40,7 @@ fn main() {
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
     let key = runtime.block_on(async {
         let deadline = Instant::now() + Duration::from_secs(20);
+        otadeck::tls::install_crypto_provider();
         while reqwest::get(format!("{url}/health")).await.is_err() {
             assert!(Instant::now() < deadline, "server did not start");
             tokio::time::sleep(Duration::from_millis(50)).await;

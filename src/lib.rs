@@ -7,6 +7,7 @@
 //! - [`server`]: the axum release server and its SQLite + blob storage.
 //! - [`client`]: reqwest clients for the management API and the device protocol.
 //! - [`cli`]: the command line.
+//! - [`tls`]: the process's TLS crypto provider, shared by clients and server.
 
 pub mod api;
 pub mod bundle;
@@ -18,3 +19,4 @@ pub mod gui;
 pub mod push;
 pub mod server;
 pub mod sim;
+pub mod tls;

@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use futures_util::StreamExt as _;
 use serde::Serialize;
 
-use crate::client::{Behavior, DeviceClient, DeviceProfile, LaunchLog, VirtualDevice};
+use crate::client::{Behavior, DeviceClient, DeviceProfile, LaunchLog, Transport, VirtualDevice};
 
 /// A fleet to run.
 #[derive(Debug, Clone)]
@@ -27,6 +27,8 @@ pub struct FleetConfig {
     pub id_prefix: String,
     /// The apps' `CodePushPublicKey`, if they verify signatures.
     pub public_key_pem: Option<String>,
+    /// TLS trust, proxies and timeouts of the devices' connections.
+    pub transport: Transport,
 }
 
 /// Per-label counts over the whole run (each device counted once per label).
@@ -50,6 +52,9 @@ pub struct FleetSummary {
     pub on_binary: usize,
     /// Launches that failed to reach the server (their reports are retried on the next launch).
     pub errors: usize,
+    /// Why the first failed launch failed (e.g. an untrusted certificate).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub first_error: Option<String>,
 }
 
 /// Creates the fleet's devices (ids `<prefix>-<n>`).
@@ -82,7 +87,7 @@ pub async fn run(
     fleet: Vec<VirtualDevice>,
     progress: impl Fn(usize, usize),
 ) -> Result<(FleetSummary, Vec<VirtualDevice>), crate::client::ClientError> {
-    let client = DeviceClient::new(&config.server)?;
+    let client = DeviceClient::with_transport(&config.server, &config.transport)?;
     let total = fleet.len() * config.restarts;
     let mut summary = FleetSummary { devices: fleet.len(), ..FleetSummary::default() };
     let mut seen: BTreeSet<(usize, &'static str, String)> = BTreeSet::new();
@@ -117,7 +122,10 @@ pub async fn run(
                         }
                     }
                 }
-                Err(_) => summary.errors += 1,
+                Err(error) => {
+                    summary.errors += 1;
+                    summary.first_error.get_or_insert_with(|| error.to_string());
+                }
             }
             devices.push(device);
             progress(done, total);
@@ -185,6 +193,7 @@ mod tests {
             concurrency: 1,
             id_prefix: "d".into(),
             public_key_pem: None,
+            transport: Transport::default(),
         };
         let fleet = devices(&config);
         let versions: Vec<&str> = fleet.iter().map(|d| d.profile.app_version.as_str()).collect();

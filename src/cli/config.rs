@@ -1,12 +1,13 @@
-//! Where the CLI finds its server and access key: flags, then environment (`OTADECK_SERVER`,
-//! `OTADECK_ACCESS_KEY`), then `config.toml` in the platform config dir (or `$OTADECK_CONFIG`).
+//! Where the CLI finds its server, access key and extra CA: flags, then environment
+//! (`OTADECK_SERVER`, `OTADECK_ACCESS_KEY`, `OTADECK_CA_CERT`), then `config.toml` in the platform
+//! config dir (or `$OTADECK_CONFIG`).
 
 use std::path::PathBuf;
 
 use serde::Deserialize;
 
 use super::{CliError, ConnectionArgs};
-use crate::client::ManagementClient;
+use crate::client::{ManagementClient, Transport};
 
 /// The CLI config file.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -14,6 +15,8 @@ use crate::client::ManagementClient;
 pub struct CliConfig {
     pub server: Option<String>,
     pub access_key: Option<String>,
+    /// PEM file of CA certificates to trust besides the system's.
+    pub ca_cert: Option<PathBuf>,
 }
 
 impl CliConfig {
@@ -59,7 +62,8 @@ impl Connection {
         let key = args.access_key.clone().or(file.access_key).ok_or_else(|| {
             CliError::Usage("no access key: pass --access-key, set OTADECK_ACCESS_KEY, or add `access_key = \"…\"` to the config file".into())
         })?;
-        let client = ManagementClient::new(&server, &key)?;
+        let transport = Transport::from_env().with_extra_ca(args.ca_cert.clone().or(file.ca_cert));
+        let client = ManagementClient::with_transport(&server, &key, &transport)?;
         Ok(Self { server, client })
     }
 }

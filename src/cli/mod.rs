@@ -46,6 +46,9 @@ pub struct SimulateArgs {
     /// Release server URL.
     #[arg(long, env = "OTADECK_SERVER")]
     pub server: String,
+    /// PEM file of CA certificates to trust besides the system's (a private CA).
+    #[arg(long, env = "OTADECK_CA_CERT")]
+    pub ca_cert: Option<PathBuf>,
     /// The deployment key the devices use.
     #[arg(long)]
     pub deployment_key: String,
@@ -87,12 +90,22 @@ pub struct ServeArgs {
     /// Folder for the database and package files (default: the platform data dir).
     #[arg(long, env = "OTADECK_DATA_DIR")]
     pub data_dir: Option<PathBuf>,
-    /// Public base URL used in download links, e.g. https://ota.example.com (default: http://<listen>).
+    /// Public base URL used in download links, e.g. https://ota.example.com (default:
+    /// http(s)://<listen>; required when listening on 0.0.0.0 or ::).
     #[arg(long, env = "OTADECK_PUBLIC_URL")]
     pub public_url: Option<String>,
     /// Largest accepted package upload, in megabytes.
-    #[arg(long, default_value_t = 200)]
+    #[arg(long, default_value_t = 200, env = "OTADECK_UPLOAD_LIMIT_MB")]
     pub upload_limit_mb: u64,
+    /// Serve HTTPS with this PEM certificate chain (re-read on SIGHUP).
+    #[arg(long, env = "OTADECK_TLS_CERT", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// The PEM private key of --tls-cert.
+    #[arg(long, env = "OTADECK_TLS_KEY", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// Seconds requests in flight may run on after SIGTERM before they are cut off.
+    #[arg(long, default_value_t = 30, env = "OTADECK_SHUTDOWN_GRACE_SECONDS")]
+    pub shutdown_grace_seconds: u64,
 }
 
 /// Server, key and output options shared by the release and binary commands.
@@ -104,6 +117,10 @@ pub struct ConnectionArgs {
     /// Access key (or OTADECK_ACCESS_KEY, or `access_key` in the config file).
     #[arg(long, env = "OTADECK_ACCESS_KEY", hide_env_values = true, global = true)]
     pub access_key: Option<String>,
+    /// PEM file of CA certificates to trust besides the system's (or OTADECK_CA_CERT, or `ca_cert`
+    /// in the config file).
+    #[arg(long, env = "OTADECK_CA_CERT", global = true)]
+    pub ca_cert: Option<PathBuf>,
     /// Print one JSON document on stdout instead of text.
     #[arg(long, global = true)]
     pub json: bool,

@@ -231,6 +231,7 @@ pub async fn run_simulate(args: super::SimulateArgs) -> Result<(), CliError> {
         concurrency: args.concurrency,
         id_prefix: args.id_prefix.clone(),
         public_key_pem: None,
+        transport: crate::client::Transport::from_env().with_extra_ca(args.ca_cert.clone()),
     };
     let bar = (std::io::stderr().is_terminal() && !args.json).then(|| {
         let bar = indicatif::ProgressBar::new((args.devices * args.restarts) as u64);
@@ -252,7 +253,8 @@ pub async fn run_simulate(args: super::SimulateArgs) -> Result<(), CliError> {
         bar.finish_and_clear();
     }
     if summary.errors == summary.launches && summary.launches > 0 {
-        return Err(CliError::Usage(format!("no launch reached {} with that deployment key", config.server)));
+        let why = summary.first_error.as_deref().unwrap_or("unknown error");
+        return Err(CliError::Usage(format!("no launch reached {}: {why}", config.server)));
     }
     if args.json {
         println!("{}", serde_json::to_string(&summary).unwrap_or_default());

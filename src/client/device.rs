@@ -1,6 +1,7 @@
 //! Device-protocol client: what react-native-code-push does on a phone, for the simulator and tests.
 
-use super::{ClientResult, check, json};
+use super::transport::Limit;
+use super::{ClientResult, Http, Transport};
 use crate::api::acquisition::{
     DeployReport, DownloadReport, REPORT_DEPLOY_PATH, REPORT_DOWNLOAD_PATH, UPDATE_CHECK_PATH, UpdateCheckQuery,
     UpdateCheckResponse, UpdateInfo,
@@ -9,17 +10,25 @@ use crate::api::acquisition::{
 /// A device talking to one server.
 #[derive(Debug, Clone)]
 pub struct DeviceClient {
-    http: reqwest::Client,
+    http: Http,
     base: String,
 }
 
 impl DeviceClient {
-    /// A client for `base_url`.
+    /// A client for `base_url` with [`Transport::from_env`].
     ///
     /// # Errors
     /// Transport setup errors.
     pub fn new(base_url: &str) -> ClientResult<Self> {
-        let http = reqwest::Client::builder().build()?;
+        Self::with_transport(base_url, &Transport::from_env())
+    }
+
+    /// A client for `base_url` over `transport`.
+    ///
+    /// # Errors
+    /// Transport setup errors ([`super::ClientError::CaCert`] for a bad CA file).
+    pub fn with_transport(base_url: &str, transport: &Transport) -> ClientResult<Self> {
+        let http = Http::new(transport, reqwest::header::HeaderMap::new())?;
         Ok(Self { http, base: base_url.trim_end_matches('/').to_owned() })
     }
 
@@ -36,18 +45,18 @@ impl DeviceClient {
     /// # Errors
     /// [`super::ClientError`].
     pub async fn check_for_update(&self, query: &UpdateCheckQuery) -> ClientResult<UpdateInfo> {
-        let request = self.http.get(format!("{}{UPDATE_CHECK_PATH}", self.base)).query(query);
-        let response = Self::with_sdk_headers(request).send().await?;
-        Ok(json::<UpdateCheckResponse>(response).await?.update_info)
+        let request = self.http.client.get(format!("{}{UPDATE_CHECK_PATH}", self.base)).query(query);
+        Ok(self.http.json::<UpdateCheckResponse>(Self::with_sdk_headers(request)).await?.update_info)
     }
 
-    /// Downloads a package from an absolute URL and returns its bytes.
+    /// Downloads a package from an absolute URL and returns its bytes (idle timeout, no total one).
     ///
     /// # Errors
     /// [`super::ClientError`].
     pub async fn download(&self, url: &str) -> ClientResult<Vec<u8>> {
-        let response = check(self.http.get(url).header("Accept-Encoding", "identity").send().await?).await?;
-        Ok(response.bytes().await?.to_vec())
+        let request = self.http.client.get(url).header("Accept-Encoding", "identity");
+        let response = self.http.send(request, Limit::Transfer).await?;
+        Ok(self.http.bytes(response, Limit::Transfer).await?.to_vec())
     }
 
     /// `POST …/report_status/deploy`.
@@ -55,8 +64,8 @@ impl DeviceClient {
     /// # Errors
     /// [`super::ClientError`].
     pub async fn report_deploy(&self, report: &DeployReport) -> ClientResult<()> {
-        let request = self.http.post(format!("{}{REPORT_DEPLOY_PATH}", self.base)).json(report);
-        check(Self::with_sdk_headers(request).send().await?).await?;
+        let request = self.http.client.post(format!("{}{REPORT_DEPLOY_PATH}", self.base)).json(report);
+        self.http.send(Self::with_sdk_headers(request), Limit::Request).await?;
         Ok(())
     }
 
@@ -65,8 +74,8 @@ impl DeviceClient {
     /// # Errors
     /// [`super::ClientError`].
     pub async fn report_download(&self, report: &DownloadReport) -> ClientResult<()> {
-        let request = self.http.post(format!("{}{REPORT_DOWNLOAD_PATH}", self.base)).json(report);
-        check(Self::with_sdk_headers(request).send().await?).await?;
+        let request = self.http.client.post(format!("{}{REPORT_DOWNLOAD_PATH}", self.base)).json(report);
+        self.http.send(Self::with_sdk_headers(request), Limit::Request).await?;
         Ok(())
     }
 }

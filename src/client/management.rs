@@ -4,7 +4,8 @@ use std::path::{Path, PathBuf};
 
 use reqwest::header::{ACCEPT, AUTHORIZATION, HeaderMap, HeaderValue};
 
-use super::{ClientError, ClientResult, check, json, segment};
+use super::transport::Limit;
+use super::{ClientError, ClientResult, Http, Transport, segment};
 use crate::api::management::{
     ACCEPT_V2, AccessKey, AccessKeyEnvelope, AccessKeyPatch, AccessKeysEnvelope, Account, AccountEnvelope, App,
     AppEnvelope, AppsEnvelope, BinariesEnvelope, Binary, BinaryEnvelope, CollaboratorProperties, CollaboratorsEnvelope,
@@ -16,7 +17,7 @@ use crate::api::management::{
 /// A signed-in management client.
 #[derive(Debug, Clone)]
 pub struct ManagementClient {
-    http: reqwest::Client,
+    http: Http,
     base: String,
 }
 
@@ -28,17 +29,26 @@ pub struct PackageUpload {
 }
 
 impl ManagementClient {
-    /// A client for `base_url` using `access_key`.
+    /// A client for `base_url` using `access_key`, with [`Transport::from_env`].
     ///
     /// # Errors
     /// [`ClientError::Decode`] if the key cannot be sent as a header; transport setup errors.
     pub fn new(base_url: &str, access_key: &str) -> ClientResult<Self> {
+        Self::with_transport(base_url, access_key, &Transport::from_env())
+    }
+
+    /// A client for `base_url` using `access_key` over `transport`.
+    ///
+    /// # Errors
+    /// [`ClientError::Decode`] if the key cannot be sent as a header; [`ClientError::CaCert`] for a
+    /// bad CA file.
+    pub fn with_transport(base_url: &str, access_key: &str, transport: &Transport) -> ClientResult<Self> {
         let mut headers = HeaderMap::new();
         let bearer = HeaderValue::from_str(&format!("Bearer {access_key}"))
             .map_err(|_| ClientError::Decode("the access key contains characters not allowed in a header".into()))?;
         headers.insert(AUTHORIZATION, bearer);
         headers.insert(ACCEPT, HeaderValue::from_static(ACCEPT_V2));
-        let http = reqwest::Client::builder().default_headers(headers).build()?;
+        let http = Http::new(transport, headers)?;
         Ok(Self { http, base: base_url.trim_end_matches('/').to_owned() })
     }
 
@@ -55,7 +65,7 @@ impl ManagementClient {
     }
 
     async fn get<T: serde::de::DeserializeOwned>(&self, path: &str) -> ClientResult<T> {
-        json(self.http.get(self.url(path)).send().await?).await
+        self.http.json(self.http.client.get(self.url(path))).await
     }
 
     async fn send_json<T: serde::de::DeserializeOwned>(
@@ -64,11 +74,11 @@ impl ManagementClient {
         path: &str,
         body: &impl serde::Serialize,
     ) -> ClientResult<T> {
-        json(self.http.request(method, self.url(path)).json(body).send().await?).await
+        self.http.json(self.http.client.request(method, self.url(path)).json(body)).await
     }
 
     async fn send_empty(&self, method: reqwest::Method, path: &str) -> ClientResult<()> {
-        check(self.http.request(method, self.url(path)).send().await?).await?;
+        self.http.send(self.http.client.request(method, self.url(path)), Limit::Request).await?;
         Ok(())
     }
 
@@ -316,8 +326,12 @@ impl ManagementClient {
             .file_name(file_name(&upload.file));
         let info = serde_json::to_string(&upload.info).map_err(|e| ClientError::Decode(e.to_string()))?;
         let form = reqwest::multipart::Form::new().part("package", part).text("packageInfo", info);
-        let response = self.http.post(self.url(&path)).multipart(form).send().await?;
-        Ok(json::<PackageEnvelope>(response).await?.package)
+        // No total timeout: a large upload on a slow link may take long; a stalled one hits the idle limit.
+        let response = self.http.send(self.http.client.post(self.url(&path)).multipart(form), Limit::Transfer).await?;
+        let bytes = self.http.bytes(response, Limit::Transfer).await?;
+        let envelope: PackageEnvelope =
+            serde_json::from_slice(&bytes).map_err(|e| ClientError::Decode(e.to_string()))?;
+        Ok(envelope.package)
     }
 
     /// `PATCH …/release`; `None` when the server changed nothing (204).
@@ -327,11 +341,11 @@ impl ManagementClient {
     pub async fn patch_release(&self, app: &str, deployment: &str, info: PackageInfo) -> ClientResult<Option<Package>> {
         let path = format!("{}/release", Self::deployment_path(app, deployment));
         let body = PackageInfoEnvelope { package_info: info };
-        let response = check(self.http.patch(self.url(&path)).json(&body).send().await?).await?;
+        let response = self.http.send(self.http.client.patch(self.url(&path)).json(&body), Limit::Request).await?;
         if response.status() == reqwest::StatusCode::NO_CONTENT {
             return Ok(None);
         }
-        let bytes = response.bytes().await?;
+        let bytes = self.http.bytes(response, Limit::Request).await?;
         let envelope: PackageEnvelope =
             serde_json::from_slice(&bytes).map_err(|e| ClientError::Decode(e.to_string()))?;
         Ok(Some(envelope.package))
@@ -360,8 +374,7 @@ impl ManagementClient {
     pub async fn rollback(&self, app: &str, deployment: &str, label: Option<&str>) -> ClientResult<Package> {
         let base = format!("{}/rollback", Self::deployment_path(app, deployment));
         let path = label.map_or(base.clone(), |l| format!("{base}/{}", segment(l)));
-        let response = self.http.post(self.url(&path)).send().await?;
-        Ok(json::<PackageEnvelope>(response).await?.package)
+        Ok(self.http.json::<PackageEnvelope>(self.http.client.post(self.url(&path))).await?.package)
     }
 
     /// `GET …/history` (oldest first).

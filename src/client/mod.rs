@@ -1,25 +1,35 @@
 //! HTTP clients of the release server: [`ManagementClient`] for the v2 management API and
-//! [`DeviceClient`] for the device protocol. No egui and no server imports.
+//! [`DeviceClient`] for the device protocol, both built on one [`Transport`] (TLS, proxies,
+//! timeouts). No egui and no server imports.
 
 mod device;
 mod management;
+pub mod transport;
 pub mod virtual_device;
 
 pub use device::DeviceClient;
 pub use management::{ManagementClient, PackageUpload};
+pub use transport::{NetworkError, Transport};
 pub use virtual_device::{Behavior, DeviceProfile, LaunchLog, VirtualDevice};
+
+use transport::Limit;
 
 /// Why a request failed.
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
+    /// No answer: the connection failed, TLS was refused, or the server was too slow.
     #[error("cannot reach the server: {0}")]
-    Transport(#[from] reqwest::Error),
+    Network(NetworkError),
     #[error("the server answered {status}: {message}")]
     Api { status: u16, message: String },
     #[error("unexpected answer from the server: {0}")]
     Decode(String),
     #[error("cannot read {path}: {source}")]
     File { path: std::path::PathBuf, source: std::io::Error },
+    #[error("cannot use the CA certificate file {path}: {reason}")]
+    CaCert { path: std::path::PathBuf, reason: String },
+    #[error("cannot set up the HTTP client: {0}")]
+    Setup(String),
 }
 
 impl ClientError {
@@ -31,24 +41,56 @@ impl ClientError {
             _ => None,
         }
     }
+
+    /// Whether the server could not be reached at all (offline, timed out, TLS refused).
+    #[must_use]
+    pub fn is_unreachable(&self) -> bool {
+        matches!(self, Self::Network(_))
+    }
 }
 
 /// Result of client calls.
 pub type ClientResult<T> = Result<T, ClientError>;
 
-/// Turns a non-success response into [`ClientError::Api`] with the server's text.
-async fn check(response: reqwest::Response) -> ClientResult<reqwest::Response> {
-    let status = response.status();
-    if status.is_success() {
-        return Ok(response);
-    }
-    let message = response.text().await.unwrap_or_default();
-    Err(ClientError::Api { status: status.as_u16(), message })
+/// A `reqwest` client with the [`Transport`] it was built from, so every failure is named with the
+/// limit that was in force.
+#[derive(Debug, Clone)]
+struct Http {
+    client: reqwest::Client,
+    transport: Transport,
 }
 
-async fn json<T: serde::de::DeserializeOwned>(response: reqwest::Response) -> ClientResult<T> {
-    let bytes = check(response).await?.bytes().await?;
-    serde_json::from_slice(&bytes).map_err(|e| ClientError::Decode(e.to_string()))
+impl Http {
+    fn new(transport: &Transport, headers: reqwest::header::HeaderMap) -> ClientResult<Self> {
+        Ok(Self { client: transport.build(headers)?, transport: transport.clone() })
+    }
+
+    fn network(&self, error: &reqwest::Error, limit: Limit) -> ClientError {
+        ClientError::Network(self.transport.classify(error, limit))
+    }
+
+    /// Sends a request under `limit`; non-success answers become [`ClientError::Api`].
+    async fn send(&self, request: reqwest::RequestBuilder, limit: Limit) -> ClientResult<reqwest::Response> {
+        let response = self.transport.limit(request, limit).send().await.map_err(|e| self.network(&e, limit))?;
+        let status = response.status();
+        if status.is_success() {
+            return Ok(response);
+        }
+        let message = response.text().await.unwrap_or_default();
+        Err(ClientError::Api { status: status.as_u16(), message })
+    }
+
+    /// Reads a whole answer body.
+    async fn bytes(&self, response: reqwest::Response, limit: Limit) -> ClientResult<bytes::Bytes> {
+        response.bytes().await.map_err(|e| self.network(&e, limit))
+    }
+
+    /// Sends an API call and decodes its JSON answer.
+    async fn json<T: serde::de::DeserializeOwned>(&self, request: reqwest::RequestBuilder) -> ClientResult<T> {
+        let response = self.send(request, Limit::Request).await?;
+        let bytes = self.bytes(response, Limit::Request).await?;
+        serde_json::from_slice(&bytes).map_err(|e| ClientError::Decode(e.to_string()))
+    }
 }
 
 /// Percent-encodes one path segment.

@@ -4,7 +4,7 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use crate::api::management::{App, Deployment, PackageInfo};
-use crate::client::ManagementClient;
+use crate::client::{ManagementClient, Transport};
 
 use super::push_dialog::PushDialog;
 use super::settings::Settings;
@@ -19,15 +19,49 @@ pub struct Connection {
     pub name: String,
     pub url: String,
     pub client: ManagementClient,
+    /// TLS trust and timeouts, shared with the simulated devices the app starts.
+    pub transport: Transport,
 }
 
 impl Connection {
-    /// A connection to `url` with `access_key`.
+    /// A connection to `url` with `access_key` (extra CA from `OTADECK_CA_CERT`, if set).
     ///
     /// # Errors
     /// When the key cannot be used as a header.
     pub fn new(name: &str, url: &str, access_key: &str) -> Result<Self, crate::client::ClientError> {
-        Ok(Self { name: name.to_owned(), url: url.to_owned(), client: ManagementClient::new(url, access_key)? })
+        Self::with_ca(name, url, access_key, None)
+    }
+
+    /// A connection that also trusts the CA certificates in `ca_cert` (a profile's private CA).
+    ///
+    /// # Errors
+    /// When the key cannot be used as a header or the CA file cannot be used.
+    pub fn with_ca(
+        name: &str,
+        url: &str,
+        access_key: &str,
+        ca_cert: Option<&std::path::Path>,
+    ) -> Result<Self, crate::client::ClientError> {
+        let transport = Transport::from_env().with_extra_ca(ca_cert.map(std::path::Path::to_path_buf));
+        Self::with_transport(name, url, access_key, transport)
+    }
+
+    /// A connection over an explicit transport (TLS trust and timeouts).
+    ///
+    /// # Errors
+    /// When the key cannot be used as a header or the CA file cannot be used.
+    pub fn with_transport(
+        name: &str,
+        url: &str,
+        access_key: &str,
+        transport: Transport,
+    ) -> Result<Self, crate::client::ClientError> {
+        let client = ManagementClient::with_transport(url, access_key, &transport)?;
+        Ok(Self { name: name.to_owned(), url: url.to_owned(), client, transport })
+    }
+
+    fn for_profile(profile: &super::settings::Profile, access_key: &str) -> Result<Self, crate::client::ClientError> {
+        Self::with_ca(&profile.name, &profile.url, access_key, profile.ca_cert.as_deref())
     }
 }
 
@@ -93,6 +127,7 @@ pub struct OtadeckApp {
     keys: super::settings::KeyStore,
     pub(super) new_profile: Option<super::settings::Profile>,
     new_profile_key: String,
+    new_profile_ca: String,
     pub(super) tasks: Tasks,
     events: mpsc::Receiver<Event>,
     pub(super) apps: Remote<Vec<App>>,
@@ -126,6 +161,7 @@ impl OtadeckApp {
             keys: super::settings::KeyStore::in_config_dir(),
             new_profile: None,
             new_profile_key: String::new(),
+            new_profile_ca: String::new(),
             selected_app: settings.last_app.clone(),
             selected_deployment: settings.last_deployment.clone(),
             settings,
@@ -165,7 +201,7 @@ impl OtadeckApp {
         let Some(name) = self.settings.active_profile.clone() else { return };
         let profile = self.settings.profiles.iter().find(|p| p.name == name).cloned();
         match profile.and_then(|p| Some((p.clone(), self.keys.get(&p.name)?))) {
-            Some((profile, key)) => match Connection::new(&profile.name, &profile.url, &key) {
+            Some((profile, key)) => match Connection::for_profile(&profile, &key) {
                 Ok(connection) => self.connection = connection,
                 Err(error) => self.toast(format!("Cannot use the saved server {name}: {error}"), true),
             },
@@ -214,14 +250,15 @@ impl OtadeckApp {
                     }
                 }
                 if ui.selectable_label(false, "Add server…").clicked() {
-                    self.new_profile = Some(super::settings::Profile { name: String::new(), url: String::new() });
+                    self.new_profile = Some(super::settings::Profile::blank());
+                    self.new_profile_ca.clear();
                 }
             });
         let ctx = ui.ctx().clone();
         match choice {
             Some(None) => self.switch_to(self.home.clone(), &ctx),
             Some(Some(profile)) => {
-                match self.keys.get(&profile.name).map(|key| Connection::new(&profile.name, &profile.url, &key)) {
+                match self.keys.get(&profile.name).map(|key| Connection::for_profile(&profile, &key)) {
                     Some(Ok(connection)) => self.switch_to(connection, &ctx),
                     Some(Err(error)) => self.toast(format!("Cannot use the key of {}: {error}", profile.name), true),
                     None => {
@@ -242,6 +279,7 @@ impl OtadeckApp {
                 ("Server name", &mut profile.name),
                 ("Server URL", &mut profile.url),
                 ("Access key", &mut self.new_profile_key),
+                ("CA certificate file (optional)", &mut self.new_profile_ca),
             ] {
                 ui.horizontal(|ui| {
                     ui.label(label);
@@ -251,6 +289,9 @@ impl OtadeckApp {
                 });
             }
             ui.label("The key is stored in keys.toml (mode 0600) in the config folder, not in the settings.");
+            ui.label(
+                "A CA certificate file (PEM) is only needed for a server whose certificate comes from a private CA.",
+            );
             let ready = !profile.name.trim().is_empty()
                 && profile.url.starts_with("http")
                 && !self.new_profile_key.trim().is_empty();
@@ -258,18 +299,27 @@ impl OtadeckApp {
         });
         if save {
             let key = std::mem::take(&mut self.new_profile_key);
-            match self.keys.set(profile.name.trim(), key.trim()).map_err(|e| e.to_string()).and_then(|()| {
-                Connection::new(profile.name.trim(), profile.url.trim(), key.trim()).map_err(|e| e.to_string())
+            let ca = std::mem::take(&mut self.new_profile_ca);
+            let saved = super::settings::Profile {
+                name: profile.name.trim().to_owned(),
+                url: profile.url.trim().to_owned(),
+                ca_cert: Some(ca.trim()).filter(|c| !c.is_empty()).map(std::path::PathBuf::from),
+            };
+            // The CA file is checked before anything is stored, so a typo loses nothing.
+            match Connection::for_profile(&saved, key.trim()).map_err(|e| e.to_string()).and_then(|connection| {
+                self.keys.set(&saved.name, key.trim()).map(|()| connection).map_err(|e| e.to_string())
             }) {
                 Ok(connection) => {
-                    self.settings.profiles.retain(|p| p.name != profile.name.trim());
-                    self.settings.profiles.push(super::settings::Profile {
-                        name: profile.name.trim().to_owned(),
-                        url: profile.url.trim().to_owned(),
-                    });
+                    self.settings.profiles.retain(|p| p.name != saved.name);
+                    self.settings.profiles.push(saved);
                     self.switch_to(connection, ctx);
                 }
-                Err(error) => self.toast(format!("Cannot save the server: {error}"), true),
+                Err(error) => {
+                    self.new_profile_key = key;
+                    self.new_profile_ca = ca;
+                    self.new_profile = Some(profile);
+                    self.toast(format!("Cannot save the server: {error}"), true);
+                }
             }
         } else if open {
             self.new_profile = Some(profile);
@@ -448,6 +498,7 @@ impl OtadeckApp {
             concurrency: 32,
             id_prefix: format!("demo-{deployment}"),
             public_key_pem: None,
+            transport: self.connection.transport.clone(),
         };
         self.toast(format!("Simulating 500 devices on {deployment}…"), false);
         self.tasks.spawn(async move {
@@ -602,7 +653,8 @@ impl OtadeckApp {
         egui::Panel::top("banner").show(ui, |ui| {
             ui.horizontal(|ui| {
                 let message = if is_unreachable(&error) {
-                    format!("Cannot reach {}. Showing the last data, read-only.", self.connection.url)
+                    let reason = error.trim_start_matches("cannot reach the server: ");
+                    format!("Cannot reach {}: {reason}. Showing the last data, read-only.", self.connection.url)
                 } else {
                     format!("The server answered with an error: {error}")
                 };

@@ -12,6 +12,17 @@ use serde::{Deserialize, Serialize};
 pub struct Profile {
     pub name: String,
     pub url: String,
+    /// A PEM file of CA certificates to trust for this server (private PKI), besides the system's.
+    #[serde(default)]
+    pub ca_cert: Option<PathBuf>,
+}
+
+impl Profile {
+    /// An empty profile for the "Add server" form.
+    #[must_use]
+    pub fn blank() -> Self {
+        Self { name: String::new(), url: String::new(), ca_cert: None }
+    }
 }
 
 /// Persisted settings (`#[serde(default)]` so older saves still load).
@@ -111,7 +122,11 @@ mod tests {
             assert_eq!(mode, 0o600);
         }
         let mut settings = Settings::default();
-        settings.profiles.push(Profile { name: "prod".into(), url: "https://ota.example.com".into() });
+        settings.profiles.push(Profile {
+            name: "prod".into(),
+            url: "https://ota.example.com".into(),
+            ca_cert: Some(PathBuf::from("/etc/ca.pem")),
+        });
         let saved = serde_json::to_string(&settings).expect("json");
         assert!(!saved.contains("secret-key-123"));
         for i in 0..10 {

@@ -24,6 +24,7 @@ fn config(server: &TestServer, key: &str, prefix: &str, behavior: Behavior, rest
         concurrency: 48,
         id_prefix: prefix.to_owned(),
         public_key_pem: None,
+        transport: otadeck::client::Transport::default(),
     }
 }
 
