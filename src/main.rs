@@ -9,6 +9,8 @@ fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
         .with_writer(std::io::stderr)
+        // Colours only on a terminal: the journal and log files get plain text.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     let cli = Cli::parse();
     match cli.command {
@@ -36,7 +38,14 @@ fn open_window() -> anyhow::Result<()> {
             let embedded = runtime
                 .block_on(otadeck::server::start_embedded(data_dir, 3000))
                 .context("cannot start the embedded local server")?;
-            otadeck::gui::Connection::new("Local (embedded)", &embedded.url, &embedded.admin_key)?
+            let name = match embedded.owner_pid {
+                None => "Local (embedded)".to_owned(),
+                Some(pid) => {
+                    tracing::info!(url = %embedded.url, pid, "the local data dir belongs to a running server; connecting to it");
+                    format!("Local (otadeck serve, pid {pid})")
+                }
+            };
+            otadeck::gui::Connection::new(&name, &embedded.url, &embedded.admin_key)?
         }
     };
     otadeck::gui::run(runtime.handle().clone(), connection).map_err(|e| anyhow::anyhow!("cannot open the window: {e}"))
@@ -74,20 +83,49 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     config.public_url = args.public_url;
     config.admin_key = std::env::var("OTADECK_ADMIN_KEY").ok().filter(|k| !k.is_empty());
     config.upload_limit_bytes = args.upload_limit_mb.saturating_mul(1024 * 1024);
+    config.shutdown_grace = std::time::Duration::from_secs(args.shutdown_grace_seconds);
+    config.tls = match (args.tls_cert, args.tls_key) {
+        (Some(cert), Some(key)) => Some(server::TlsFiles { cert, key }),
+        _ => None,
+    };
+    if let Err(error) = config.check_listen(args.listen) {
+        exit_on_start_error(&error);
+    }
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("cannot listen on {}", args.listen))?;
     let bound = listener.local_addr()?;
-    let opened = ServerState::open(&config, bound).await?;
-    if let Some(key) = &opened.generated_admin_key {
-        eprintln!(
-            "Created account admin@localhost. Its access key (shown once, also saved to {}):\n\n    {key}\n",
-            data_dir.join("admin-access-key").display()
-        );
+    let opened = match ServerState::open(&config, bound).await {
+        Ok(opened) => opened,
+        Err(error) => exit_on_start_error(&error),
+    };
+    if opened.generated_admin_key.is_some() {
+        announce_admin_key(&data_dir, opened.generated_admin_key.as_deref());
     }
-    tracing::info!(listen = %bound, data_dir = %data_dir.display(), public_url = %opened.state.public_url, "otadeck server ready");
+    tracing::info!(listen = %bound, data_dir = %data_dir.display(), public_url = %opened.state.public_url, tls = config.tls.is_some(), "otadeck server ready");
     server::serve(listener, opened.state, shutdown_signal()).await?;
+    tracing::info!("stopped");
     Ok(())
+}
+
+/// Prints a start-up error as one sentence and exits: 2 for configuration, 1 otherwise.
+fn exit_on_start_error(error: &server::StartError) -> ! {
+    eprintln!("error: {error}");
+    std::process::exit(if error.is_configuration() { 2 } else { 1 });
+}
+
+/// Tells the operator where the generated admin key is. The key itself is printed only to a
+/// terminal: under systemd, stderr is the journal, and a key must never land in a log.
+fn announce_admin_key(data_dir: &std::path::Path, key: Option<&str>) {
+    use std::io::IsTerminal as _;
+    let path = data_dir.join("admin-access-key");
+    match key {
+        Some(key) if std::io::stderr().is_terminal() => eprintln!(
+            "Created account admin@localhost. Its access key (shown once, also saved to {}):\n\n    {key}\n",
+            path.display()
+        ),
+        _ => eprintln!("Created account admin@localhost. Its access key is in {} (mode 0600).", path.display()),
+    }
 }
 
 async fn shutdown_signal() {

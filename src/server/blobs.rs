@@ -29,6 +29,20 @@ impl BlobStore {
         Ok(Self { root, tmp })
     }
 
+    /// Checks that a file can be created, synced and removed under `tmp/` (the `/ready` probe).
+    ///
+    /// # Errors
+    /// The I/O error that stops uploads.
+    pub async fn check_writable(&self) -> std::io::Result<()> {
+        let probe = self.tmp.join(format!("ready-{:016x}", rand::random::<u64>()));
+        tokio::task::spawn_blocking(move || {
+            std::fs::write(&probe, b"ready")?;
+            std::fs::remove_file(&probe)
+        })
+        .await
+        .map_err(std::io::Error::other)?
+    }
+
     /// Folder for per-request upload files.
     #[must_use]
     pub fn tmp_dir(&self) -> &Path {

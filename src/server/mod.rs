@@ -1,22 +1,29 @@
 //! The release server: CodePush device protocol + v2 management API over axum.
 //!
-//! [`ServerState::open`] prepares storage under a data dir; [`serve`] runs the router on a bound
-//! listener until a shutdown future resolves. Handlers in [`routes`] are thin: rules live in
-//! [`crate::domain`], persistence in [`store`].
+//! [`ServerState::open`] locks a data dir (one owner per dir, see [`data_dir`]) and prepares storage
+//! under it; [`serve`] runs the router on a bound listener, over HTTP or HTTPS (rustls, certificate
+//! re-read on SIGHUP), until a shutdown future resolves, then drains: the listener closes, requests
+//! in flight get a grace period, and the database is checkpointed. Handlers in [`routes`] are thin:
+//! rules live in [`crate::domain`], persistence in [`store`]; [`observability`] adds request ids, the
+//! access log, `/metrics`, `/health` and `/ready`.
 
 pub mod auth;
 pub mod blobs;
 pub mod cache;
+pub mod data_dir;
 pub mod error;
+pub mod observability;
 pub mod routes;
 pub mod store;
 pub mod upload;
 
 use std::future::Future;
-use std::net::SocketAddr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
+use axum_server::tls_rustls::RustlsConfig;
 use tokio::net::TcpListener;
 
 use crate::domain::package::ZipLimits;
@@ -25,16 +32,30 @@ pub use error::ApiError;
 /// Default upload limit: 200 MB, as the reference server.
 pub const DEFAULT_UPLOAD_LIMIT_BYTES: u64 = 200 * 1024 * 1024;
 
+/// How long requests in flight (uploads included) may run on after a shutdown signal.
+pub const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
+
+/// A PEM certificate chain and its private key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsFiles {
+    pub cert: PathBuf,
+    pub key: PathBuf,
+}
+
 /// How a server is set up.
 #[derive(Debug, Clone)]
 pub struct ServerConfig {
     pub data_dir: PathBuf,
-    /// Base of absolute download URLs; defaults to `http://<bound address>`.
+    /// Base of absolute download URLs (validated with [`parse_public_url`]); defaults to
+    /// `http(s)://<bound address>`.
     pub public_url: Option<String>,
     /// Access key for `admin@localhost` on a fresh database (`OTADECK_ADMIN_KEY`).
     pub admin_key: Option<String>,
     pub upload_limit_bytes: u64,
     pub zip_limits: ZipLimits,
+    /// Serve HTTPS with this certificate and key.
+    pub tls: Option<TlsFiles>,
+    pub shutdown_grace: Duration,
 }
 
 impl ServerConfig {
@@ -47,8 +68,46 @@ impl ServerConfig {
             admin_key: None,
             upload_limit_bytes: DEFAULT_UPLOAD_LIMIT_BYTES,
             zip_limits: ZipLimits::default(),
+            tls: None,
+            shutdown_grace: DEFAULT_SHUTDOWN_GRACE,
         }
     }
+
+    /// Checks the public URL, and refuses to listen on all addresses without one: devices would be
+    /// handed download URLs on `0.0.0.0` or `::`, which no phone can reach. Touches nothing.
+    ///
+    /// # Errors
+    /// [`StartError::PublicUrl`], [`StartError::NoPublicUrl`].
+    pub fn check_listen(&self, listen: SocketAddr) -> Result<(), StartError> {
+        match &self.public_url {
+            Some(url) => parse_public_url(url).map(|_| ()),
+            None if listen.ip().is_unspecified() => Err(StartError::NoPublicUrl { listen }),
+            None => Ok(()),
+        }
+    }
+}
+
+/// Validates a public base URL: `http` or `https`, a host, no query or fragment. Returns it without
+/// a trailing slash.
+///
+/// # Errors
+/// [`StartError::PublicUrl`] naming what is wrong.
+pub fn parse_public_url(text: &str) -> Result<String, StartError> {
+    let invalid = |reason: &str| StartError::PublicUrl { url: text.to_owned(), reason: reason.to_owned() };
+    let url = url::Url::parse(text.trim()).map_err(|e| invalid(&e.to_string()))?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(invalid("the scheme must be http or https"));
+    }
+    match url.host() {
+        None => return Err(invalid("it has no host")),
+        Some(url::Host::Ipv4(ip)) if ip.is_unspecified() => return Err(invalid("0.0.0.0 is not reachable by devices")),
+        Some(url::Host::Ipv6(ip)) if ip.is_unspecified() => return Err(invalid(":: is not reachable by devices")),
+        Some(_) => {}
+    }
+    if url.query().is_some() || url.fragment().is_some() || !url.username().is_empty() || url.password().is_some() {
+        return Err(invalid("it must not have a query, a fragment or credentials"));
+    }
+    Ok(url.as_str().trim_end_matches('/').to_owned())
 }
 
 /// Why the server could not start.
@@ -56,10 +115,34 @@ impl ServerConfig {
 pub enum StartError {
     #[error("cannot prepare data dir {path}: {source}")]
     DataDir { path: PathBuf, source: std::io::Error },
+    #[error(transparent)]
+    Locked(#[from] data_dir::LockError),
     #[error("cannot open the database: {0}")]
     Store(#[from] store::StoreError),
     #[error("cannot write the admin access key file: {0}")]
     AdminKeyFile(std::io::Error),
+    #[error("--public-url {url:?} is not usable: {reason}")]
+    PublicUrl { url: String, reason: String },
+    #[error(
+        "listening on {listen} (all addresses) needs --public-url (e.g. https://ota.example.com): the address devices download packages from"
+    )]
+    NoPublicUrl { listen: SocketAddr },
+    #[error("cannot load the TLS certificate {cert} and key {key}: {reason}", cert = .files.cert.display(), key = .files.key.display())]
+    Tls { files: TlsFiles, reason: String },
+}
+
+impl StartError {
+    /// Whether the error is in the configuration (the binary exits 2) rather than the environment.
+    #[must_use]
+    pub fn is_configuration(&self) -> bool {
+        matches!(self, Self::PublicUrl { .. } | Self::NoPublicUrl { .. } | Self::Tls { .. })
+    }
+}
+
+/// How the listener serves: TLS (reloadable) and the drain period.
+struct Listening {
+    tls: Option<(TlsFiles, RustlsConfig)>,
+    grace: Duration,
 }
 
 /// Shared state of all handlers.
@@ -71,6 +154,10 @@ pub struct ServerState {
     pub public_url: Arc<str>,
     pub upload_limit_bytes: u64,
     pub zip_limits: ZipLimits,
+    pub metrics: Arc<observability::ServerMetrics>,
+    listening: Arc<Listening>,
+    /// Held for as long as any clone of the state lives: the data dir is this server's alone.
+    _lock: Arc<data_dir::DataDirLock>,
 }
 
 /// What opening a data dir produced.
@@ -81,14 +168,32 @@ pub struct Opened {
 }
 
 impl ServerState {
-    /// Opens storage under the config's data dir; `bound` is used for the default public URL.
+    /// Locks the config's data dir and opens storage under it; `bound` is the listener's address, for
+    /// the default public URL and the lock file.
     ///
     /// # Errors
-    /// [`StartError`] if the folder, database or admin key file cannot be prepared.
+    /// [`StartError::Locked`] when another server owns the dir (nothing in it is touched); otherwise
+    /// if the folder, database, admin key file or TLS files cannot be prepared.
     pub async fn open(config: &ServerConfig, bound: SocketAddr) -> Result<Opened, StartError> {
         let data_dir = config.data_dir.clone();
         let dir_error = |source| StartError::DataDir { path: data_dir.clone(), source };
         std::fs::create_dir_all(&data_dir).map_err(dir_error)?;
+        let mut lock = data_dir::DataDirLock::acquire(&data_dir)?;
+        let tls = match &config.tls {
+            Some(files) => Some((files.clone(), load_tls(files).await?)),
+            None => None,
+        };
+        let scheme = if tls.is_some() { "https" } else { "http" };
+        let public_url = match &config.public_url {
+            Some(url) => parse_public_url(url)?,
+            None => format!("{scheme}://{bound}"),
+        };
+        lock.record(&data_dir::Owner {
+            pid: std::process::id(),
+            url: if tls.is_some() { public_url.clone() } else { format!("http://{}", reachable(bound)) },
+            public_url: public_url.clone(),
+            started_ms: store::now_ms(),
+        })?;
         let blobs = Arc::new(blobs::BlobStore::open(&data_dir).map_err(dir_error)?);
         let store = store::Store::open(&data_dir.join("otadeck.sqlite3"))?;
         let admin_key = config.admin_key.clone();
@@ -96,14 +201,17 @@ impl ServerState {
         if let Some(key) = &generated_admin_key {
             write_private_file(&data_dir.join("admin-access-key"), key).map_err(StartError::AdminKeyFile)?;
         }
-        let public_url = config.public_url.clone().unwrap_or_else(|| format!("http://{bound}"));
+        let metrics = Arc::new(observability::ServerMetrics::new(store.busy_seconds()));
         let state = ServerState {
             store,
             blobs,
             cache: Arc::new(cache::UpdateCache::default()),
-            public_url: public_url.trim_end_matches('/').into(),
+            public_url: public_url.into(),
             upload_limit_bytes: config.upload_limit_bytes,
             zip_limits: config.zip_limits,
+            metrics,
+            listening: Arc::new(Listening { tls, grace: config.shutdown_grace }),
+            _lock: Arc::new(lock),
         };
         Ok(Opened { state, generated_admin_key })
     }
@@ -130,6 +238,22 @@ impl ServerState {
     }
 }
 
+/// The address a local client uses to reach a listener (loopback for an unspecified address).
+fn reachable(bound: SocketAddr) -> SocketAddr {
+    match bound.ip() {
+        IpAddr::V4(ip) if ip.is_unspecified() => SocketAddr::new(Ipv4Addr::LOCALHOST.into(), bound.port()),
+        IpAddr::V6(ip) if ip.is_unspecified() => SocketAddr::new(Ipv6Addr::LOCALHOST.into(), bound.port()),
+        _ => bound,
+    }
+}
+
+async fn load_tls(files: &TlsFiles) -> Result<RustlsConfig, StartError> {
+    crate::tls::install_crypto_provider();
+    RustlsConfig::from_pem_file(&files.cert, &files.key)
+        .await
+        .map_err(|e| StartError::Tls { files: files.clone(), reason: e.to_string() })
+}
+
 fn write_private_file(path: &std::path::Path, contents: &str) -> std::io::Result<()> {
     use std::io::Write as _;
     let mut options = std::fs::OpenOptions::new();
@@ -142,7 +266,8 @@ fn write_private_file(path: &std::path::Path, contents: &str) -> std::io::Result
     file.sync_all()
 }
 
-/// Serves until `shutdown` resolves.
+/// Serves until `shutdown` resolves, then drains: no new connections, requests in flight get the
+/// configured grace period, and the database is checkpointed before returning.
 ///
 /// # Errors
 /// I/O errors of the listener.
@@ -152,13 +277,62 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let ticker = tokio::spawn(schedule_ticker(state.clone()));
+    let router = routes::router(state.clone());
     // Routing happens after this rewrite, so `/apps/` (as code-push-cli sends it) finds `/apps`.
-    let app = tower::ServiceExt::map_request(routes::router(state), strip_trailing_slash);
-    let result = axum::serve(listener, axum::ServiceExt::<axum::extract::Request>::into_make_service(app))
-        .with_graceful_shutdown(shutdown)
-        .await;
+    let app = tower::ServiceExt::map_request(router, rewrite_request as fn(IncomingRequest) -> axum::extract::Request);
+    let make_service = axum::ServiceExt::<IncomingRequest>::into_make_service_with_connect_info::<SocketAddr>(app);
+    let handle = axum_server::Handle::new();
+    let grace = state.listening.grace;
+    let drain = handle.clone();
+    let watcher = tokio::spawn(async move {
+        shutdown.await;
+        tracing::info!(
+            grace_seconds = grace.as_secs_f64(),
+            "draining: no new connections; requests in flight may finish"
+        );
+        drain.graceful_shutdown(Some(grace));
+    });
+    let listener = listener.into_std()?;
+    let result = match &state.listening.tls {
+        None => axum_server::from_tcp(listener)?.handle(handle).serve(make_service).await,
+        Some((files, config)) => {
+            let reloader = tokio::spawn(reload_on_sighup(files.clone(), config.clone()));
+            let server = axum_server::tls_rustls::from_tcp_rustls(listener, config.clone())?;
+            let result = server.handle(handle).serve(make_service).await;
+            reloader.abort();
+            result
+        }
+    };
+    watcher.abort();
     ticker.abort();
+    if let Err(error) = state.store.close().await {
+        tracing::warn!(%error, "cannot checkpoint the database at shutdown");
+    }
     result
+}
+
+type IncomingRequest = axum::http::Request<hyper::body::Incoming>;
+
+/// Re-reads the certificate and key on every SIGHUP; connections stay up, new handshakes use the new
+/// certificate. A bad file keeps the old certificate and logs why.
+async fn reload_on_sighup(files: TlsFiles, config: RustlsConfig) {
+    #[cfg(unix)]
+    {
+        let Ok(mut hangups) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) else {
+            tracing::warn!("cannot listen for SIGHUP: the TLS certificate will not be reloaded");
+            return;
+        };
+        while hangups.recv().await.is_some() {
+            match config.reload_from_pem_file(&files.cert, &files.key).await {
+                Ok(()) => tracing::info!(cert = %files.cert.display(), "TLS certificate reloaded"),
+                Err(error) => {
+                    tracing::error!(%error, cert = %files.cert.display(), "TLS certificate not reloaded; keeping the old one");
+                }
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = (files, config);
 }
 
 /// Advances rollout schedules every 30 seconds with the real clock.
@@ -172,8 +346,10 @@ async fn schedule_ticker(state: ServerState) {
     }
 }
 
-/// Removes trailing slashes from the request path (`/apps/` -> `/apps`), keeping the query.
-fn strip_trailing_slash(mut request: axum::extract::Request) -> axum::extract::Request {
+/// Gives hyper's request body axum's body type and removes trailing slashes from the path
+/// (`/apps/` -> `/apps`), keeping the query.
+fn rewrite_request(request: IncomingRequest) -> axum::extract::Request {
+    let mut request = request.map(axum::body::Body::new);
     let path = request.uri().path();
     if path.len() > 1 && path.ends_with('/') {
         let trimmed = path.trim_end_matches('/');
@@ -189,38 +365,84 @@ fn strip_trailing_slash(mut request: axum::extract::Request) -> axum::extract::R
     request
 }
 
-/// A server running in this process for the desktop app.
+/// A server for the desktop app: started in this process, or one already running on the data dir.
 #[derive(Debug, Clone)]
 pub struct EmbeddedServer {
     pub url: String,
     pub admin_key: String,
+    /// `Some(pid)` when another process owns the data dir and the app connects to it instead.
+    pub owner_pid: Option<u32>,
 }
 
 /// Starts a server on `127.0.0.1:<preferred_port>` (or any free port if that one is taken) with data
 /// in `data_dir`, serving until the runtime stops. The admin key is the bootstrap key: generated on
 /// first start and read back from `admin-access-key` afterwards.
 ///
+/// When another process (an `otadeck serve`, another window) already owns `data_dir`, nothing is
+/// opened: the answer names that server's URL (from the lock file) and its bootstrap key.
+///
 /// # Errors
 /// [`StartError`] if storage cannot be opened or the admin key is not available.
 pub async fn start_embedded(data_dir: PathBuf, preferred_port: u16) -> Result<EmbeddedServer, StartError> {
+    let dir_error = |source| StartError::DataDir { path: data_dir.clone(), source };
+    std::fs::create_dir_all(&data_dir).map_err(dir_error)?;
+    let admin_key_file = data_dir.join("admin-access-key");
+    let read_admin_key =
+        || std::fs::read_to_string(&admin_key_file).map(|k| k.trim().to_owned()).map_err(StartError::AdminKeyFile);
     let listener = match TcpListener::bind(("127.0.0.1", preferred_port)).await {
         Ok(listener) => listener,
-        Err(_) => TcpListener::bind(("127.0.0.1", 0))
-            .await
-            .map_err(|source| StartError::DataDir { path: data_dir.clone(), source })?,
+        Err(_) => TcpListener::bind(("127.0.0.1", 0)).await.map_err(dir_error)?,
     };
-    let address = listener.local_addr().map_err(|source| StartError::DataDir { path: data_dir.clone(), source })?;
-    let opened = ServerState::open(&ServerConfig::new(data_dir.clone()), address).await?;
+    let address = listener.local_addr().map_err(dir_error)?;
+    let opened = match ServerState::open(&ServerConfig::new(data_dir.clone()), address).await {
+        Ok(opened) => opened,
+        Err(StartError::Locked(data_dir::LockError::Held { owner: Some(owner), .. })) => {
+            return Ok(EmbeddedServer { url: owner.url, admin_key: read_admin_key()?, owner_pid: Some(owner.pid) });
+        }
+        Err(error) => return Err(error),
+    };
     let admin_key = match opened.generated_admin_key {
         Some(key) => key,
-        None => std::fs::read_to_string(data_dir.join("admin-access-key"))
-            .map(|k| k.trim().to_owned())
-            .map_err(StartError::AdminKeyFile)?,
+        None => read_admin_key()?,
     };
     tokio::spawn(async move {
         if let Err(error) = serve(listener, opened.state, std::future::pending()).await {
             tracing::error!(%error, "embedded server stopped");
         }
     });
-    Ok(EmbeddedServer { url: format!("http://{address}"), admin_key })
+    Ok(EmbeddedServer { url: format!("http://{address}"), admin_key, owner_pid: None })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn public_urls_must_be_reachable_http_urls() {
+        assert_eq!(parse_public_url("https://ota.example.com/").expect("valid"), "https://ota.example.com");
+        assert_eq!(parse_public_url("http://10.0.0.5:3000/ota").expect("valid"), "http://10.0.0.5:3000/ota");
+        for bad in [
+            "ota.example.com",
+            "ftp://ota.example.com",
+            "http://0.0.0.0:3000",
+            "http://[::]:3000",
+            "https://x/?a=1",
+            "https://u:p@x/",
+        ] {
+            let error = parse_public_url(bad).expect_err(bad);
+            assert!(error.is_configuration() && error.to_string().contains(bad.trim_end_matches('/')), "{error}");
+        }
+    }
+
+    #[test]
+    fn listening_on_all_addresses_needs_a_public_url() {
+        let mut config = ServerConfig::new(PathBuf::from("/tmp/x"));
+        let any: SocketAddr = "0.0.0.0:3000".parse().expect("addr");
+        let error = config.check_listen(any).expect_err("refused");
+        assert!(error.is_configuration() && error.to_string().contains("--public-url"), "{error}");
+        assert!(config.check_listen("[::]:3000".parse().expect("addr")).is_err());
+        assert!(config.check_listen("127.0.0.1:3000".parse().expect("addr")).is_ok());
+        config.public_url = Some("https://ota.example.com".into());
+        assert!(config.check_listen(any).is_ok());
+    }
 }

@@ -16,6 +16,7 @@ use crate::domain::{DeviceVersion, validate};
 use crate::server::ServerState;
 use crate::server::cache::{DeploymentSnapshot, OfferedRelease, ResponseFormat};
 use crate::server::error::ApiError;
+use crate::server::observability::KindLabels;
 use crate::server::store::metrics::{self, DeployEvent, ReportOutcome};
 use crate::server::store::releases;
 
@@ -172,6 +173,7 @@ fn json_response(body: Bytes) -> Response {
 
 /// `GET /v0.1/public/codepush/update_check` → `{"update_info": …}`.
 pub async fn update_check(State(state): State<ServerState>, RawQuery(query): RawQuery) -> Result<Response, ApiError> {
+    state.metrics.update_checks.inc();
     Ok(json_response(check(&state, query.as_deref(), ResponseFormat::Current).await?))
 }
 
@@ -180,6 +182,7 @@ pub async fn legacy_update_check(
     State(state): State<ServerState>,
     RawQuery(query): RawQuery,
 ) -> Result<Response, ApiError> {
+    state.metrics.update_checks.inc();
     Ok(json_response(check(&state, query.as_deref(), ResponseFormat::Legacy).await?))
 }
 
@@ -201,6 +204,7 @@ fn counted(state: &ServerState, outcome: ReportOutcome, key: &str) -> Result<Res
 
 /// `POST …/report_status/deploy`. Never requires the SDK-version header.
 pub async fn report_deploy(State(state): State<ServerState>, body: Bytes) -> Result<Response, ApiError> {
+    state.metrics.status_reports.get_or_create(&KindLabels { kind: "deploy" }).inc();
     let report: DeployReport = parse_report(&body)?;
     let key = deployment_key(report.deployment_key.as_deref())?;
     let app_version = non_empty(report.app_version.clone())
@@ -246,6 +250,7 @@ pub async fn report_deploy(State(state): State<ServerState>, body: Bytes) -> Res
 
 /// `POST …/report_status/download`.
 pub async fn report_download(State(state): State<ServerState>, body: Bytes) -> Result<Response, ApiError> {
+    state.metrics.status_reports.get_or_create(&KindLabels { kind: "download" }).inc();
     let report: DownloadReport = parse_report(&body)?;
     let key = deployment_key(report.deployment_key.as_deref())?;
     let label = non_empty(report.label)

@@ -1,4 +1,6 @@
-//! The router: device routes (unauthenticated), package downloads, and management routes.
+//! The router: device routes (unauthenticated), package downloads, management routes, and the
+//! operations endpoints (`/health`, `/ready`, `/metrics`), wrapped in request ids, the access log and
+//! request metrics.
 
 mod access_keys;
 mod acquisition;
@@ -12,7 +14,10 @@ use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
 
-use super::ServerState;
+use tower_http::request_id::{PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::trace::TraceLayer;
+
+use super::{ServerState, observability};
 use crate::api::acquisition as paths;
 
 /// Download URLs are `<public url>/blobs/<sha256>`.
@@ -26,7 +31,9 @@ pub fn router(state: ServerState) -> Router {
     let release_upload = post(releases::upload).patch(releases::patch).layer(DefaultBodyLimit::disable());
     Router::new()
         .route("/", get(|| async { "Welcome to the otadeck CodePush-compatible release server!" }))
-        .route("/health", get(|| async { "Healthy" }))
+        .route("/health", get(observability::health))
+        .route("/ready", get(observability::ready))
+        .route("/metrics", get(observability::metrics))
         .route(paths::UPDATE_CHECK_PATH, get(acquisition::update_check))
         .route(paths::LEGACY_UPDATE_CHECK_PATH, get(acquisition::legacy_update_check))
         .route(paths::REPORT_DEPLOY_PATH, post(acquisition::report_deploy))
@@ -67,5 +74,18 @@ pub fn router(state: ServerState) -> Router {
         .route("/apps/{app}/deployments/{deployment}/metrics/{label}/series", get(deployments::series))
         .fallback(|| async { super::ApiError::NotFound("No such route on this server.".into()) })
         .layer(DefaultBodyLimit::max(JSON_BODY_LIMIT))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), observability::track))
+        .layer(
+            tower::ServiceBuilder::new()
+                .layer(SetRequestIdLayer::x_request_id(observability::SequentialRequestIds::default()))
+                .layer(
+                    TraceLayer::new_for_http()
+                        .make_span_with(observability::access_span)
+                        .on_request(())
+                        .on_response(observability::access_line)
+                        .on_failure(()),
+                )
+                .layer(PropagateRequestIdLayer::x_request_id()),
+        )
         .with_state(state)
 }

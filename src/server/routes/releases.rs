@@ -31,10 +31,23 @@ fn release_added(state: &ServerState, (app, deployment, release): (String, Strin
 /// the blob is durable on disk.
 pub async fn upload(
     State(state): State<ServerState>,
+    caller: Caller,
+    path: Path<(String, String)>,
+    multipart: Multipart,
+) -> Result<Response, ApiError> {
+    let result = store_upload(&state, caller, path, multipart).await;
+    let kind = if result.is_ok() { "stored" } else { "refused" };
+    state.metrics.uploads.get_or_create(&crate::server::observability::KindLabels { kind }).inc();
+    result
+}
+
+async fn store_upload(
+    state: &ServerState,
     Caller(caller): Caller,
     Path((app, deployment)): Path<(String, String)>,
     multipart: Multipart,
 ) -> Result<Response, ApiError> {
+    let state = state.clone();
     // Fail fast on unknown apps/deployments before reading the upload.
     let lookup = deployment.clone();
     on_app(&state, caller.clone(), app.clone(), move |c, _, access| find_deployment(c, access, &lookup).map(|_| ()))

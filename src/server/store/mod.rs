@@ -15,6 +15,7 @@ pub mod releases;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use rusqlite::Connection;
 
 pub use accounts::{AuthenticatedCaller, hash_access_key};
@@ -59,6 +60,8 @@ const MIGRATIONS: &[&str] = &[
 #[derive(Clone)]
 pub struct Store {
     connection: Arc<Mutex<Connection>>,
+    /// Seconds each unit of database work took (lock held), for `/metrics`.
+    busy_seconds: Histogram,
 }
 
 impl Store {
@@ -73,7 +76,27 @@ impl Store {
         connection.pragma_update(None, "foreign_keys", "ON")?;
         connection.busy_timeout(std::time::Duration::from_secs(5))?;
         migrate(&mut connection)?;
-        Ok(Self { connection: Arc::new(Mutex::new(connection)) })
+        let busy_seconds = Histogram::new(exponential_buckets(0.000_01, 2.0, 20));
+        Ok(Self { connection: Arc::new(Mutex::new(connection)), busy_seconds })
+    }
+
+    /// The histogram of time spent in database work.
+    #[must_use]
+    pub fn busy_seconds(&self) -> Histogram {
+        self.busy_seconds.clone()
+    }
+
+    /// Checkpoints the write-ahead log into the database file, so a stopped server leaves one
+    /// self-contained file behind. Called once at shutdown, after the last request.
+    ///
+    /// # Errors
+    /// SQLite errors.
+    pub async fn close(&self) -> StoreResult<()> {
+        self.run(|connection| {
+            connection.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
+            Ok(())
+        })
+        .await
     }
 
     /// Runs `work` with the connection on the blocking pool.
@@ -86,9 +109,13 @@ impl Store {
         F: FnOnce(&mut Connection) -> StoreResult<T> + Send + 'static,
     {
         let connection = Arc::clone(&self.connection);
+        let busy_seconds = self.busy_seconds.clone();
         tokio::task::spawn_blocking(move || {
             let mut guard = connection.lock().map_err(|_| StoreError::Task("database lock poisoned".into()))?;
-            work(&mut guard)
+            let started = std::time::Instant::now();
+            let result = work(&mut guard);
+            busy_seconds.observe(started.elapsed().as_secs_f64());
+            result
         })
         .await
         .map_err(|e| StoreError::Task(e.to_string()))?
