@@ -34,32 +34,11 @@ fn copy_dir(from: &Path, to: &Path) {
 
 /// Runs `otadeck <args>` against `server`; returns (exit code, stdout, stderr).
 async fn otadeck(server: &TestServer, args: &[&str]) -> (i32, String, String) {
-    let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_otadeck"))
-        .args(args)
-        .env("OTADECK_SERVER", &server.url)
-        .env("OTADECK_ACCESS_KEY", ADMIN_KEY)
-        .env("OTADECK_CONFIG", "/nonexistent/otadeck-config.toml")
-        .output()
-        .await
-        .expect("run otadeck");
-    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
-    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
-    eprintln!("$ otadeck {}\n{stdout}{stderr}", args.join(" "));
-    (output.status.code().unwrap_or(-1), stdout, stderr)
+    crate::support::run_otadeck(args, &[("OTADECK_SERVER", &server.url), ("OTADECK_ACCESS_KEY", ADMIN_KEY)]).await
 }
 
 fn metro_modules() -> Option<PathBuf> {
-    let root = std::env::var_os("OTADECK_NODE_CLIENTS")
-        .map_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("target/node-clients"), PathBuf::from);
-    let modules = root.join("metro/node_modules");
-    if modules.join("metro/package.json").exists() {
-        return Some(modules);
-    }
-    let message =
-        format!("REAL-BUNDLER TEST SKIPPED: metro is not installed under {} (run .ci/run)", modules.display());
-    assert!(std::env::var("CI").as_deref() != Ok("true"), "{message}");
-    eprintln!("\n!!!!!!!! {message} !!!!!!!!\n");
-    None
+    Some(crate::node_tools::installed("REAL-BUNDLER TEST")?.join("metro/node_modules"))
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -28,6 +28,7 @@ fn free_port() -> u16 {
 }
 
 async fn wait_healthy(url: &str) {
+    otadeck::tls::install_crypto_provider();
     let deadline = Instant::now() + Duration::from_secs(20);
     while Instant::now() < deadline {
         if reqwest::get(format!("{url}/health")).await.is_ok_and(|r| r.status().is_success()) {

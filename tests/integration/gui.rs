@@ -56,6 +56,19 @@ impl Gui {
             .build_eframe(move |cc| OtadeckApp::new(cc, handle, connection))
     }
 
+    /// The app on the seeded server, keeping access keys in `keys.toml` in the test's dir; waits for
+    /// the first load.
+    fn harness_with_key_file(&self) -> Harness<'static, OtadeckApp> {
+        let connection = Connection::new("Test", &self.server().url, ADMIN_KEY).expect("connection");
+        let handle = self.runtime.handle().clone();
+        let key_store = otadeck::gui::KeyStore::at(self.dir.path().join("keys.toml"));
+        let mut harness = Harness::builder()
+            .with_size(egui::vec2(1500.0, 950.0))
+            .build_eframe(move |cc| OtadeckApp::new(cc, handle, connection).with_key_store(key_store));
+        step_until(&mut harness, "first server loaded", |h| shows(h, "Shop"));
+        harness
+    }
+
     fn history(&self, deployment: &str) -> Vec<Package> {
         self.runtime.block_on(self.server().admin().history("Shop-Android", deployment)).expect("history")
     }
@@ -84,6 +97,21 @@ fn step_until(
 
 fn shows(harness: &Harness<'_, OtadeckApp>, label: &str) -> bool {
     harness.query_all_by_label(label).next().is_some()
+}
+
+/// Opens Server → Add server…, types `fields` (label, value) and saves.
+fn add_server(harness: &mut Harness<'_, OtadeckApp>, fields: &[(&str, &str)]) {
+    harness.get_by_label("Server").click();
+    step_until(harness, "server menu", |h| shows(h, "Add server…"));
+    harness.get_by_label("Add server…").click();
+    step_until(harness, "add server window", |h| shows(h, "Save and connect"));
+    for (field, value) in fields {
+        harness.get_by_role_and_label(Role::TextInput, field).focus();
+        harness.step();
+        harness.get_by_role_and_label(Role::TextInput, field).type_text(value);
+        harness.step();
+    }
+    harness.get_by_label("Save and connect").click();
 }
 
 /// Waits for a server-side condition while the app keeps running.
@@ -239,25 +267,11 @@ fn adding_a_server_profile_switches_everything_to_it_and_back() {
         other
     });
     let keys = gui.dir.path().join("keys.toml");
-    let connection = Connection::new("Test", &gui.server().url, ADMIN_KEY).expect("connection");
-    let handle = gui.runtime.handle().clone();
-    let key_store = otadeck::gui::KeyStore::at(keys.clone());
-    let mut harness = Harness::builder()
-        .with_size(egui::vec2(1500.0, 950.0))
-        .build_eframe(move |cc| OtadeckApp::new(cc, handle, connection).with_key_store(key_store));
-    step_until(&mut harness, "first server loaded", |h| shows(h, "Shop"));
-    harness.get_by_label("Server").click();
-    step_until(&mut harness, "server menu", |h| shows(h, "Add server…"));
-    harness.get_by_label("Add server…").click();
-    step_until(&mut harness, "add server window", |h| shows(h, "Save and connect"));
-    for (field, value) in [("Server name", "Warehouse"), ("Server URL", other.url.as_str()), ("Access key", ADMIN_KEY)]
-    {
-        harness.get_by_role_and_label(Role::TextInput, field).focus();
-        harness.step();
-        harness.get_by_role_and_label(Role::TextInput, field).type_text(value);
-        harness.step();
-    }
-    harness.get_by_label("Save and connect").click();
+    let mut harness = gui.harness_with_key_file();
+    add_server(
+        &mut harness,
+        &[("Server name", "Warehouse"), ("Server URL", other.url.as_str()), ("Access key", ADMIN_KEY)],
+    );
     step_until(&mut harness, "switched to the other server", |h| shows(h, "Warehouse") && !shows(h, "Shop"));
     assert!(std::fs::read_to_string(&keys).expect("key file").contains(ADMIN_KEY), "the key went to the key file");
     harness.get_by_label("Server").click();
@@ -370,4 +384,65 @@ fn a_scheduled_release_shows_its_next_step_and_when() {
     let due = otadeck::domain::time::format_utc_minutes(v3.rollout_changed_time.expect("changed time") + 3_600_000);
     let mut harness = gui.harness();
     step_until(&mut harness, "next step shown", |h| shows(h, &format!("Next step: 50% at {due} (UTC)")));
+}
+
+#[test]
+fn a_server_profile_with_a_private_ca_reaches_an_https_server() {
+    let gui = Gui::seeded();
+    let pki = crate::support::TestPki::new();
+    let files = pki.tls_files();
+    let secure = gui.runtime.block_on(async {
+        let secure = TestServer::start_with(|config| config.tls = Some(files)).await;
+        secure.admin_over(&pki.transport()).create_app("Secure-iOS").await.expect("app");
+        secure
+    });
+    let mut harness = gui.harness_with_key_file();
+    let ca = pki.path("ca.pem").display().to_string();
+    add_server(
+        &mut harness,
+        &[
+            ("Server name", "Secure"),
+            ("Server URL", secure.url.as_str()),
+            ("Access key", ADMIN_KEY),
+            ("CA certificate file (optional)", ca.as_str()),
+        ],
+    );
+    step_until(&mut harness, "the HTTPS server's apps", |h| shows(h, "Secure") && !shows(h, "Shop"));
+    assert!(!harness.state().is_offline(), "connected over HTTPS with the profile's CA");
+}
+
+#[test]
+fn a_server_that_stops_answering_shows_the_offline_banner_and_refreshing_goes_on() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let accepted = Arc::new(AtomicUsize::new(0));
+    let counter = Arc::clone(&accepted);
+    let url = runtime.block_on(async move {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let address = listener.local_addr().expect("addr");
+        tokio::spawn(async move {
+            let mut held = Vec::new();
+            while let Ok((socket, _)) = listener.accept().await {
+                counter.fetch_add(1, Ordering::SeqCst);
+                held.push(socket);
+            }
+        });
+        format!("http://{address}")
+    });
+    let transport = otadeck::client::Transport {
+        request_timeout: Duration::from_millis(700),
+        ..otadeck::client::Transport::default()
+    };
+    let connection = Connection::with_transport("Stalled", &url, ADMIN_KEY, transport).expect("connection");
+    let handle = runtime.handle().clone();
+    let mut harness = Harness::builder()
+        .with_size(egui::vec2(1500.0, 950.0))
+        .build_eframe(move |cc| OtadeckApp::new(cc, handle, connection));
+    step_until(&mut harness, "offline banner after the timeout", |h| {
+        h.query_all_by_label_contains("timed out after 0.7 s").next().is_some()
+    });
+    assert!(harness.state().is_offline());
+    let before = accepted.load(Ordering::SeqCst);
+    step_until(&mut harness, "another automatic refresh", |_| accepted.load(Ordering::SeqCst) > before);
 }

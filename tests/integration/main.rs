@@ -12,5 +12,8 @@ mod fleet;
 #[cfg(feature = "gui")]
 mod gui;
 mod management;
+mod node_tools;
+mod packaging;
 mod real_clients;
+mod team_server;
 mod tidy;

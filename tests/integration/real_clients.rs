@@ -1,8 +1,8 @@
 //! Conformance with the real npm clients: `code-push-cli@2.1.9` (management) and the
 //! `AcquisitionManager` of `code-push@4.2.3` (device), run by node against our server.
 //!
-//! `.ci/run` installs them into `target/node-clients` (or `$OTADECK_NODE_CLIENTS`). Without them the
-//! tests skip loudly; under `CI=true` a missing client is a failure.
+//! The tests install them on first use (see `node_tools`). Without node they skip loudly; under
+//! `CI=true` a missing client is a failure.
 
 use std::path::{Path, PathBuf};
 
@@ -17,31 +17,25 @@ struct NodeClients {
 }
 
 fn node_clients() -> Option<NodeClients> {
-    let root = std::env::var_os("OTADECK_NODE_CLIENTS")
-        .map_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("target/node-clients"), PathBuf::from);
-    let clients = NodeClients {
+    let root = crate::node_tools::installed("REAL-CLIENT CONFORMANCE TEST")?;
+    Some(NodeClients {
         cli: root.join("cli2/node_modules/code-push-cli/script/cli.js"),
         acquisition_sdk: root.join("cp/node_modules/code-push/script/acquisition-sdk.js"),
-    };
-    let node_ok = std::process::Command::new("node").arg("--version").output().is_ok_and(|o| o.status.success());
-    if node_ok && clients.cli.exists() && clients.acquisition_sdk.exists() {
-        return Some(clients);
-    }
-    let message = format!(
-        "REAL-CLIENT CONFORMANCE TESTS SKIPPED: node or the npm clients are missing under {} (run .ci/run to install them)",
-        root.display()
-    );
-    assert!(std::env::var("CI").as_deref() != Ok("true"), "{message}");
-    eprintln!("\n!!!!!!!! {message} !!!!!!!!\n");
-    None
+    })
 }
 
 /// Runs `code-push <args>` with an isolated HOME, answering `y` to confirmations; returns stdout.
 async fn code_push(clients: &NodeClients, home: &Path, args: &[&str]) -> String {
+    code_push_with(clients, home, args, &[]).await
+}
+
+/// Like [`code_push`], with extra environment variables.
+async fn code_push_with(clients: &NodeClients, home: &Path, args: &[&str], envs: &[(&str, &Path)]) -> String {
     let mut child = tokio::process::Command::new("node")
         .arg("--no-warnings")
         .arg(&clients.cli)
         .args(args)
+        .envs(envs.iter().map(|(k, v)| (*k, *v)))
         .env("HOME", home)
         .env("NO_COLOR", "1")
         .stdin(std::process::Stdio::piped())
@@ -233,4 +227,21 @@ async fn otadeck_packaging_hashes_exactly_like_code_push_cli_release() {
         .await
         .expect("upload otadeck's zip");
     assert_eq!(uploaded.package_hash, cli_hash, "the server reads otadeck's zip to the same hash");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn code_push_cli_works_against_an_https_server_with_node_extra_ca_certs() {
+    let Some(clients) = node_clients() else { return };
+    let pki = crate::support::TestPki::new();
+    let files = pki.tls_files();
+    let server = TestServer::start_with(|config| config.tls = Some(files)).await;
+    let home = tempfile::tempdir().expect("home");
+    let ca = pki.path("ca.pem");
+    let env = [("NODE_EXTRA_CA_CERTS", ca.as_path())];
+    code_push_with(&clients, home.path(), &["login", &server.url, "--accessKey", ADMIN_KEY], &env).await;
+    code_push_with(&clients, home.path(), &["app", "add", "Tls-Android", "android", "react-native"], &env).await;
+    let listed = code_push_with(&clients, home.path(), &["deployment", "ls", "Tls-Android", "-k"], &env).await;
+    assert!(listed.contains("Staging") && listed.contains("Production"), "{listed}");
+    let apps = server.admin_over(&pki.transport()).apps().await.expect("apps");
+    assert!(apps.iter().any(|a| a.name == "Tls-Android"));
 }

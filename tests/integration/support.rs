@@ -4,7 +4,7 @@ use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
 use otadeck::api::management::PackageInfo;
-use otadeck::client::{DeviceClient, ManagementClient, PackageUpload};
+use otadeck::client::{DeviceClient, ManagementClient, PackageUpload, Transport};
 use otadeck::server::{ServerConfig, ServerState, serve};
 use tempfile::TempDir;
 use tokio::sync::oneshot;
@@ -26,12 +26,21 @@ impl TestServer {
     }
 
     pub async fn start_with(adjust: impl FnOnce(&mut ServerConfig)) -> Self {
+        otadeck::tls::install_crypto_provider();
         let data_dir = tempfile::tempdir().expect("temp dir");
         let mut config = ServerConfig::new(data_dir.path().to_path_buf());
         config.admin_key = Some(ADMIN_KEY.to_owned());
         adjust(&mut config);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind loopback");
         let address = listener.local_addr().expect("local addr");
+        // A TLS test server is reached by name: its certificate is for `localhost`.
+        let url = match config.tls {
+            Some(_) => format!("https://localhost:{}", address.port()),
+            None => format!("http://{address}"),
+        };
+        if config.tls.is_some() && config.public_url.is_none() {
+            config.public_url = Some(url.clone());
+        }
         let opened = ServerState::open(&config, address).await.expect("open server state");
         let (tx, rx) = oneshot::channel::<()>();
         let state = opened.state.clone();
@@ -42,7 +51,7 @@ impl TestServer {
             .await
             .expect("server runs");
         });
-        Self { url: format!("http://{address}"), data_dir, state, shutdown: Some(tx) }
+        Self { url, data_dir, state, shutdown: Some(tx) }
     }
 
     pub fn admin(&self) -> ManagementClient {
@@ -53,7 +62,13 @@ impl TestServer {
         DeviceClient::new(&self.url).expect("device client")
     }
 
+    /// A management client over `transport` (TLS trust, timeouts).
+    pub fn admin_over(&self, transport: &Transport) -> ManagementClient {
+        ManagementClient::with_transport(&self.url, ADMIN_KEY, transport).expect("client")
+    }
+
     pub fn http(&self) -> reqwest::Client {
+        otadeck::tls::install_crypto_provider();
         reqwest::Client::new()
     }
 }
@@ -129,4 +144,71 @@ pub async fn app_with_keys(client: &ManagementClient, name: &str) -> (String, St
     let deployments = client.deployments(name).await.expect("deployments");
     let key = |wanted: &str| deployments.iter().find(|d| d.name == wanted).expect("deployment").key.clone();
     (key("Staging"), key("Production"))
+}
+
+/// A throw-away private CA and a server certificate for `localhost` signed by it.
+pub struct TestPki {
+    pub dir: TempDir,
+}
+
+impl TestPki {
+    pub fn new() -> Self {
+        let pki = Self { dir: tempfile::tempdir().expect("pki dir") };
+        pki.issue("otadeck test CA", "");
+        pki
+    }
+
+    /// Writes `ca{suffix}.pem`, `cert{suffix}.pem` and `key{suffix}.pem`: a fresh CA and a
+    /// `localhost` server certificate it signed.
+    pub fn issue(&self, ca_name: &str, suffix: &str) {
+        use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair, KeyUsagePurpose};
+        let ca_key = KeyPair::generate().expect("CA key");
+        let mut ca = CertificateParams::new(Vec::<String>::new()).expect("CA params");
+        ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        ca.distinguished_name.push(DnType::CommonName, ca_name);
+        ca.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign, KeyUsagePurpose::DigitalSignature];
+        let ca_cert = ca.self_signed(&ca_key).expect("CA certificate");
+        let issuer = Issuer::new(ca, ca_key);
+        let server_key = KeyPair::generate().expect("server key");
+        let mut server = CertificateParams::new(vec!["localhost".to_owned()]).expect("server params");
+        server.distinguished_name.push(DnType::CommonName, "localhost");
+        server.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ServerAuth];
+        let server_cert = server.signed_by(&server_key, &issuer).expect("server certificate");
+        std::fs::write(self.dir.path().join(format!("ca{suffix}.pem")), ca_cert.pem()).expect("write CA");
+        std::fs::write(self.dir.path().join(format!("cert{suffix}.pem")), server_cert.pem()).expect("write cert");
+        std::fs::write(self.dir.path().join(format!("key{suffix}.pem")), server_key.serialize_pem())
+            .expect("write key");
+    }
+
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    pub fn tls_files(&self) -> otadeck::server::TlsFiles {
+        otadeck::server::TlsFiles { cert: self.path("cert.pem"), key: self.path("key.pem") }
+    }
+
+    /// A transport that trusts this CA.
+    pub fn transport(&self) -> Transport {
+        Transport { extra_ca: Some(self.path("ca.pem")), ..Transport::default() }
+    }
+}
+
+/// Runs the `otadeck` binary with `envs` (and none of the caller's server settings); returns (exit
+/// code, stdout, stderr) and echoes the run into the test log.
+pub async fn run_otadeck(args: &[&str], envs: &[(&str, &str)]) -> (i32, String, String) {
+    let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_otadeck"))
+        .args(args)
+        .env_remove("OTADECK_SERVER")
+        .env_remove("OTADECK_ACCESS_KEY")
+        .env_remove("OTADECK_CA_CERT")
+        .env("OTADECK_CONFIG", "/nonexistent/otadeck-config.toml")
+        .envs(envs.iter().copied())
+        .output()
+        .await
+        .expect("run otadeck");
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    eprintln!("$ otadeck {}\n{stdout}{stderr}", args.join(" "));
+    (output.status.code().unwrap_or(-1), stdout, stderr)
 }
