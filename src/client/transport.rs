@@ -123,8 +123,11 @@ impl Transport {
             return NetworkError::TimedOut { host, seconds: after.as_secs_f64() };
         }
         let detail = chain_text(error);
+        if let Some(proxy) = error.url().and_then(env_proxy_for).filter(|_| error.is_connect()) {
+            return NetworkError::Proxy { proxy, detail };
+        }
         if detail.contains("proxy") || detail.contains("tunnel") {
-            return NetworkError::Proxy { detail };
+            return NetworkError::Proxy { proxy: "the proxy".into(), detail };
         }
         if find_io_kind(error) == Some(std::io::ErrorKind::ConnectionRefused) {
             return NetworkError::Refused { host };
@@ -148,10 +151,28 @@ pub enum NetworkError {
     TimedOut { host: String, seconds: f64 },
     #[error("{host} refused the connection")]
     Refused { host: String },
-    #[error("proxy error: {detail}")]
-    Proxy { detail: String },
+    #[error("proxy error: {proxy} failed: {detail}")]
+    Proxy { proxy: String, detail: String },
     #[error("{host}: {detail}")]
     Other { host: String, detail: String },
+}
+
+/// The proxy the environment sets for `url` (`HTTPS_PROXY` / `HTTP_PROXY`, then `ALL_PROXY`, any
+/// case), unless `NO_PROXY` lists its host (exactly, as a domain suffix, or `*`), as reqwest applies it.
+fn env_proxy_for(url: &reqwest::Url) -> Option<String> {
+    let var = |names: &[&str]| names.iter().find_map(|n| std::env::var(n).ok().filter(|v| !v.trim().is_empty()));
+    let scheme_proxy = match url.scheme() {
+        "https" => var(&["HTTPS_PROXY", "https_proxy"]),
+        _ => var(&["HTTP_PROXY", "http_proxy"]),
+    };
+    let proxy = scheme_proxy.or_else(|| var(&["ALL_PROXY", "all_proxy"]))?;
+    let host = url.host_str()?.trim_start_matches('[').trim_end_matches(']');
+    let no_proxy = var(&["NO_PROXY", "no_proxy"]).unwrap_or_default();
+    let bypassed = no_proxy
+        .split(',')
+        .map(|entry| entry.trim().trim_start_matches('.'))
+        .any(|entry| entry == "*" || (!entry.is_empty() && (host == entry || host.ends_with(&format!(".{entry}")))));
+    (!bypassed).then_some(proxy)
 }
 
 fn read_ca_file(path: &Path) -> ClientResult<Vec<reqwest::Certificate>> {

@@ -541,3 +541,55 @@ async fn the_access_log_has_request_ids_and_never_a_key() {
     assert!(log.contains("id="), "request ids in the log: {log}");
     assert!(!log.contains(ADMIN_KEY) && !log.contains(&staging), "no key in the log:\n{log}");
 }
+
+/// A forwarding HTTP proxy on loopback for plain-HTTP targets (absolute-form requests): it counts the
+/// connections it relays.
+async fn forwarding_proxy() -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind proxy");
+    let address = listener.local_addr().expect("addr");
+    let relayed = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counter = std::sync::Arc::clone(&relayed);
+    tokio::spawn(async move {
+        while let Ok((mut client, _)) = listener.accept().await {
+            counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            tokio::spawn(async move {
+                let mut head = vec![0_u8; 16 * 1024];
+                let read = client.read(&mut head).await.unwrap_or(0);
+                let text = String::from_utf8_lossy(&head[..read]).into_owned();
+                // "GET http://127.0.0.1:PORT/path HTTP/1.1"
+                let Some(target) = text.split_whitespace().nth(1).and_then(|u| u.strip_prefix("http://")) else {
+                    return;
+                };
+                let authority = target.split('/').next().unwrap_or_default().to_owned();
+                let Ok(mut upstream) = tokio::net::TcpStream::connect(&authority).await else { return };
+                if upstream.write_all(&head[..read]).await.is_ok() {
+                    let _ = tokio::io::copy_bidirectional(&mut client, &mut upstream).await;
+                }
+            });
+        }
+    });
+    (format!("http://{address}"), relayed)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_cli_goes_through_http_proxy_and_honours_no_proxy() {
+    let server = TestServer::start().await;
+    server.admin().create_app("Proxied-Android").await.expect("app");
+    let (proxy, relayed) = forwarding_proxy().await;
+    let list = ["release", "list", "--app", "Proxied-Android", "--deployment", "Staging", "--server", &server.url];
+    let via_proxy = [("OTADECK_ACCESS_KEY", ADMIN_KEY), ("HTTP_PROXY", proxy.as_str()), ("NO_PROXY", "")];
+    let (code, _, stderr) = crate::support::run_otadeck(&list, &via_proxy).await;
+    assert_eq!(code, 0, "{stderr}");
+    assert!(relayed.load(std::sync::atomic::Ordering::SeqCst) > 0, "the request went through HTTP_PROXY");
+
+    // NO_PROXY bypasses a proxy that does not even exist.
+    let dead = format!("http://127.0.0.1:{}", free_port());
+    let bypass = [("OTADECK_ACCESS_KEY", ADMIN_KEY), ("HTTP_PROXY", dead.as_str()), ("NO_PROXY", "127.0.0.1")];
+    let (code, _, stderr) = crate::support::run_otadeck(&list, &bypass).await;
+    assert_eq!(code, 0, "NO_PROXY is honoured: {stderr}");
+    let through_dead = [("OTADECK_ACCESS_KEY", ADMIN_KEY), ("HTTP_PROXY", dead.as_str()), ("NO_PROXY", "")];
+    let (code, _, stderr) = crate::support::run_otadeck(&list, &through_dead).await;
+    assert_eq!(code, 4, "{stderr}");
+    assert!(stderr.contains("proxy error") && stderr.contains(&dead), "the proxy is named: {stderr}");
+}
