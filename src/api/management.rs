@@ -142,6 +142,10 @@ pub struct Package {
     pub description: String,
     pub is_mandatory: bool,
     pub is_disabled: bool,
+    /// otadeck extension: halted (by a person or the health gate): no new device gets it, devices
+    /// that have it keep it. Resuming continues the rollout and its schedule.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub is_paused: bool,
     /// 1–99 while partial; `null` in history once complete (100 in release/patch/promote answers).
     pub rollout: Option<u8>,
     pub package_hash: String,
@@ -174,6 +178,9 @@ pub struct PackageInfo {
     pub is_mandatory: Option<bool>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub is_disabled: Option<bool>,
+    /// otadeck extension: pause (`true`) or resume (`false`) a release.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub is_paused: Option<bool>,
     /// Kept as raw JSON so that `50.5` or `"50"` get a precise message instead of a parse error.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rollout: Option<serde_json::Value>,

@@ -220,6 +220,10 @@ pub struct PatchUpdateArgs {
     pub mandatory: Option<bool>,
     #[arg(long, num_args = 0..=1, default_missing_value = "true", action = clap::ArgAction::Set)]
     pub disabled: Option<bool>,
+    /// Pause (halt) the release: no new device gets it, devices that have it keep it. `--paused false`
+    /// resumes the rollout and its schedule.
+    #[arg(long, num_args = 0..=1, default_missing_value = "true", action = clap::ArgAction::Set)]
+    pub paused: Option<bool>,
     #[arg(long)]
     pub description: Option<String>,
 }

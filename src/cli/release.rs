@@ -94,6 +94,7 @@ pub async fn run(command: ReleaseCommand) -> Result<(), CliError> {
                 rollout: args.rollout_percentage.map(|p| json!(p)),
                 is_mandatory: args.mandatory,
                 is_disabled: args.disabled,
+                is_paused: args.paused,
                 description: args.description.clone(),
                 ..PackageInfo::default()
             };
@@ -282,6 +283,9 @@ fn describe(package: &Package) -> String {
     }
     if package.is_disabled {
         parts.push("disabled".into());
+    }
+    if package.is_paused {
+        parts.push("paused".into());
     }
     parts.push(format!("rollout {}%", package.rollout.unwrap_or(100)));
     if let Some(build) = &package.build_number {

@@ -61,6 +61,7 @@ pub fn check_new_release(
     if let Some(latest) = history.last()
         && rollout::is_unfinished(latest.rollout)
         && !latest.is_disabled
+        && !latest.is_paused
     {
         return Err(match kind {
             NewReleaseKind::Upload => HistoryError::UnfinishedRollout,
@@ -145,6 +146,7 @@ mod tests {
             build: None,
             is_mandatory: false,
             is_disabled: false,
+            is_paused: false,
             rollout: None,
         }
     }

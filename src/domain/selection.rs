@@ -3,7 +3,9 @@
 //! Given a deployment's history (oldest first) and what a device runs, [`plan_update`] decides the
 //! answer independent of the device's id, so it can be cached; [`UpdatePlan::for_client`] then applies
 //! rollout bucketing per request. Devices outside a partial rollout get the answer computed as if the
-//! unfinished-rollout release did not exist, i.e. the previous applicable release.
+//! unfinished-rollout release did not exist, i.e. the previous applicable release. A paused release
+//! is skipped for every device except those that already run it: they keep it (no update), where a
+//! disabled release moves them back to the previous one.
 
 use nodejs_semver::Version;
 
@@ -20,6 +22,8 @@ pub struct ReleaseRules {
     pub build: Option<BuildRange>,
     pub is_mandatory: bool,
     pub is_disabled: bool,
+    /// Halted: served to no new device, kept by devices that run it.
+    pub is_paused: bool,
     pub rollout: Option<u8>,
 }
 
@@ -119,11 +123,30 @@ fn decide(history: &[ReleaseRules], query: &UpdateQuery, skip_unfinished_rollout
     let mut latest_enabled: Option<usize> = None;
     let mut latest_applicable: Option<usize> = None;
     let mut make_mandatory = false;
+    let runs_it_already = |release: &ReleaseRules| match (&query.package_hash, &query.label) {
+        (Some(hash), _) => *hash == release.package_hash,
+        (None, Some(label)) => *label == release.label,
+        (None, None) => false,
+    };
 
     for (index, release) in history.iter().enumerate().rev() {
         // Only a label identifies what the device runs (the reference's "undefined" quirk means a
         // binary device never "finds" its package, so every applicable mandatory release counts).
         found_current |= query.label.as_deref() == Some(release.label.as_str());
+        if release.is_paused && !release.is_disabled {
+            // Nothing newer applies and the device runs the paused release: it keeps it.
+            if latest_applicable.is_none()
+                && runs_it_already(release)
+                && release.applies_to(version, query.build_number, query.is_companion)
+            {
+                return UpdateDecision::NoUpdate {
+                    should_run_binary_version: false,
+                    update_app_version: false,
+                    target_range: None,
+                };
+            }
+            continue;
+        }
         if release.is_disabled || (skip_unfinished_rollouts && rollout::is_unfinished(release.rollout)) {
             continue;
         }
@@ -149,11 +172,6 @@ fn decide(history: &[ReleaseRules], query: &UpdateQuery, skip_unfinished_rollout
     let Some(enabled) = latest_enabled.and_then(|i| history.get(i)) else {
         return no_update(None, false);
     };
-    let runs_it_already = |release: &ReleaseRules| match (&query.package_hash, &query.label) {
-        (Some(hash), _) => *hash == release.package_hash,
-        (None, Some(label)) => *label == release.label,
-        (None, None) => false,
-    };
     match latest_applicable.and_then(|i| history.get(i).map(|r| (i, r))) {
         Some((index, release)) if !runs_it_already(release) => {
             UpdateDecision::Available { release: index, is_mandatory: make_mandatory || release.is_mandatory }
@@ -176,6 +194,7 @@ mod tests {
             build: None,
             is_mandatory: false,
             is_disabled: false,
+            is_paused: false,
             rollout: None,
         }
     }
@@ -368,5 +387,22 @@ mod tests {
         history[1].rollout = Some(100);
         assert!(plan_update(&history, &query("1.0.0")).outside_rollout.is_none());
         assert_eq!(answer(&history, &query("1.0.0"), Some("bbb")), update("v2", true));
+    }
+
+    #[test]
+    fn a_paused_release_is_kept_by_devices_that_run_it_and_offered_to_no_one_else() {
+        let up_to_date = Answer::None { run_binary: false, store_update: false, range: None };
+        let mut history = vec![release("v1", "1.0.0"), release("v2", "1.0.0")];
+        history[1].is_paused = true;
+        assert_eq!(answer(&history, &on("1.0.0", "v2"), Some("d")), up_to_date, "its devices keep it");
+        assert_eq!(answer(&history, &on("1.0.0", "v1"), Some("d")), up_to_date, "nobody moves onto it");
+        assert_eq!(answer(&history, &query("1.0.0"), Some("d")), update("v1", false), "new devices get v1");
+        history[1].is_paused = false;
+        history[1].is_disabled = true;
+        assert_eq!(answer(&history, &on("1.0.0", "v2"), Some("d")), update("v1", false), "disabling moves them back");
+        history[1].is_disabled = false;
+        history[1].is_paused = true;
+        history.push(release("v3", "1.0.0"));
+        assert_eq!(answer(&history, &on("1.0.0", "v2"), Some("d")), update("v3", false), "a fix reaches them");
     }
 }

@@ -52,9 +52,9 @@ pub fn show(app: &mut OtadeckApp, ui: &mut egui::Ui) {
     let metrics = history.metrics.get(&label).cloned().unwrap_or_default();
     let activity: Vec<crate::api::management::ReleaseEvent> =
         history.events.iter().filter(|e| e.label == label).cloned().collect();
-    let halted = package.is_disabled.then(|| activity.iter().rev().find(|e| e.kind == "halted").cloned()).flatten();
+    let halted = package.is_paused.then(|| activity.iter().rev().find(|e| e.kind == "halted").cloned()).flatten();
     let next_step = history.policy.as_ref().and_then(|p| {
-        let current = package.rollout.filter(|&r| r < 100 && !package.is_disabled)?;
+        let current = package.rollout.filter(|&r| r < 100 && !package.is_disabled && !package.is_paused)?;
         let changed = package.rollout_changed_time.unwrap_or(package.upload_time);
         let step = p.due_step(current, changed, i64::MAX)?;
         Some(format!(
@@ -113,7 +113,7 @@ pub fn show(app: &mut OtadeckApp, ui: &mut egui::Ui) {
                         event.detail
                     ),
                 );
-                ui.label("No new device receives it. Tick Enabled to resume, or roll back.");
+                ui.label("No new device receives it; devices that have it keep it. Resume it, or roll back.");
             }
             if let Some(schedule) = &schedule {
                 ui.label(schedule);

@@ -238,6 +238,7 @@ fn answer_for(binary: &crate::api::management::Binary, releases: &[Package]) -> 
                 build: p.build_number.as_deref().and_then(|b| b.parse().ok()),
                 is_mandatory: p.is_mandatory,
                 is_disabled: p.is_disabled,
+                is_paused: p.is_paused,
                 rollout: p.rollout,
             })
         })
@@ -329,7 +330,13 @@ fn cells(row: &mut egui_extras::TableRow<'_, '_>, package: &Package, counts: &Me
         ui.label(if package.is_mandatory { "mandatory" } else { "optional" });
     });
     row.col(|ui| {
-        ui.label(if package.is_disabled { "disabled" } else { "enabled" });
+        ui.label(if package.is_disabled {
+            "disabled"
+        } else if package.is_paused {
+            "paused"
+        } else {
+            "enabled"
+        });
     });
     row.col(|ui| {
         ui.label(method_text(package));
@@ -356,6 +363,7 @@ mod tests {
             description: String::new(),
             is_mandatory: false,
             is_disabled: false,
+            is_paused: false,
             rollout: None,
             package_hash: String::new(),
             blob_url: String::new(),

@@ -187,12 +187,12 @@ async fn health_gate_halts_a_crashing_release_and_the_schedule_advances_a_health
 
     // v2 crashes on 30% of first runs: the gate (20% after 50 installs) halts it while it is at its first step.
     let crashing = Behavior { crash_probability: [("v2".to_owned(), 0.3)].into(), accept_optional: 1.0 };
-    let cfg = config(&server, &key, "early", crashing, 2);
-    let (summary, _) = run(&cfg, devices(&cfg), |_, _| {}).await.expect("fleet");
+    let cfg = config(&server, &key, "early", crashing.clone(), 2);
+    let (summary, early_fleet) = run(&cfg, devices(&cfg), |_, _| {}).await.expect("fleet");
     let v2 = &summary.labels["v2"];
     assert!(v2.rolled_back > 0 && v2.installed > 0, "{v2:?}");
     let history = admin.history("Gated", "Staging").await.expect("history");
-    assert!(history[1].is_disabled, "the health gate halted v2");
+    assert!(history[1].is_paused && !history[1].is_disabled, "the health gate paused (halted) v2, not disabled it");
     assert_eq!(history[1].rollout, Some(10), "halted at its first step, never beyond");
     let events = admin.events("Gated", "Staging").await.expect("events");
     let halt = events.iter().find(|e| e.kind == "halted").expect("a halt event");
@@ -203,6 +203,13 @@ async fn health_gate_halts_a_crashing_release_and_the_schedule_advances_a_health
     let later = config(&server, &key, "late", accept_all(), 1);
     let (summary, _) = run(&later, devices(&later), |_, _| {}).await.expect("fleet");
     assert!(!summary.labels.contains_key("v2"), "nobody is offered the halted release: {:?}", summary.labels);
+    // Devices that run v2 keep it: a halt moves nobody (disabling would send them back to v1).
+    let on_v2 = early_fleet.iter().filter(|d| d.running.as_ref().is_some_and(|p| p.label == "v2")).count();
+    assert!(on_v2 > 0, "some devices installed v2 before the halt");
+    let cfg = config(&server, &key, "early", crashing, 1);
+    let (_, relaunched) = run(&cfg, early_fleet, |_, _| {}).await.expect("fleet");
+    let still_on_v2 = relaunched.iter().filter(|d| d.running.as_ref().is_some_and(|p| p.label == "v2")).count();
+    assert_eq!(still_on_v2, on_v2, "devices on the halted release keep it");
     let far_future = otadeck::server::store::now_ms() + 10 * HOUR;
     assert_eq!(server.state.advance_schedules(far_future).await.expect("tick"), 0);
 

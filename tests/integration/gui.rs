@@ -365,7 +365,7 @@ fn a_release_halted_by_the_health_gate_shows_why_and_the_schedule() {
         harness.query_all_by_label_contains("health gate · halted: failure ratio 100.0%").next().is_some(),
         "activity line"
     );
-    assert!(shows(&harness, "disabled"), "the row shows it disabled");
+    assert!(shows(&harness, "paused"), "the row shows it paused (halted), not disabled");
     assert!(harness.query_all_by_label_contains("Next step").next().is_none(), "a halted release has no next step");
 }
 

@@ -312,3 +312,80 @@ async fn upload_progress_reports_every_byte() {
     assert_eq!(seen.last(), Some(&(size, size)), "{seen:?}");
     assert!(seen.windows(2).all(|w| w[0].0 <= w[1].0), "monotonic");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn pause_keeps_devices_where_they_are_and_resume_continues_the_rollout_and_its_schedule() {
+    use otadeck::api::acquisition::UpdateCheckQuery;
+    use otadeck::api::management::RolloutPolicy;
+    const HOUR: i64 = 3_600_000;
+    let server = TestServer::start().await;
+    let admin = server.admin();
+    let (key, _) = app_with_keys(&admin, "Paused").await;
+    let policy =
+        RolloutPolicy { steps: vec![10, 50, 100], interval_ms: HOUR, max_failure_ratio: 0.5, min_reports: 100 };
+    admin.set_policy("Paused", "Staging", &policy).await.expect("policy");
+    let dir = tempfile::tempdir().expect("dir");
+    let v1 = admin.release("Paused", "Staging", &upload(package(dir.path(), "one"), info("1.0.0"))).await.expect("v1");
+    let mut partial = info("1.0.0");
+    partial.rollout = Some(json!(10));
+    let v2 = admin.release("Paused", "Staging", &upload(package(dir.path(), "two"), partial)).await.expect("v2");
+    let device = server.device();
+    let check = |id: String, on: Option<&otadeck::api::management::Package>| {
+        let device = device.clone();
+        let query = UpdateCheckQuery {
+            deployment_key: Some(key.clone()),
+            app_version: Some("1.0.0".into()),
+            client_unique_id: Some(id),
+            label: on.map(|p| p.label.clone()),
+            package_hash: on.map(|p| p.package_hash.clone()),
+            ..UpdateCheckQuery::default()
+        };
+        async move { device.check_for_update(&query).await.expect("check") }
+    };
+    // Two devices inside v2's 10 %: one has installed v2, the other runs v1.
+    let mut inside = Vec::new();
+    for n in 0..2_000 {
+        let id = format!("phone-{n}");
+        if check(id.clone(), Some(&v1)).await.label == "v2" {
+            inside.push(id);
+        }
+        if inside.len() == 2 {
+            break;
+        }
+    }
+    let (on_v2, on_v1) = (inside[0].clone(), inside[1].clone());
+    assert!(!check(on_v2.clone(), Some(&v2)).await.is_available);
+
+    let pause = PackageInfo { label: Some("v2".into()), is_paused: Some(true), ..PackageInfo::default() };
+    let paused = admin.patch_release("Paused", "Staging", pause).await.expect("pause").expect("changed");
+    assert!(paused.is_paused && !paused.is_disabled);
+    let kept = check(on_v2.clone(), Some(&v2)).await;
+    assert!(!kept.is_available && !kept.should_run_binary_version, "a device on v2 keeps it, not moved to v1");
+    assert!(!check(on_v1.clone(), Some(&v1)).await.is_available, "no device moves onto a paused release");
+    assert_eq!(check("fresh-phone".into(), None).await.label, "v1", "new devices get v1");
+    let far_future = otadeck::server::store::now_ms() + 10 * HOUR;
+    assert_eq!(server.state.advance_schedules(far_future).await.expect("tick"), 0, "a paused release never advances");
+
+    let resume = PackageInfo { label: Some("v2".into()), is_paused: Some(false), ..PackageInfo::default() };
+    let resumed_at = otadeck::server::store::now_ms();
+    admin.patch_release("Paused", "Staging", resume).await.expect("resume").expect("changed");
+    assert_eq!(check(on_v1.clone(), Some(&v1)).await.label, "v2", "the rollout continues");
+    assert_eq!(
+        server.state.advance_schedules(resumed_at + HOUR - 1_000).await.expect("tick"),
+        0,
+        "interval from resume"
+    );
+    assert_eq!(server.state.advance_schedules(resumed_at + HOUR + 2_000).await.expect("tick"), 1);
+    assert_eq!(admin.history("Paused", "Staging").await.expect("history")[1].rollout, Some(50));
+    let kinds: Vec<(String, String)> =
+        admin.events("Paused", "Staging").await.expect("events").into_iter().map(|e| (e.kind, e.actor)).collect();
+    for kind in ["paused", "resumed"] {
+        assert!(kinds.contains(&(kind.to_owned(), "admin@localhost".to_owned())), "{kind} event with who: {kinds:?}");
+    }
+
+    // A paused partial release does not block the fix: a new release can be pushed over it.
+    let pause = PackageInfo { label: Some("v2".into()), is_paused: Some(true), ..PackageInfo::default() };
+    admin.patch_release("Paused", "Staging", pause).await.expect("pause again");
+    admin.release("Paused", "Staging", &upload(package(dir.path(), "three"), info("1.0.0"))).await.expect("v3 over it");
+    assert_eq!(check(on_v2, Some(&v2)).await.label, "v3", "the fix reaches devices on v2");
+}

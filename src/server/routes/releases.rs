@@ -99,9 +99,10 @@ pub async fn patch(
     JsonBody(request): JsonBody<PackageInfoEnvelope>,
 ) -> Result<Response, ApiError> {
     let fields = ReleaseFields::parse(&request.package_info)?;
-    let (_, changed) =
-        on_app(&state, caller, app, move |c, _, access| releases::patch_release(c, access, &deployment, &fields))
-            .await?;
+    let (_, changed) = on_app(&state, caller.clone(), app, move |c, _, access| {
+        releases::patch_release(c, access, &deployment, &fields, &caller.email)
+    })
+    .await?;
     let Some(release) = changed else {
         return Ok(no_content());
     };

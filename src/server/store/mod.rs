@@ -54,6 +54,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/002_binaries.sql"),
     include_str!("migrations/003_rollout_policies.sql"),
     include_str!("migrations/004_metric_samples.sql"),
+    include_str!("migrations/005_paused.sql"),
 ];
 
 /// The metadata database.

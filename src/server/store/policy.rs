@@ -83,8 +83,9 @@ pub fn events(connection: &Connection, deployment_id: i64) -> StoreResult<Vec<Re
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
-/// After a status report for `label`: halts the release if the deployment's health gate trips.
-/// Returns whether it halted the release.
+/// After a status report for `label`: halts (pauses) the release if the deployment's health gate
+/// trips, so no new device gets it and devices that have it are not moved. Returns whether it halted
+/// the release.
 ///
 /// # Errors
 /// SQLite errors.
@@ -101,7 +102,7 @@ pub fn check_health(connection: &Connection, deployment_id: i64, label: &str, no
     let Some((installed, failed)) = counts else { return Ok(false) };
     let Some(reason) = policy.health_violation(installed, failed) else { return Ok(false) };
     let halted = connection.execute(
-        "UPDATE releases SET is_disabled = 1 WHERE deployment_id = ?1 AND label_number = ?2 AND is_disabled = 0",
+        "UPDATE releases SET is_paused = 1 WHERE deployment_id = ?1 AND label_number = ?2 AND is_paused = 0 AND is_disabled = 0",
         params![deployment_id, label_number],
     )?;
     if halted == 0 {
@@ -122,7 +123,7 @@ pub fn advance_schedules(connection: &mut Connection, now: i64) -> StoreResult<u
         let mut statement = tx.prepare(
             "SELECT r.deployment_id, r.label_number, r.rollout, COALESCE(r.rollout_changed_time, r.upload_time), p.policy
              FROM releases r JOIN rollout_policies p ON p.deployment_id = r.deployment_id
-             WHERE r.rollout IS NOT NULL AND r.rollout < 100 AND r.is_disabled = 0
+             WHERE r.rollout IS NOT NULL AND r.rollout < 100 AND r.is_disabled = 0 AND r.is_paused = 0
                AND r.label_number = (SELECT MAX(label_number) FROM releases WHERE deployment_id = r.deployment_id)",
         )?;
         let rows =

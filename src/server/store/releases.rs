@@ -20,6 +20,8 @@ pub struct StoredRelease {
     pub description: String,
     pub is_mandatory: bool,
     pub is_disabled: bool,
+    /// Halted: no new device gets it, devices that have it keep it (by a person or the health gate).
+    pub is_paused: bool,
     pub rollout: Option<u8>,
     pub package_hash: String,
     pub blob_sha256: String,
@@ -57,6 +59,7 @@ impl StoredRelease {
             build,
             is_mandatory: self.is_mandatory,
             is_disabled: self.is_disabled,
+            is_paused: self.is_paused,
             rollout: self.rollout,
         })
     }
@@ -70,6 +73,7 @@ impl StoredRelease {
             description: self.description.clone(),
             is_mandatory: self.is_mandatory,
             is_disabled: self.is_disabled,
+            is_paused: self.is_paused,
             rollout: self.rollout,
             package_hash: self.package_hash.clone(),
             blob_url,
@@ -104,7 +108,7 @@ fn method_from_str(text: &str) -> ReleaseMethod {
 const RELEASE_COLUMNS: &str = "label_number, app_version, build_number, description, is_mandatory, is_disabled, rollout, \
      package_hash, blob_sha256, size, release_method, original_label, original_deployment, released_by, upload_time";
 /// Read-only columns selected after [`RELEASE_COLUMNS`].
-const EXTRA_COLUMNS: &str = "rollout_changed_time";
+const EXTRA_COLUMNS: &str = "rollout_changed_time, is_paused";
 
 fn release_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<StoredRelease> {
     Ok(StoredRelease {
@@ -124,6 +128,7 @@ fn release_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<StoredRelease> 
         released_by: row.get(13)?,
         upload_time: row.get(14)?,
         rollout_changed_time: row.get(15)?,
+        is_paused: row.get(16)?,
     })
 }
 
@@ -178,6 +183,7 @@ pub struct ReleaseFields {
     pub description: Option<String>,
     pub is_mandatory: Option<bool>,
     pub is_disabled: Option<bool>,
+    pub is_paused: Option<bool>,
     pub rollout: Option<u8>,
     pub label: Option<String>,
     /// `Some(None)` clears the constraint (an empty string on the wire).
@@ -215,6 +221,7 @@ impl ReleaseFields {
             description: info.description.clone(),
             is_mandatory: info.is_mandatory,
             is_disabled: info.is_disabled,
+            is_paused: info.is_paused,
             rollout,
             label: info.label.clone(),
             build,
@@ -260,6 +267,7 @@ fn append(
         description: new.description,
         is_mandatory: new.is_mandatory,
         is_disabled: new.is_disabled,
+        is_paused: false,
         rollout: new.rollout.filter(|&p| p != 100),
         package_hash: new.package_hash,
         blob_sha256: new.blob_sha256,
@@ -330,6 +338,7 @@ pub fn patch_release(
     access: &AppAccess,
     deployment_name: &str,
     fields: &ReleaseFields,
+    actor: &str,
 ) -> StoreResult<(DeploymentRow, Option<StoredRelease>)> {
     let tx = connection.transaction()?;
     let deployment = find_deployment(&tx, access, deployment_name)?;
@@ -350,6 +359,9 @@ pub fn patch_release(
     if let Some(is_disabled) = fields.is_disabled {
         after.is_disabled = is_disabled;
     }
+    if let Some(is_paused) = fields.is_paused {
+        after.is_paused = is_paused;
+    }
     if let Some(rollout) = fields.rollout {
         after.rollout = history::patch_rollout(before.rollout, rollout)?;
     }
@@ -360,13 +372,15 @@ pub fn patch_release(
         || after.description != before.description
         || after.is_mandatory != before.is_mandatory
         || after.is_disabled != before.is_disabled
+        || after.is_paused != before.is_paused
         || after.rollout != before.rollout
         || after.build_number != before.build_number;
     if !changed {
         return Ok((deployment, None));
     }
     tx.execute(
-        "UPDATE releases SET app_version = ?1, description = ?2, is_mandatory = ?3, is_disabled = ?4, rollout = ?5, build_number = ?6
+        "UPDATE releases SET app_version = ?1, description = ?2, is_mandatory = ?3, is_disabled = ?4, rollout = ?5, build_number = ?6,
+             is_paused = ?9
          WHERE deployment_id = ?7 AND label_number = ?8",
         params![
             after.app_version,
@@ -376,13 +390,24 @@ pub fn patch_release(
             after.rollout,
             after.build_number,
             deployment.id,
-            after.label_number
+            after.label_number,
+            after.is_paused
         ],
     )?;
-    if after.rollout != before.rollout {
+    let now = super::now_ms();
+    if after.is_paused != before.is_paused {
+        let (kind, detail) = if after.is_paused {
+            ("paused", "paused: no new device gets it; devices that have it keep it")
+        } else {
+            ("resumed", "resumed: the rollout and its schedule continue")
+        };
+        super::policy::record_event(&tx, deployment.id, after.label_number, actor, kind, detail, now)?;
+    }
+    // A resumed release's schedule counts its interval from the resume, not from before the pause.
+    if after.rollout != before.rollout || (before.is_paused && !after.is_paused) {
         tx.execute(
             "UPDATE releases SET rollout_changed_time = ?1 WHERE deployment_id = ?2 AND label_number = ?3",
-            params![super::now_ms(), deployment.id, after.label_number],
+            params![now, deployment.id, after.label_number],
         )?;
     }
     tx.commit()?;
