@@ -38,14 +38,16 @@ fn open_window() -> anyhow::Result<()> {
             let embedded = runtime
                 .block_on(otadeck::server::start_embedded(data_dir, 3000))
                 .context("cannot start the embedded local server")?;
-            let name = match embedded.owner_pid {
-                None => "Local (embedded)".to_owned(),
+            match embedded.owner_pid {
+                None => {
+                    otadeck::gui::Connection::new("Local (embedded)", &embedded.url, &embedded.admin_key)?.embedded()
+                }
                 Some(pid) => {
                     tracing::info!(url = %embedded.url, pid, "the local data dir belongs to a running server; connecting to it");
-                    format!("Local (otadeck serve, pid {pid})")
+                    let name = format!("Local (otadeck serve, pid {pid})");
+                    otadeck::gui::Connection::new(&name, &embedded.url, &embedded.admin_key)?
                 }
-            };
-            otadeck::gui::Connection::new(&name, &embedded.url, &embedded.admin_key)?
+            }
         }
     };
     otadeck::gui::run(runtime.handle().clone(), connection).map_err(|e| anyhow::anyhow!("cannot open the window: {e}"))

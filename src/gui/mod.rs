@@ -1,18 +1,23 @@
 //! The desktop release manager (eframe/egui), the only module that imports egui.
 //!
-//! The UI never awaits: views push work to background tasks on the tokio runtime made in `main`
-//! ([`tasks`]), which send one [`tasks::Event`] back and request a repaint. Only [`settings`] is
-//! persisted; live data is always fetched again.
+//! Shape (after rerun): [`state`] holds the data and a pure `apply(Event)`; [`views`] draw from a
+//! read-only context and send [`command::Command`]s; `command_handling` carries them out at the end of
+//! the frame and is the only place that starts background work ([`tasks`]), whose events come back
+//! over a channel tagged with the connection generation. `app` is the eframe glue. Only
+//! [`settings`] is persisted; live data is always fetched again.
 
 mod app;
-mod detail;
-mod push_dialog;
-mod releases;
-mod settings;
-mod sidebar;
-mod tasks;
+pub mod command;
+mod command_handling;
+mod connection;
+pub mod settings;
+pub mod state;
+pub mod tasks;
+mod theme;
+pub mod views;
 
-pub use app::{Connection, OtadeckApp};
+pub use app::OtadeckApp;
+pub use connection::Connection;
 pub use settings::{KeyStore, Settings};
 
 /// Window title prefix.

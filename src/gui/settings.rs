@@ -1,6 +1,6 @@
 //! The only persisted GUI state: server profiles (without secrets), recent projects, last selection.
 //! Access keys live in a separate file readable only by the user (`keys.toml`, mode 0600, in the
-//! config dir), never in the settings that eframe stores.
+//! config dir, written atomically), never in the settings that eframe stores.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 
 /// A server the app can connect to.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Profile {
     pub name: String,
     pub url: String,
@@ -49,7 +49,19 @@ impl Settings {
     }
 }
 
-/// Access keys by profile name, in a 0600 file.
+/// Why the key file could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum KeyStoreError {
+    #[error("no config folder on this system to keep access keys in")]
+    NoConfigDir,
+    #[error("cannot read the key file {path}: {reason}")]
+    Unreadable { path: PathBuf, reason: String },
+    #[error("cannot write the key file {path}: {source}")]
+    Write { path: PathBuf, source: std::io::Error },
+}
+
+/// Access keys by profile name, in a 0600 file written atomically (temp file + rename). An unreadable
+/// or damaged file is an error, never an empty map, so a save never drops the other keys.
 #[derive(Debug, Clone)]
 pub struct KeyStore {
     path: Option<PathBuf>,
@@ -70,38 +82,48 @@ impl KeyStore {
         Self { path: Some(path) }
     }
 
-    fn read(&self) -> BTreeMap<String, String> {
-        self.path
-            .as_ref()
-            .and_then(|p| std::fs::read_to_string(p).ok())
-            .and_then(|text| toml::from_str(&text).ok())
-            .unwrap_or_default()
+    fn read(&self) -> Result<BTreeMap<String, String>, KeyStoreError> {
+        let path = self.path.as_ref().ok_or(KeyStoreError::NoConfigDir)?;
+        let unreadable = |reason: String| KeyStoreError::Unreadable { path: path.clone(), reason };
+        let text = match std::fs::read_to_string(path) {
+            Ok(text) => text,
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(BTreeMap::new()),
+            Err(error) => return Err(unreadable(error.to_string())),
+        };
+        toml::from_str(&text).map_err(|e| unreadable(e.to_string()))
     }
 
     /// The stored key of a profile.
-    #[must_use]
-    pub fn get(&self, profile: &str) -> Option<String> {
-        self.read().get(profile).cloned()
-    }
-
-    /// Stores a profile's key.
     ///
     /// # Errors
-    /// I/O errors writing the file.
-    pub fn set(&self, profile: &str, key: &str) -> std::io::Result<()> {
+    /// [`KeyStoreError`] when the file cannot be read.
+    pub fn get(&self, profile: &str) -> Result<Option<String>, KeyStoreError> {
+        Ok(self.read()?.get(profile).cloned())
+    }
+
+    /// Stores a profile's key, keeping every other key.
+    ///
+    /// # Errors
+    /// [`KeyStoreError`] when the file cannot be read or written; nothing is changed then.
+    pub fn set(&self, profile: &str, key: &str) -> Result<(), KeyStoreError> {
         use std::io::Write as _;
-        let Some(path) = &self.path else { return Err(std::io::Error::other("no config dir on this system")) };
-        let mut keys = self.read();
+        let mut keys = self.read()?;
+        let path = self.path.as_ref().ok_or(KeyStoreError::NoConfigDir)?;
+        let write_error = |source| KeyStoreError::Write { path: path.clone(), source };
         keys.insert(profile.to_owned(), key.to_owned());
-        if let Some(folder) = path.parent() {
-            std::fs::create_dir_all(folder)?;
-        }
-        let text = toml::to_string(&keys).map_err(std::io::Error::other)?;
-        let mut options = std::fs::OpenOptions::new();
-        options.write(true).create(true).truncate(true);
+        let folder = path.parent().unwrap_or_else(|| std::path::Path::new("."));
+        std::fs::create_dir_all(folder).map_err(write_error)?;
+        let text = toml::to_string(&keys).map_err(|e| write_error(std::io::Error::other(e)))?;
+        let mut temp = tempfile::Builder::new().prefix(".keys-").tempfile_in(folder).map_err(write_error)?;
         #[cfg(unix)]
-        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-        options.open(path)?.write_all(text.as_bytes())
+        {
+            use std::os::unix::fs::PermissionsExt as _;
+            temp.as_file().set_permissions(std::fs::Permissions::from_mode(0o600)).map_err(write_error)?;
+        }
+        temp.write_all(text.as_bytes()).map_err(write_error)?;
+        temp.as_file().sync_all().map_err(write_error)?;
+        temp.persist(path).map_err(|e| write_error(e.error))?;
+        Ok(())
     }
 }
 
@@ -114,7 +136,9 @@ mod tests {
         let dir = tempfile::tempdir().expect("dir");
         let store = KeyStore::at(dir.path().join("keys.toml"));
         store.set("prod", "secret-key-123").expect("set");
-        assert_eq!(store.get("prod").as_deref(), Some("secret-key-123"));
+        store.set("staging", "other-key").expect("set");
+        assert_eq!(store.get("prod").expect("read").as_deref(), Some("secret-key-123"));
+        assert_eq!(store.get("staging").expect("read").as_deref(), Some("other-key"));
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt as _;
@@ -135,5 +159,16 @@ mod tests {
         settings.remember_project(PathBuf::from("/p3"));
         assert_eq!(settings.recent_projects.len(), 8);
         assert_eq!(settings.recent_projects[0], PathBuf::from("/p3"));
+    }
+
+    #[test]
+    fn a_damaged_key_file_is_an_error_and_is_not_overwritten() {
+        let dir = tempfile::tempdir().expect("dir");
+        let path = dir.path().join("keys.toml");
+        std::fs::write(&path, "this is = = not toml").expect("write");
+        let store = KeyStore::at(path.clone());
+        assert!(matches!(store.get("prod"), Err(KeyStoreError::Unreadable { .. })));
+        assert!(store.set("new", "key").is_err(), "a save must not replace the keys it could not read");
+        assert_eq!(std::fs::read_to_string(&path).expect("read"), "this is = = not toml");
     }
 }

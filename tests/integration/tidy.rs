@@ -72,10 +72,10 @@ fn dependencies_point_downward() {
         ("src/bundle/", &["crate::client", "crate::server", "crate::cli", "reqwest", "std::net"]),
         ("src/client/", &["crate::server", "crate::gui"]),
         ("src/gui/", &["crate::server", "block_on"]),
-        // Views only describe the UI; async work lives in app.rs / push_dialog.rs tasks.
-        ("src/gui/sidebar.rs", &[".await", "tokio::"]),
-        ("src/gui/releases.rs", &[".await", "tokio::"]),
-        ("src/gui/detail.rs", &[".await", "tokio::"]),
+        // Views read a context and send commands: they never name the app, the runtime or the tasks.
+        ("src/gui/views/", &["OtadeckApp", "tokio", "Tasks", "spawn", ".await", "std::fs", "rfd::"]),
+        // The state is pure: no egui, no runtime, no network.
+        ("src/gui/state.rs", &["egui::", "tokio", "Tasks", ".await", "reqwest"]),
         ("src/push.rs", &["crate::server", "crate::gui", "crate::cli"]),
     ];
     for (path, text) in sources() {
@@ -94,6 +94,15 @@ fn egui_is_only_imported_by_the_gui_module() {
     for (path, text) in sources() {
         if !path.starts_with("src/gui/") {
             assert!(!text.contains("egui::") && !text.contains("eframe::"), "{path} imports egui/eframe");
+        }
+    }
+}
+
+#[test]
+fn only_command_handling_starts_background_work_in_the_gui() {
+    for (path, text) in sources() {
+        if path.starts_with("src/gui/") && path != "src/gui/command_handling.rs" && path != "src/gui/tasks.rs" {
+            assert!(!text.contains("tasks.spawn") && !text.contains("tokio::spawn"), "{path} starts background work");
         }
     }
 }

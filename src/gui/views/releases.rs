@@ -1,10 +1,15 @@
 //! Centre: the selected deployment's releases, newest first, grouped by target version and build
-//! number, with rollout, flags, origin, metrics and a text filter. Click a row to select it.
+//! number, with rollout, flags, origin, metrics and a text filter (click a row to select it), and
+//! what each registered store build gets. An empty server shows the first-start page instead.
 
 use egui_extras::{Column, TableBuilder};
 
-use super::app::OtadeckApp;
+use super::{ViewContext, ViewInputs};
 use crate::api::management::{MetricCounts, Package, ReleaseMethod};
+use crate::gui::command::Command;
+use crate::gui::state::AppState;
+use crate::gui::tasks::HistoryData;
+use crate::gui::theme;
 
 /// Releases sharing a target version and build-number constraint, newest first.
 type Group<'a> = ((String, Option<String>), Vec<&'a Package>);
@@ -57,9 +62,10 @@ fn grouped<'a>(releases: &'a [Package], filter: &str) -> Vec<Group<'a>> {
 }
 
 /// Labels in display order (for keyboard navigation).
-pub fn visible_labels(app: &OtadeckApp) -> Vec<String> {
-    let releases = app.history.value.as_ref().map(|h| h.releases.as_slice()).unwrap_or_default();
-    grouped(releases, &app.filter)
+#[must_use]
+pub fn visible_labels(state: &AppState, filter: &str) -> Vec<String> {
+    let releases = state.history.value().map(|h| h.releases.as_slice()).unwrap_or_default();
+    grouped(releases, filter)
         .into_iter()
         .flat_map(|(_, members)| members.into_iter().map(|p| p.label.clone()))
         .collect()
@@ -83,81 +89,77 @@ fn size_text(bytes: u64) -> String {
     if kb < 1024.0 { format!("{kb:.0} KB") } else { format!("{:.1} MB", kb / 1024.0) }
 }
 
-/// Draws the centre panel.
-pub fn show(app: &mut OtadeckApp, ui: &mut egui::Ui) {
+/// Draws the centre panel: the first-start page on an empty server, else the release table.
+pub fn releases_ui(ctx: &ViewContext<'_>, inputs: &mut ViewInputs, ui: &mut egui::Ui) {
+    let state = ctx.state;
     egui::CentralPanel::default().show(ui, |ui| {
-        let (Some(app_name), Some(deployment)) = (app.selected_app.clone(), app.selected_deployment.clone()) else {
-            ui.label("Select an app and a deployment.");
+        let no_apps = state.apps.value().is_some_and(Vec::is_empty);
+        if no_apps {
+            super::first_start_ui(ctx, ui);
+            return;
+        }
+        let (Some(app_name), Some(deployment)) = (state.selected_app.as_ref(), state.selected_deployment.as_ref())
+        else {
+            ui.spinner();
             return;
         };
         ui.horizontal(|ui| {
             ui.heading(format!("{app_name} / {deployment}"));
-            if app.history.is_stale() && app.history.value.is_some() {
-                ui.colored_label(ui.visuals().warn_fg_color, "stale").on_hover_text("Not refreshed recently; press F5");
+            if state.history.is_stale() && state.history.value().is_some() {
+                ui.colored_label(theme::warn(ui), "stale").on_hover_text("Not refreshed recently; press F5");
             }
         });
         ui.horizontal(|ui| {
             ui.label("Filter");
-            let field = ui.add(egui::TextEdit::singleline(&mut app.filter).hint_text("label, version, text…"));
+            let field = ui.add(egui::TextEdit::singleline(&mut inputs.filter).hint_text("label, version, text…"));
             field.widget_info(|| egui::WidgetInfo::labeled(egui::Role::TextInput, true, "Filter releases"));
         });
-        let Some(history) = app.history.value.as_ref() else {
-            if app.history.loading {
-                ui.spinner();
-            }
+        let Some(history) = state.history.value() else {
+            ui.spinner();
             return;
         };
         if history.releases.is_empty() {
             ui.label("No releases yet. Use \"Push update…\" to publish one.");
             return;
         }
-        let metrics = &history.metrics;
-        let mut groups = grouped(&history.releases, &app.filter);
-        let sort = app.sort;
-        if let Some((column, descending)) = sort {
-            for (_, members) in &mut groups {
-                let no_metrics = MetricCounts::default();
-                let key = |p: &&Package| {
-                    sort_key(column, p, metrics.get(&p.label).unwrap_or(&no_metrics)).unwrap_or_default()
-                };
-                if descending {
-                    members.sort_by_key(|p| std::cmp::Reverse(key(p)));
-                } else {
-                    members.sort_by_key(key);
-                }
+        table(ctx, inputs, ui, history);
+        binaries_matrix(ui, history);
+    });
+}
+
+fn table(ctx: &ViewContext<'_>, inputs: &mut ViewInputs, ui: &mut egui::Ui, history: &HistoryData) {
+    let metrics = &history.metrics;
+    let mut groups = grouped(&history.releases, &inputs.filter);
+    let sort = inputs.sort;
+    if let Some((column, descending)) = sort {
+        for (_, members) in &mut groups {
+            let no_metrics = MetricCounts::default();
+            let key =
+                |p: &&Package| sort_key(column, p, metrics.get(&p.label).unwrap_or(&no_metrics)).unwrap_or_default();
+            if descending {
+                members.sort_by_key(|p| std::cmp::Reverse(key(p)));
+            } else {
+                members.sort_by_key(key);
             }
         }
-        let mut sort_clicked: Option<&'static str> = None;
-        let mut clicked = None;
-        let selected = app.selected_label.clone();
-        let highlight = app.highlight_label.clone();
-        let headers = [
-            "Label",
-            "Target",
-            "Build",
-            "Rollout",
-            "Active",
-            "Installed",
-            "Downloaded",
-            "Failed",
-            "Mandatory",
-            "Enabled",
-            "Method",
-            "Released by",
-            "Time",
-            "Size",
-        ];
-        let table_height = (ui.available_height() * 0.7).max(160.0);
-        egui::ScrollArea::horizontal().id_salt("releases-h").show(ui, |ui| {
+    }
+    let mut sort_clicked: Option<&'static str> = None;
+    let selected = ctx.state.selected_label.as_deref();
+    let highlight = ctx.state.highlight_label.as_deref();
+    let table_height = (ui.available_height() * 0.7).max(160.0);
+    egui::ScrollArea::horizontal()
+        .id_salt("releases-h")
+        .scroll_bar_visibility(egui::scroll_area::ScrollBarVisibility::AlwaysVisible)
+        .show(ui, |ui| {
             ui.style_mut().wrap_mode = Some(egui::TextWrapMode::Extend);
             TableBuilder::new(ui)
                 .max_scroll_height(table_height)
                 .striped(true)
                 .sense(egui::Sense::click())
                 .column(Column::auto().at_least(48.0))
-                .columns(Column::auto().at_least(40.0), headers.len() - 1)
-                .header(22.0, |mut header| {
-                    for title in headers {
+                .columns(Column::auto().at_least(40.0), HEADERS.len() - 1)
+                .header(theme::ROW_HEIGHT, |mut header| {
+                    for title in HEADERS {
                         header.col(|ui| {
                             if SORTABLE.contains(&title) {
                                 let marker = match sort {
@@ -184,7 +186,7 @@ pub fn show(app: &mut OtadeckApp, ui: &mut egui::Ui) {
                                 .chain(members.iter().map(|p| Row::Release(p)))
                         })
                         .collect();
-                    body.rows(22.0, entries.len(), |mut row| match entries[row.index()] {
+                    body.rows(theme::ROW_HEIGHT, entries.len(), |mut row| match entries[row.index()] {
                         Row::Group(version, build) => {
                             row.col(|ui| {
                                 let build_text = build.map(|b| format!(" · builds {b}")).unwrap_or_default();
@@ -192,41 +194,51 @@ pub fn show(app: &mut OtadeckApp, ui: &mut egui::Ui) {
                                     egui::RichText::new(format!("Target {version}{build_text}")).strong().italics(),
                                 );
                             });
-                            for _ in 1..headers.len() {
+                            for _ in 1..HEADERS.len() {
                                 row.col(|_| {});
                             }
                         }
                         Row::Release(package) => {
-                            row.set_selected(selected.as_deref() == Some(package.label.as_str()));
+                            row.set_selected(selected == Some(package.label.as_str()));
                             let counts = metrics.get(&package.label).cloned().unwrap_or_default();
-                            cells(&mut row, package, &counts, highlight.as_deref() == Some(package.label.as_str()));
+                            cells(&mut row, package, &counts, highlight == Some(package.label.as_str()));
                             if row.response().clicked() {
-                                clicked = Some(package.label.clone());
+                                ctx.send(Command::SelectLabel(package.label.clone()));
                             }
                         }
                     });
                 });
         });
-        if let Some(label) = clicked {
-            app.selected_label = Some(label);
-            app.highlight_label = None;
-        }
-        if let Some(column) = sort_clicked {
-            // Click once: descending; again: ascending; a third time: back to newest first.
-            app.sort = match app.sort {
-                Some((current, true)) if current == column => Some((column, false)),
-                Some((current, false)) if current == column => None,
-                _ => Some((column, true)),
-            };
-        }
-        if let Some(history) = app.history.value.as_ref() {
-            binaries_matrix(ui, history);
-        }
-    });
+    if let Some(column) = sort_clicked {
+        // Click once: descending; again: ascending; a third time: back to newest first.
+        inputs.sort = match inputs.sort {
+            Some((current, true)) if current == column => Some((column, false)),
+            Some((current, false)) if current == column => None,
+            _ => Some((column, true)),
+        };
+    }
 }
 
+/// Column titles of the release table.
+const HEADERS: [&str; 14] = [
+    "Label",
+    "Target",
+    "Build",
+    "Rollout",
+    "Active",
+    "Installed",
+    "Downloaded",
+    "Failed",
+    "Mandatory",
+    "State",
+    "Method",
+    "Released by",
+    "Time",
+    "Size",
+];
+
 /// What one registered store build gets right now, with the server's own selection rules.
-fn answer_for(binary: &crate::api::management::Binary, releases: &[Package]) -> String {
+pub(super) fn answer_for(binary: &crate::api::management::Binary, releases: &[Package]) -> String {
     use crate::domain::selection::{UpdateDecision, UpdateQuery, plan_update};
     let rules: Vec<crate::domain::ReleaseRules> = releases
         .iter()
@@ -254,9 +266,26 @@ fn answer_for(binary: &crate::api::management::Binary, releases: &[Package]) -> 
         build_number: binary.build_number,
     };
     let plan = plan_update(&rules, &query);
+    let version = query.app_version.version();
     let describe = |decision: &UpdateDecision| match decision {
         UpdateDecision::Available { release, is_mandatory } => {
-            format!("{}{}", rules[*release].label, if *is_mandatory { " (mandatory)" } else { "" })
+            let offered = &rules[*release];
+            let why = if !*is_mandatory {
+                String::new()
+            } else if offered.is_mandatory {
+                " (mandatory)".to_owned()
+            } else {
+                // The flag is carried from a mandatory release the device skips on the way.
+                rules[..*release]
+                    .iter()
+                    .rev()
+                    .find(|r| r.is_mandatory && !r.is_disabled && r.target.is_satisfied_by(version))
+                    .map_or_else(
+                        || " (mandatory)".to_owned(),
+                        |r| format!(" (mandatory: {}, which it skips, is mandatory)", r.label),
+                    )
+            };
+            format!("{}{why}", offered.label)
         }
         UpdateDecision::NoUpdate { .. } => "the store binary (no update)".into(),
     };
@@ -269,7 +298,7 @@ fn answer_for(binary: &crate::api::management::Binary, releases: &[Package]) -> 
 }
 
 /// The version × build matrix of registered store builds and the release each would get now.
-fn binaries_matrix(ui: &mut egui::Ui, history: &super::tasks::HistoryData) {
+fn binaries_matrix(ui: &mut egui::Ui, history: &HistoryData) {
     if history.binaries.is_empty() {
         return;
     }
@@ -294,7 +323,7 @@ fn cells(row: &mut egui_extras::TableRow<'_, '_>, package: &Package, counts: &Me
     let rollout = package.rollout.unwrap_or(100);
     row.col(|ui| {
         let text = egui::RichText::new(&package.label).strong();
-        ui.label(if highlighted { text.color(ui.visuals().selection.stroke.color) } else { text });
+        ui.label(if highlighted { text.color(theme::accent(ui)) } else { text });
     });
     row.col(|ui| {
         ui.label(&package.app_version);
@@ -321,7 +350,7 @@ fn cells(row: &mut egui_extras::TableRow<'_, '_>, package: &Package, counts: &Me
         let rate = if attempts > 0 { failed as f64 * 100.0 / attempts as f64 } else { 0.0 };
         let text = if failed > 0 { format!("{failed} ({rate:.0}%)") } else { "0".to_owned() };
         if rate >= 5.0 {
-            ui.colored_label(ui.visuals().error_fg_color, text);
+            ui.colored_label(theme::error(ui), text);
         } else {
             ui.label(text);
         }
@@ -345,7 +374,8 @@ fn cells(row: &mut egui_extras::TableRow<'_, '_>, package: &Package, counts: &Me
         ui.label(&package.released_by);
     });
     row.col(|ui| {
-        ui.label(crate::domain::time::format_utc_minutes(package.upload_time));
+        ui.label(super::format::local_time(package.upload_time))
+            .on_hover_text(crate::domain::time::format_utc_minutes(package.upload_time) + " UTC");
     });
     row.col(|ui| {
         ui.label(size_text(package.size));

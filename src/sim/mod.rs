@@ -2,6 +2,8 @@
 //! against a real server, so rollouts, mandatory updates, failed installs and rollbacks can be seen
 //! and tested without phones.
 
+pub mod demo;
+
 use std::collections::{BTreeMap, BTreeSet};
 
 use futures_util::StreamExt as _;

@@ -1,0 +1,61 @@
+//! The top bar: which server, push, refresh, and (on the embedded server only) simulated devices.
+
+use super::{Confirm, ServerForm, ViewContext, ViewInputs};
+use crate::gui::command::Command;
+
+/// Draws the toolbar.
+pub fn toolbar_ui(ctx: &ViewContext<'_>, inputs: &mut ViewInputs, ui: &mut egui::Ui) {
+    egui::Panel::top("toolbar").show(ui, |ui| {
+        ui.horizontal(|ui| {
+            ui.strong("otadeck");
+            ui.separator();
+            server_menu(ctx, inputs, ui);
+            ui.separator();
+            if ui.button("Push update…").on_hover_text("Build and push an update (Ctrl+P)").clicked() {
+                ctx.send(Command::OpenPushDialog);
+            }
+            if ui.button("Refresh").on_hover_text("Reload everything (F5)").clicked() {
+                ctx.send(Command::Refresh);
+            }
+            let state = ctx.state;
+            // Fake devices and demo data never go to a shared server: only to the one this app started.
+            if state.is_embedded() {
+                if ui
+                    .add_enabled(state.selected_deployment.is_some(), egui::Button::new("Simulate devices"))
+                    .on_hover_text("Run 500 virtual phones against this deployment (embedded server only)")
+                    .clicked()
+                {
+                    ctx.send(Command::SimulateDevices);
+                }
+                let has_demo = state.apps.value().into_iter().flatten().any(|a| crate::sim::demo::is_demo_app(&a.name));
+                if has_demo && ui.add_enabled(!state.demo_running, egui::Button::new("Remove demo data…")).clicked() {
+                    inputs.confirm = Some(Confirm::RemoveDemoData);
+                }
+            }
+            if state.apps.is_pending() || state.history.is_pending() || state.demo_running {
+                ui.spinner();
+            }
+        });
+    });
+}
+
+fn server_menu(ctx: &ViewContext<'_>, inputs: &mut ViewInputs, ui: &mut egui::Ui) {
+    let (current, home) = (&ctx.state.connection, &ctx.state.home);
+    egui::ComboBox::from_label("Server").selected_text(format!("{} ({})", current.name, current.url)).show_ui(
+        ui,
+        |ui| {
+            if ui.selectable_label(current.name == home.name, format!("{} ({})", home.name, home.url)).clicked() {
+                ctx.send(Command::SwitchToHome);
+            }
+            for profile in &ctx.settings.profiles {
+                let text = format!("{} ({})", profile.name, profile.url);
+                if ui.selectable_label(current.name == profile.name, text).clicked() {
+                    ctx.send(Command::SwitchToProfile(profile.clone()));
+                }
+            }
+            if ui.selectable_label(false, "Add server…").clicked() {
+                inputs.server_form = Some(ServerForm::default());
+            }
+        },
+    );
+}
