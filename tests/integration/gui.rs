@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 use egui::accesskit::Role;
 use egui_kittest::Harness;
 use egui_kittest::kittest::{NodeT as _, Queryable as _};
+use otadeck::api::acquisition::DeployReport;
 use otadeck::api::management::{Package, PackageInfo, ReleaseMethod};
 use otadeck::gui::views::format::{count, local_time, percent};
 use otadeck::gui::{Connection, OtadeckApp};
@@ -43,6 +44,27 @@ impl Gui {
             server
         });
         Self { runtime, server: Some(server), dir }
+    }
+
+    /// Reports `active` devices running `label` (or the binary, for a version) on Staging.
+    fn report_active(&self, subject: &str, active: usize) {
+        let server = self.server();
+        self.runtime.block_on(async {
+            let key = server.admin().deployment("Shop-Android", "Staging").await.expect("deployment").key;
+            let device = server.device();
+            for n in 0..active {
+                let report = DeployReport {
+                    deployment_key: Some(key.clone()),
+                    app_version: Some("1.0.0".into()),
+                    client_unique_id: Some(format!("{subject}-phone-{n}")),
+                    label: (subject != "1.0.0").then(|| subject.to_owned()),
+                    status: (subject != "1.0.0").then(|| "DeploymentSucceeded".to_owned()),
+                    previous_label_or_app_version: None,
+                    previous_deployment_key: None,
+                };
+                device.report_deploy(&report).await.expect("report");
+            }
+        });
     }
 
     fn server(&self) -> &TestServer {
@@ -135,6 +157,9 @@ fn lists_seeded_releases_grouped_by_target_version_and_build() {
 #[test]
 fn raising_the_rollout_with_confirmation_changes_the_server() {
     let gui = Gui::seeded();
+    gui.report_active("v1", 30);
+    gui.report_active("1.0.0", 10);
+    gui.report_active("v2", 7);
     let mut harness = gui.harness();
     step_until(&mut harness, "v3 selected", |h| shows(h, "Release v3"));
     harness.get_by_role_and_label(Role::Slider, "Rollout percentage").set_value_accesskit(60.0);
@@ -142,6 +167,11 @@ fn raising_the_rollout_with_confirmation_changes_the_server() {
     harness.get_by_label("Apply rollout…").click();
     step_until(&mut harness, "confirmation", |h| shows(h, "Confirm rollout"));
     assert!(shows(&harness, "From 20% to 60% of devices on Staging."));
+    // The blast radius: v1's 30 devices and the 1.0.0 binary's 10 share v3's target (v2 is pinned to builds).
+    assert!(
+        shows(&harness, "About 16 more of the 40 active devices on 1.0.0 get v3 at their next start."),
+        "blast radius from the metrics"
+    );
     harness.get_by_label("Confirm rollout").click_accesskit();
     wait_for_server(&mut harness, "rollout 60 on the server", || gui.history("Staging")[2].rollout == Some(60));
     step_until(&mut harness, "row shows 60%", |h| shows(h, "60%"));
@@ -445,4 +475,140 @@ fn a_server_that_stops_answering_shows_the_offline_banner_and_refreshing_goes_on
     assert!(harness.state().is_offline());
     let before = accepted.load(Ordering::SeqCst);
     step_until(&mut harness, "another automatic refresh", |_| accepted.load(Ordering::SeqCst) > before);
+}
+
+#[test]
+fn first_start_on_an_empty_server_offers_demo_data_marked_and_removable() {
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let server = runtime.block_on(TestServer::start());
+    let connection = Connection::new("Local", &server.url, ADMIN_KEY).expect("connection").embedded();
+    let handle = runtime.handle().clone();
+    let mut harness = Harness::builder()
+        .with_size(egui::vec2(1500.0, 950.0))
+        .build_eframe(move |cc| OtadeckApp::new(cc, handle, connection));
+    step_until(&mut harness, "first-start page", |h| shows(h, "Push your first update…"));
+    assert!(shows(&harness, "Explore with demo data"));
+    harness.get_by_label("Load demo data").click();
+    let deadline = Duration::from_secs(60);
+    let started = Instant::now();
+    while !shows(&harness, "Demo data finished") {
+        assert!(started.elapsed() < deadline, "demo data did not finish");
+        harness.step();
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    step_until(&mut harness, "the demo app, marked", |h| shows(h, "Demo") && shows(h, "demo data"));
+    let history = runtime.block_on(server.admin().history("Demo-Android", "Staging")).expect("history");
+    assert_eq!(history.len(), 3);
+    assert!(history[1].is_paused, "v2 halted by the health gate");
+    assert_eq!(history[2].rollout, Some(25), "v3 rolling out");
+    step_until(&mut harness, "v3 rolling out", |h| h.query_all_by_label_contains("Rolling out 25%").next().is_some());
+    harness.get_by_label("Remove demo data…").click();
+    step_until(&mut harness, "confirmation", |h| shows(h, "Remove the demo data?"));
+    harness.get_by_label("Remove demo data").click_accesskit();
+    step_until(&mut harness, "back to the first-start page", |h| shows(h, "Push your first update…"));
+    assert!(runtime.block_on(server.admin().apps()).expect("apps").is_empty());
+}
+
+#[test]
+fn demo_data_and_simulated_devices_are_not_offered_on_a_shared_server() {
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let server = runtime.block_on(TestServer::start());
+    let connection = Connection::new("Production server", &server.url, ADMIN_KEY).expect("connection");
+    let handle = runtime.handle().clone();
+    let mut harness = Harness::builder()
+        .with_size(egui::vec2(1500.0, 950.0))
+        .build_eframe(move |cc| OtadeckApp::new(cc, handle, connection));
+    step_until(&mut harness, "first-start page", |h| shows(h, "Push your first update…"));
+    assert!(!shows(&harness, "Explore with demo data"), "no demo data on a server the app did not start");
+    assert!(!shows(&harness, "Simulate devices"), "no fake devices on a shared server");
+}
+
+#[test]
+fn pause_then_resume_a_rollout_from_the_release_panel() {
+    let gui = Gui::seeded();
+    let mut harness = gui.harness();
+    step_until(&mut harness, "v3 selected", |h| shows(h, "Release v3"));
+    harness.get_by_label("Pause").click();
+    wait_for_server(&mut harness, "v3 paused", || gui.history("Staging")[2].is_paused);
+    step_until(&mut harness, "paused banner with Resume", |h| shows(h, "Paused") && shows(h, "Resume"));
+    assert!(!gui.history("Staging")[2].is_disabled, "pausing is not disabling");
+    assert!(
+        harness.query_all_by_label_contains("admin@localhost · paused").next().is_some(),
+        "the timeline says who paused it"
+    );
+    harness.get_by_label("Resume").click();
+    wait_for_server(&mut harness, "v3 resumed", || !gui.history("Staging")[2].is_paused);
+    step_until(&mut harness, "rolling out again", |h| {
+        h.query_all_by_label_contains("Rolling out 20%").next().is_some()
+    });
+}
+
+#[test]
+fn the_rollback_dialog_shows_what_each_store_build_gets_now_and_after() {
+    use otadeck::api::management::NewBinary;
+    let gui = Gui::seeded();
+    gui.runtime.block_on(async {
+        let binary = NewBinary {
+            platform: Some("android".into()),
+            app_version: Some("1.0.0".into()),
+            build_number: Some(42),
+            fingerprint: Some(json!({})),
+        };
+        gui.server().admin().register_binary("Shop-Android", &binary).await.expect("binary");
+    });
+    gui.report_active("1.0.0", 3);
+    let mut harness = gui.harness();
+    step_until(&mut harness, "v3 selected", |h| shows(h, "Release v3"));
+    harness.get_by_label("Roll back…").click();
+    step_until(&mut harness, "rollback dialog", |h| shows(h, "Confirm rollback"));
+    for expected in ["Store build", "Gets now", "After the rollback", "android 1.0.0 (build 42)"] {
+        assert!(shows(&harness, expected), "{expected}");
+    }
+    assert!(shows(&harness, "v3 for 20% of devices, else v2"), "now: v3 in its rollout, v2 (builds 40-45) outside");
+    assert!(shows(&harness, "v2 (as the rollback)"), "after: the rollback copy of v2");
+}
+
+#[test]
+fn a_slow_answer_from_the_previous_server_never_shows_after_a_switch() {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let gui = Gui::seeded();
+    // A server that answers every request after 1.5 s with one app, "Stale-Android".
+    let slow_url = gui.runtime.block_on(async {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let address = listener.local_addr().expect("addr");
+        tokio::spawn(async move {
+            while let Ok((mut socket, _)) = listener.accept().await {
+                tokio::spawn(async move {
+                    let mut buffer = [0_u8; 8192];
+                    let _ = socket.read(&mut buffer).await;
+                    tokio::time::sleep(Duration::from_millis(1500)).await;
+                    let body = r#"{"apps":[{"name":"Stale-Android","collaborators":{}}],"deployments":[{"name":"Staging","key":"k"}]}"#;
+                    let answer = format!(
+                        "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                        body.len()
+                    );
+                    let _ = socket.write_all(answer.as_bytes()).await;
+                });
+            }
+        });
+        format!("http://{address}")
+    });
+    let connection = Connection::new("Slow", &slow_url, ADMIN_KEY).expect("connection");
+    let handle = gui.runtime.handle().clone();
+    let key_store = otadeck::gui::KeyStore::at(gui.dir.path().join("keys.toml"));
+    let mut harness = Harness::builder()
+        .with_size(egui::vec2(1500.0, 950.0))
+        .build_eframe(move |cc| OtadeckApp::new(cc, handle, connection).with_key_store(key_store));
+    harness.run_steps(3);
+    add_server(
+        &mut harness,
+        &[("Server name", "Fast"), ("Server URL", gui.server().url.as_str()), ("Access key", ADMIN_KEY)],
+    );
+    step_until(&mut harness, "the new server's apps", |h| shows(h, "Shop"));
+    let until = Instant::now() + Duration::from_millis(2500);
+    while Instant::now() < until {
+        harness.step();
+        assert!(!shows(&harness, "Stale"), "an answer from the previous server showed after the switch");
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }

@@ -27,7 +27,7 @@ pub fn first_start_ui(ctx: &ViewContext<'_>, ui: &mut egui::Ui) {
                 ui.label(theme::section("Explore with demo data"));
                 ui.label("Fills this local server with a sample app (Demo-Android): three releases, one rolling out and one halted by the health gate, and 600 simulated phones. Marked as demo data; remove it with one click.");
                 let running = ctx.state.demo_running;
-                if ui.add_enabled(!running, egui::Button::new("Explore with demo data")).clicked() {
+                if ui.add_enabled(!running, egui::Button::new("Load demo data")).clicked() {
                     ctx.send(Command::LoadDemoData);
                 }
                 if running {
