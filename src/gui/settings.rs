@@ -60,26 +60,36 @@ pub enum KeyStoreError {
     Write { path: PathBuf, source: std::io::Error },
 }
 
-/// Access keys by profile name, in a 0600 file written atomically (temp file + rename). An unreadable
-/// or damaged file is an error, never an empty map, so a save never drops the other keys.
+/// The keyring service name the app's access keys are stored under.
+const KEYRING_SERVICE: &str = "dev.otadeck.otadeck";
+
+/// Access keys by profile name: in the OS keyring (Secret Service, Keychain, Credential Manager)
+/// where one runs, else in a 0600 file written atomically (temp file + rename). An unreadable or
+/// damaged file is an error, never an empty map, so a save never drops the other keys.
 #[derive(Debug, Clone)]
 pub struct KeyStore {
     path: Option<PathBuf>,
+    use_keyring: bool,
 }
 
 impl KeyStore {
-    /// The key file in the platform config dir.
+    /// The OS keyring, with the key file in the platform config dir as the fallback.
     #[must_use]
     pub fn in_config_dir() -> Self {
         Self {
             path: directories::ProjectDirs::from("dev", "otadeck", "otadeck").map(|d| d.config_dir().join("keys.toml")),
+            use_keyring: true,
         }
     }
 
-    /// A key file at `path` (tests).
+    /// Only a key file at `path` (tests).
     #[must_use]
     pub fn at(path: PathBuf) -> Self {
-        Self { path: Some(path) }
+        Self { path: Some(path), use_keyring: false }
+    }
+
+    fn keyring_entry(&self, profile: &str) -> Option<keyring::Entry> {
+        self.use_keyring.then(|| keyring::Entry::new(KEYRING_SERVICE, profile).ok()).flatten()
     }
 
     fn read(&self) -> Result<BTreeMap<String, String>, KeyStoreError> {
@@ -98,6 +108,9 @@ impl KeyStore {
     /// # Errors
     /// [`KeyStoreError`] when the file cannot be read.
     pub fn get(&self, profile: &str) -> Result<Option<String>, KeyStoreError> {
+        if let Some(Ok(key)) = self.keyring_entry(profile).map(|entry| entry.get_password()) {
+            return Ok(Some(key));
+        }
         Ok(self.read()?.get(profile).cloned())
     }
 
@@ -106,6 +119,16 @@ impl KeyStore {
     /// # Errors
     /// [`KeyStoreError`] when the file cannot be read or written; nothing is changed then.
     pub fn set(&self, profile: &str, key: &str) -> Result<(), KeyStoreError> {
+        if let Some(entry) = self.keyring_entry(profile) {
+            match entry.set_password(key) {
+                Ok(()) => return Ok(()),
+                Err(error) => tracing::info!(%error, "no OS keyring; keeping the access key in the 0600 key file"),
+            }
+        }
+        self.set_in_file(profile, key)
+    }
+
+    fn set_in_file(&self, profile: &str, key: &str) -> Result<(), KeyStoreError> {
         use std::io::Write as _;
         let mut keys = self.read()?;
         let path = self.path.as_ref().ok_or(KeyStoreError::NoConfigDir)?;
@@ -170,5 +193,13 @@ mod tests {
         assert!(matches!(store.get("prod"), Err(KeyStoreError::Unreadable { .. })));
         assert!(store.set("new", "key").is_err(), "a save must not replace the keys it could not read");
         assert_eq!(std::fs::read_to_string(&path).expect("read"), "this is = = not toml");
+    }
+
+    #[test]
+    fn the_keyring_lookup_answers_at_once_where_no_keyring_service_runs() {
+        let started = std::time::Instant::now();
+        let missing = KeyStore::in_config_dir().get("otadeck-test-profile-that-does-not-exist");
+        assert!(started.elapsed() < std::time::Duration::from_secs(5), "the lookup must not hang the UI");
+        assert!(!matches!(missing, Ok(Some(_))), "an unknown profile has no key");
     }
 }
