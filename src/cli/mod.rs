@@ -13,7 +13,7 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 
 pub use config::{CliConfig, Connection};
-pub use release::{run as run_release, run_binary, run_simulate};
+pub use release::{run as run_release, run_binary, run_demo, run_simulate};
 
 use crate::bundle::Platform;
 
@@ -38,6 +38,25 @@ pub enum Command {
     Binary(BinaryCommand),
     /// Run a fleet of virtual devices against a server: rollouts, failed installs, rollbacks.
     Simulate(SimulateArgs),
+    /// Load or remove the demo app (releases, a halted one, a simulated fleet) on a test server.
+    #[command(subcommand)]
+    Demo(DemoCommand),
+}
+
+/// `otadeck demo …`: sample data for trying otadeck. Never point it at a production server.
+#[derive(Debug, Subcommand)]
+pub enum DemoCommand {
+    /// Create Demo-Android with three releases (one rolling out, one halted) and 600 simulated phones.
+    Load(DemoArgs),
+    /// Delete the demo app.
+    Remove(DemoArgs),
+}
+
+/// Arguments of `otadeck demo`.
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    #[command(flatten)]
+    pub connection: ConnectionArgs,
 }
 
 /// Arguments of `otadeck simulate`.

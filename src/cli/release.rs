@@ -276,6 +276,30 @@ pub async fn run_simulate(args: super::SimulateArgs) -> Result<(), CliError> {
     Ok(())
 }
 
+/// `otadeck demo load|remove`.
+///
+/// # Errors
+/// [`CliError`] for configuration and server errors.
+pub async fn run_demo(command: super::DemoCommand) -> Result<(), CliError> {
+    match command {
+        super::DemoCommand::Load(args) => {
+            let connection = Connection::resolve(&args.connection)?;
+            let transport = crate::client::Transport::from_env().with_extra_ca(args.connection.ca_cert.clone());
+            crate::sim::demo::seed(&connection.client, &connection.server, &transport).await.map_err(|e| match e {
+                crate::sim::demo::DemoError::Client(client) => CliError::Server(client),
+                other => CliError::Usage(other.to_string()),
+            })?;
+            println!("Loaded {} on {}", crate::sim::demo::DEMO_APP, connection.server);
+        }
+        super::DemoCommand::Remove(args) => {
+            let connection = Connection::resolve(&args.connection)?;
+            crate::sim::demo::remove(&connection.client).await?;
+            println!("Removed the demo data from {}", connection.server);
+        }
+    }
+    Ok(())
+}
+
 fn describe(package: &Package) -> String {
     let mut parts = vec![format!("target {}", package.app_version)];
     if package.is_mandatory {

@@ -548,3 +548,20 @@ async fn simulate_runs_a_fleet_and_reports_per_label() {
     let (code, _, stderr) = otadeck(&server, &["simulate", "--deployment-key", &key, "--fail", "v1=2"]).await;
     assert_eq!(code, 2, "{stderr}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn demo_load_and_remove_from_the_command_line() {
+    let server = TestServer::start().await;
+    let (code, stdout, _) = otadeck(&server, &["demo", "load"]).await;
+    assert_eq!(code, 0);
+    assert!(stdout.contains("Loaded Demo-Android"), "{stdout}");
+    let history = server.admin().history("Demo-Android", "Staging").await.expect("history");
+    let states: Vec<(String, bool, Option<u8>)> =
+        history.iter().map(|p| (p.label.clone(), p.is_paused, p.rollout)).collect();
+    assert_eq!(states, [("v1".into(), false, None), ("v2".into(), true, None), ("v3".into(), false, Some(25))]);
+    let metrics = server.admin().metrics("Demo-Android", "Staging").await.expect("metrics");
+    assert!(metrics.get("v1").is_some_and(|m| m.active > 0), "the fleet runs v1: {metrics:?}");
+    let (code, _, _) = otadeck(&server, &["demo", "remove"]).await;
+    assert_eq!(code, 0);
+    assert!(server.admin().apps().await.expect("apps").is_empty());
+}

@@ -209,7 +209,7 @@ fn halted_banner(
                     event.actor,
                     relative(event.time, now),
                     local_time(event.time),
-                    event.detail
+                    event.detail.trim_start_matches("halted: ").trim_start_matches("paused: ")
                 ),
             );
         }
@@ -220,7 +220,9 @@ fn halted_banner(
                     let info = PackageInfo { is_paused: Some(false), ..PackageInfo::default() };
                     ctx.send(Command::PatchRelease { change: Change::Resume { label: package.label.clone() }, info });
                 }
-                let previous = history.releases.iter().rev().find(|p| p.label != package.label && !p.is_disabled);
+                // The newest usable release before this one.
+                let position = history.releases.iter().position(|p| p.label == package.label).unwrap_or(0);
+                let previous = history.releases[..position].iter().rev().find(|p| !p.is_disabled && !p.is_paused);
                 if let Some(previous) = previous
                     && ui.button(format!("Roll back to {}…", previous.label)).clicked()
                 {
@@ -382,12 +384,10 @@ fn rollback_section(inputs: &mut ViewInputs, ui: &mut egui::Ui, history: &Histor
         ui.label("Rolling back always starts from the latest release; pick the target below.");
     }
     let others: Vec<&Package> = history.releases.iter().rev().filter(|p| Some(&p.label) != latest.as_ref()).collect();
-    let mut target = inputs
-        .release
-        .rollback_target
-        .clone()
-        .filter(|t| others.iter().any(|p| p.label == *t))
-        .or_else(|| others.first().map(|p| p.label.clone()));
+    let mut target =
+        inputs.release.rollback_target.clone().filter(|t| others.iter().any(|p| p.label == *t)).or_else(|| {
+            others.iter().find(|p| !p.is_disabled && !p.is_paused).or(others.first()).map(|p| p.label.clone())
+        });
     egui::ComboBox::from_label("Roll back to").selected_text(target.clone().unwrap_or_else(|| "-".into())).show_ui(
         ui,
         |ui| {
