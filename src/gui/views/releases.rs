@@ -424,6 +424,12 @@ mod tests {
         assert_eq!(answer_for(&binary("1.0.0", Some(42)), &releases), "v3 for 20% of devices, else v2");
         assert_eq!(answer_for(&binary("1.0.0", Some(7)), &releases), "v3 for 20% of devices, else v1");
         assert_eq!(answer_for(&binary("2.0.0", None), &releases), "the store binary (no update)");
+
+        // A mandatory release that the binary skips makes the newest one mandatory, and says why.
+        let mut must = package("v2", "1.0.0", None);
+        must.is_mandatory = true;
+        let carried = vec![package("v1", "1.0.0", None), must, package("v3", "1.0.0", None)];
+        assert_eq!(answer_for(&binary("1.0.0", None), &carried), "v3 (mandatory: v2, which it skips, is mandatory)");
     }
 
     #[test]
