@@ -87,6 +87,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     config.admin_key = std::env::var("OTADECK_ADMIN_KEY").ok().filter(|k| !k.is_empty());
     config.upload_limit_bytes = args.upload_limit_mb.saturating_mul(1024 * 1024);
     config.shutdown_grace = std::time::Duration::from_secs(args.shutdown_grace_seconds);
+    config.trust_forwarded_for = args.trust_x_forwarded_for;
     config.tls = match (args.tls_cert, args.tls_key) {
         (Some(cert), Some(key)) => Some(server::TlsFiles { cert, key }),
         _ => None,

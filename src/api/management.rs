@@ -208,6 +208,10 @@ pub struct MetricCounts {
     pub failed: Option<i64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub installed: Option<i64>,
+    /// otadeck extension: reports that failed the server's plausibility checks (no download receipt),
+    /// counted apart and never fed to the health gate.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unverified: Option<i64>,
 }
 
 /// Metrics of a deployment keyed by label (`v3`) or binary version (`1.0.0`).

@@ -95,6 +95,10 @@ pub struct SimulateArgs {
     /// Device ids are `<prefix>-<n>`: the same prefix means the same devices.
     #[arg(long, default_value = "sim")]
     pub id_prefix: String,
+    /// Send an `X-Forwarded-For` per device (a distinct 10.x.y.0/24 each), for a server started with
+    /// --trust-x-forwarded-for: the health gate then sees failures from many networks, as in a real fleet.
+    #[arg(long)]
+    pub spread_networks: bool,
     /// Print one JSON document instead of a table.
     #[arg(long)]
     pub json: bool,
@@ -122,6 +126,9 @@ pub struct ServeArgs {
     /// The PEM private key of --tls-cert.
     #[arg(long, env = "OTADECK_TLS_KEY", requires = "tls_cert")]
     pub tls_key: Option<PathBuf>,
+    /// Take client addresses from the last X-Forwarded-For entry: only behind a proxy that sets it.
+    #[arg(long, env = "OTADECK_TRUST_X_FORWARDED_FOR")]
+    pub trust_x_forwarded_for: bool,
     /// Seconds requests in flight may run on after SIGTERM before they are cut off.
     #[arg(long, default_value_t = 30, env = "OTADECK_SHUTDOWN_GRACE_SECONDS")]
     pub shutdown_grace_seconds: u64,

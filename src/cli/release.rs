@@ -233,6 +233,7 @@ pub async fn run_simulate(args: super::SimulateArgs) -> Result<(), CliError> {
         id_prefix: args.id_prefix.clone(),
         public_key_pem: None,
         transport: crate::client::Transport::from_env().with_extra_ca(args.ca_cert.clone()),
+        spread_networks: args.spread_networks,
     };
     let bar = (std::io::stderr().is_terminal() && !args.json).then(|| {
         let bar = indicatif::ProgressBar::new((args.devices * args.restarts) as u64);

@@ -12,6 +12,8 @@ use crate::api::acquisition::{
 pub struct DeviceClient {
     http: Http,
     base: String,
+    /// Sent as `X-Forwarded-For`, as a proxy in front of the server would (simulated networks).
+    forwarded_for: Option<reqwest::header::HeaderValue>,
 }
 
 impl DeviceClient {
@@ -29,11 +31,23 @@ impl DeviceClient {
     /// Transport setup errors ([`super::ClientError::CaCert`] for a bad CA file).
     pub fn with_transport(base_url: &str, transport: &Transport) -> ClientResult<Self> {
         let http = Http::new(transport, reqwest::header::HeaderMap::new())?;
-        Ok(Self { http, base: base_url.trim_end_matches('/').to_owned() })
+        Ok(Self { http, base: base_url.trim_end_matches('/').to_owned(), forwarded_for: None })
+    }
+
+    /// The same client as seen from `address` behind a proxy that writes `X-Forwarded-For` (fleet
+    /// simulations from many networks; the server must be set to trust its proxy).
+    #[must_use]
+    pub fn behind(&self, address: Option<&str>) -> Self {
+        let forwarded_for = address.and_then(|a| reqwest::header::HeaderValue::from_str(a).ok());
+        Self { forwarded_for, ..self.clone() }
     }
 
     /// Sends the headers react-native-code-push 9.0.1 sends with every request.
-    fn with_sdk_headers(request: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
+    fn with_sdk_headers(&self, request: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
+        let request = match &self.forwarded_for {
+            Some(address) => request.header("X-Forwarded-For", address.clone()),
+            None => request,
+        };
         request
             .header("X-CodePush-Plugin-Name", "react-native-code-push")
             .header("X-CodePush-Plugin-Version", "9.0.1")
@@ -46,7 +60,7 @@ impl DeviceClient {
     /// [`super::ClientError`].
     pub async fn check_for_update(&self, query: &UpdateCheckQuery) -> ClientResult<UpdateInfo> {
         let request = self.http.client.get(format!("{}{UPDATE_CHECK_PATH}", self.base)).query(query);
-        Ok(self.http.json::<UpdateCheckResponse>(Self::with_sdk_headers(request)).await?.update_info)
+        Ok(self.http.json::<UpdateCheckResponse>(self.with_sdk_headers(request)).await?.update_info)
     }
 
     /// Downloads a package from an absolute URL and returns its bytes (idle timeout, no total one).
@@ -54,7 +68,7 @@ impl DeviceClient {
     /// # Errors
     /// [`super::ClientError`].
     pub async fn download(&self, url: &str) -> ClientResult<Vec<u8>> {
-        let request = self.http.client.get(url).header("Accept-Encoding", "identity");
+        let request = self.with_sdk_headers(self.http.client.get(url).header("Accept-Encoding", "identity"));
         let response = self.http.send(request, Limit::Transfer).await?;
         Ok(self.http.bytes(response, Limit::Transfer).await?.to_vec())
     }
@@ -65,7 +79,7 @@ impl DeviceClient {
     /// [`super::ClientError`].
     pub async fn report_deploy(&self, report: &DeployReport) -> ClientResult<()> {
         let request = self.http.client.post(format!("{}{REPORT_DEPLOY_PATH}", self.base)).json(report);
-        self.http.send(Self::with_sdk_headers(request), Limit::Request).await?;
+        self.http.send(self.with_sdk_headers(request), Limit::Request).await?;
         Ok(())
     }
 
@@ -75,7 +89,7 @@ impl DeviceClient {
     /// [`super::ClientError`].
     pub async fn report_download(&self, report: &DownloadReport) -> ClientResult<()> {
         let request = self.http.client.post(format!("{}{REPORT_DOWNLOAD_PATH}", self.base)).json(report);
-        self.http.send(Self::with_sdk_headers(request), Limit::Request).await?;
+        self.http.send(self.with_sdk_headers(request), Limit::Request).await?;
         Ok(())
     }
 }

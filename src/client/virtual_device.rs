@@ -26,6 +26,9 @@ pub struct DeviceProfile {
     pub build_number: Option<u64>,
     /// The app's `CodePushPublicKey`: when set, only correctly signed packages are installed.
     pub public_key_pem: Option<String>,
+    /// The device's network address as a proxy reports it (`X-Forwarded-For`), for fleets spread
+    /// over many networks; `None`: the connection's own address.
+    pub network_address: Option<String>,
 }
 
 /// How the fleet behaves: crash probability on first run per label, and how often users accept an
@@ -136,6 +139,14 @@ impl VirtualDevice {
     /// # Errors
     /// Transport or server errors; the device keeps its state and retries reports next time.
     pub async fn start_up(&mut self, client: &DeviceClient, behavior: &Behavior) -> Result<LaunchLog, DeviceError> {
+        let behind_proxy;
+        let client = match &self.profile.network_address {
+            Some(address) => {
+                behind_proxy = client.behind(Some(address));
+                &behind_proxy
+            }
+            None => client,
+        };
         let mut log = LaunchLog::default();
         if let Some(pending) = self.pending.take() {
             let crash = behavior.crash_probability.get(&pending.label).copied().unwrap_or(0.0);
@@ -240,6 +251,7 @@ mod tests {
             app_version: "1.0.0".into(),
             build_number: None,
             public_key_pem: None,
+            network_address: None,
         };
         let mut a = VirtualDevice::new(profile("device-1"));
         let mut b = VirtualDevice::new(profile("device-1"));

@@ -5,10 +5,11 @@
 //! - Steps are strictly increasing percentages ending at 100 (default 1, 2, 5, 10, 20, 50, 100).
 //! - A partial, enabled latest release moves to the next step above its current rollout once
 //!   `interval` has passed since its rollout last changed.
-//! - The gate trips when at least `min_reports` installs were reported (installed + failed) and
-//!   failed / (installed + failed) is above `max_failure_ratio`. A tripped release is halted: disabled,
-//!   so no new device receives it; devices fall back to the previous release. A person resumes it
-//!   (enables it again) or rolls it back.
+//! - The gate trips when at least `min_reports` installs were reported (installed + failed),
+//!   failed / (installed + failed) is above `max_failure_ratio`, and the failures came from at least
+//!   `min_failure_prefixes` distinct network prefixes (so one host cannot trip it). Only verified
+//!   reports count (the server checks them). A tripped release is halted: paused, so no new device
+//!   receives it and devices that have it keep it. A person resumes it or rolls it back.
 
 use serde::{Deserialize, Serialize};
 
@@ -21,6 +22,13 @@ pub struct RolloutPolicy {
     pub interval_ms: i64,
     pub max_failure_ratio: f64,
     pub min_reports: i64,
+    /// Distinct network prefixes (IPv4 /24, IPv6 /48) the failures must come from (default 3).
+    #[serde(default = "default_failure_prefixes")]
+    pub min_failure_prefixes: i64,
+}
+
+fn default_failure_prefixes() -> i64 {
+    3
 }
 
 impl Default for RolloutPolicy {
@@ -30,6 +38,7 @@ impl Default for RolloutPolicy {
             interval_ms: 24 * 60 * 60 * 1000,
             max_failure_ratio: 0.1,
             min_reports: 20,
+            min_failure_prefixes: default_failure_prefixes(),
         }
     }
 }
@@ -55,14 +64,18 @@ impl RolloutPolicy {
         if self.min_reports < 1 {
             return Err("minReports must be at least 1".into());
         }
+        if self.min_failure_prefixes < 1 {
+            return Err("minFailurePrefixes must be at least 1".into());
+        }
         Ok(())
     }
 
-    /// Why the gate trips for these counts, if it does.
+    /// Why the gate trips for these counts, if it does; `prefixes` is how many distinct networks the
+    /// failures came from.
     #[must_use]
-    pub fn health_violation(&self, installed: i64, failed: i64) -> Option<String> {
+    pub fn health_violation(&self, installed: i64, failed: i64, prefixes: i64) -> Option<String> {
         let reports = installed.max(0) + failed.max(0);
-        if reports < self.min_reports || reports == 0 {
+        if reports < self.min_reports || reports == 0 || prefixes < self.min_failure_prefixes {
             return None;
         }
         #[allow(clippy::cast_precision_loss)]
@@ -104,9 +117,10 @@ mod tests {
     #[test]
     fn health_gate_needs_enough_reports_and_a_high_ratio() {
         let policy = RolloutPolicy { max_failure_ratio: 0.2, min_reports: 50, ..RolloutPolicy::default() };
-        assert_eq!(policy.health_violation(30, 19), None, "49 reports are not enough");
-        assert!(policy.health_violation(35, 15).is_some_and(|r| r.contains("30.0%")));
-        assert_eq!(policy.health_violation(80, 20), None, "exactly 20% is allowed");
+        assert_eq!(policy.health_violation(30, 19, 5), None, "49 reports are not enough");
+        assert!(policy.health_violation(35, 15, 5).is_some_and(|r| r.contains("30.0%")));
+        assert_eq!(policy.health_violation(35, 15, 2), None, "failures from two networks are not enough");
+        assert_eq!(policy.health_violation(80, 20, 5), None, "exactly 20% is allowed");
     }
 
     #[test]

@@ -112,6 +112,21 @@ pub fn email(value: &str) -> Result<(), FieldError> {
     Ok(())
 }
 
+/// Longest accepted device-sent strings: an app version, a label, a client id, a deployment key.
+pub const MAX_DEVICE_FIELD_CHARS: usize = 128;
+
+/// A string a device sends (versions, labels, ids): at most [`MAX_DEVICE_FIELD_CHARS`] characters,
+/// so reports cannot grow the database without bound.
+///
+/// # Errors
+/// [`FieldError`] naming the field.
+pub fn device_field(field: &'static str, value: &str) -> Result<(), FieldError> {
+    if value.chars().count() > MAX_DEVICE_FIELD_CHARS {
+        return Err(FieldError { field, message: format!("is longer than {MAX_DEVICE_FIELD_CHARS} characters") });
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use serde_json::json;

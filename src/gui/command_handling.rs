@@ -269,6 +269,7 @@ impl OtadeckApp {
             id_prefix: format!("demo-{deployment}"),
             public_key_pem: None,
             transport: self.state.connection.transport.clone(),
+            spread_networks: false,
         };
         self.state.toast(format!("Simulating {DEVICES} devices on {deployment}…"), false);
         self.tasks.spawn(self.state.generation, async move {

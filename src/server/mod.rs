@@ -53,6 +53,9 @@ pub struct ServerConfig {
     pub admin_key: Option<String>,
     pub upload_limit_bytes: u64,
     pub zip_limits: ZipLimits,
+    /// Take the client address from the last `X-Forwarded-For` entry (set only behind a proxy that
+    /// writes it; otherwise clients could claim any address).
+    pub trust_forwarded_for: bool,
     /// Serve HTTPS with this certificate and key.
     pub tls: Option<TlsFiles>,
     pub shutdown_grace: Duration,
@@ -68,6 +71,7 @@ impl ServerConfig {
             admin_key: None,
             upload_limit_bytes: DEFAULT_UPLOAD_LIMIT_BYTES,
             zip_limits: ZipLimits::default(),
+            trust_forwarded_for: false,
             tls: None,
             shutdown_grace: DEFAULT_SHUTDOWN_GRACE,
         }
@@ -155,6 +159,7 @@ pub struct ServerState {
     pub upload_limit_bytes: u64,
     pub zip_limits: ZipLimits,
     pub metrics: Arc<observability::ServerMetrics>,
+    pub trust_forwarded_for: bool,
     listening: Arc<Listening>,
     /// Held for as long as any clone of the state lives: the data dir is this server's alone.
     _lock: Arc<data_dir::DataDirLock>,
@@ -210,6 +215,7 @@ impl ServerState {
             upload_limit_bytes: config.upload_limit_bytes,
             zip_limits: config.zip_limits,
             metrics,
+            trust_forwarded_for: config.trust_forwarded_for,
             listening: Arc::new(Listening { tls, grace: config.shutdown_grace }),
             _lock: Arc::new(lock),
         };
@@ -224,11 +230,30 @@ impl ServerState {
     /// Storage errors.
     pub async fn advance_schedules(&self, now_ms: i64) -> Result<usize, store::StoreError> {
         self.store.run(move |c| store::metrics::compact_samples(c, now_ms)).await?;
+        self.store.run(|c| store::metrics::compact_receipts(c)).await?;
         let moved = self.store.run(move |c| store::policy::advance_schedules(c, now_ms)).await?;
         if moved > 0 {
             self.cache.invalidate();
         }
         Ok(moved)
+    }
+
+    /// The client's address: the peer, or the last `X-Forwarded-For` entry when the server is set
+    /// to trust its proxy.
+    #[must_use]
+    pub fn client_address(&self, peer: SocketAddr, headers: &axum::http::HeaderMap) -> IpAddr {
+        if self.trust_forwarded_for
+            && let Some(forwarded) = headers
+                .get_all("x-forwarded-for")
+                .iter()
+                .filter_map(|v| v.to_str().ok())
+                .flat_map(|v| v.split(','))
+                .filter_map(|entry| entry.trim().parse::<IpAddr>().ok())
+                .next_back()
+        {
+            return forwarded;
+        }
+        peer.ip()
     }
 
     /// Absolute download URL of a blob.

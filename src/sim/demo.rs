@@ -52,6 +52,8 @@ pub async fn seed(client: &ManagementClient, server_url: &str, transport: &Trans
         interval_ms: 24 * 3_600_000,
         max_failure_ratio: 0.2,
         min_reports: 20,
+        // The simulated phones all run on this machine: one network.
+        min_failure_prefixes: 1,
     };
     client.set_policy(DEMO_APP, DEPLOYMENT, &policy).await?;
     let dir = tempfile::tempdir().map_err(DemoError::Package)?;
@@ -70,6 +72,7 @@ pub async fn seed(client: &ManagementClient, server_url: &str, transport: &Trans
         id_prefix: "demo-phone".into(),
         public_key_pem: None,
         transport: transport.clone(),
+        spread_networks: false,
     };
 
     release(client, &dir, "v1", "Smoother login screen", None).await?;

@@ -31,6 +31,9 @@ pub struct FleetConfig {
     pub public_key_pem: Option<String>,
     /// TLS trust, proxies and timeouts of the devices' connections.
     pub transport: Transport,
+    /// Devices appear to come from many networks (a `X-Forwarded-For` per device, for a server that
+    /// trusts its proxy), as a real fleet does; otherwise all come from this machine.
+    pub spread_networks: bool,
 }
 
 /// Per-label counts over the whole run (each device counted once per label).
@@ -75,9 +78,15 @@ pub fn devices(config: &FleetConfig) -> Vec<VirtualDevice> {
                 build_number: (!config.build_numbers.is_empty())
                     .then(|| config.build_numbers[n % config.build_numbers.len()]),
                 public_key_pem: config.public_key_pem.clone(),
+                network_address: config.spread_networks.then(|| network_address(n)),
             })
         })
         .collect()
+}
+
+/// A distinct /24 per device, `10.a.b.7` (sent as `X-Forwarded-For`; no traffic goes there).
+fn network_address(n: usize) -> String {
+    format!("10.{}.{}.7", (n / 250) % 250, n % 250)
 }
 
 /// Runs `config.restarts` launches of every device; `progress(done, total)` after each launch.
@@ -196,6 +205,7 @@ mod tests {
             id_prefix: "d".into(),
             public_key_pem: None,
             transport: Transport::default(),
+            spread_networks: false,
         };
         let fleet = devices(&config);
         let versions: Vec<&str> = fleet.iter().map(|d| d.profile.app_version.as_str()).collect();

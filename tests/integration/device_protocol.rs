@@ -228,15 +228,18 @@ async fn status_reports_count_once_and_feed_metrics() {
         status: Some("DeploymentFailed".into()),
         ..installed.clone()
     };
+    let dev2_download = DownloadReport { client_unique_id: Some("dev-2".into()), ..download.clone() };
+    device.report_download(&dev2_download).await.expect("download report");
     device.report_deploy(&failed).await.expect("failed report");
 
     let metrics = admin.metrics("App", "Staging").await.expect("metrics");
     let v1 = &metrics["v1"];
-    assert_eq!((v1.active, v1.downloaded, v1.installed, v1.failed), (1, Some(1), Some(1), Some(1)));
+    assert_eq!((v1.active, v1.downloaded, v1.installed, v1.failed), (1, Some(2), Some(1), Some(1)));
     assert_eq!(metrics["1.0.0"].active, 0, "moved from the binary to v1");
     assert_eq!(metrics["1.0.0"].installed, None);
 
-    // Mendix apps send a non-semver SDK version and no client id: accepted, never required.
+    // Mendix apps send a non-semver SDK version and no client id: accepted (never an error a device
+    // retries), but without a client there is no download receipt, so it is counted as unverified.
     let response = server
         .http()
         .post(format!("{}/v0.1/public/codepush/report_status/deploy", server.url))
@@ -256,7 +259,8 @@ async fn status_reports_count_once_and_feed_metrics() {
         .expect("send");
     assert_eq!(legacy.status(), 200);
     let metrics = admin.metrics("App", "Staging").await.expect("metrics");
-    assert_eq!((metrics["v1"].active, metrics["v1"].downloaded), (2, Some(2)));
+    assert_eq!((metrics["v1"].active, metrics["v1"].downloaded), (1, Some(3)));
+    assert_eq!(metrics["v1"].unverified, Some(1), "the report without a client id is counted apart");
 }
 
 #[tokio::test(flavor = "multi_thread")]

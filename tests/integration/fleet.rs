@@ -25,6 +25,7 @@ fn config(server: &TestServer, key: &str, prefix: &str, behavior: Behavior, rest
         id_prefix: prefix.to_owned(),
         public_key_pem: None,
         transport: otadeck::client::Transport::default(),
+        spread_networks: true,
     }
 }
 
@@ -145,6 +146,7 @@ async fn a_device_with_a_public_key_installs_only_correctly_signed_releases() {
             app_version: "1.0.0".into(),
             build_number: None,
             public_key_pem: Some(std::fs::read_to_string(keys.join(public_key)).expect("public key")),
+            network_address: None,
         })
     };
     let client = DeviceClient::new(&server.url).expect("client");
@@ -175,7 +177,13 @@ async fn health_gate_halts_a_crashing_release_and_the_schedule_advances_a_health
     let dir = tempfile::tempdir().expect("dir");
     // An hour between steps: the server's real-time ticker cannot interfere; the test moves a simulated clock.
     const HOUR: i64 = 3_600_000;
-    let policy = RolloutPolicy { steps: vec![10, 50, 100], interval_ms: HOUR, max_failure_ratio: 0.2, min_reports: 50 };
+    let policy = RolloutPolicy {
+        steps: vec![10, 50, 100],
+        interval_ms: HOUR,
+        max_failure_ratio: 0.2,
+        min_reports: 50,
+        min_failure_prefixes: 1,
+    };
     admin.set_policy("Gated", "Staging", &policy).await.expect("policy");
     let bad = RolloutPolicy { steps: vec![50, 10], ..policy.clone() };
     assert_eq!(admin.set_policy("Gated", "Staging", &bad).await.expect_err("invalid").status(), Some(400));

@@ -53,6 +53,14 @@ impl Gui {
             let key = server.admin().deployment("Shop-Android", "Staging").await.expect("deployment").key;
             let device = server.device();
             for n in 0..active {
+                if subject != "1.0.0" {
+                    let download = otadeck::api::acquisition::DownloadReport {
+                        deployment_key: Some(key.clone()),
+                        label: Some(subject.to_owned()),
+                        client_unique_id: Some(format!("{subject}-phone-{n}")),
+                    };
+                    device.report_download(&download).await.expect("download report");
+                }
                 let report = DeployReport {
                     deployment_key: Some(key.clone()),
                     app_version: Some("1.0.0".into()),
@@ -366,12 +374,23 @@ fn a_release_halted_by_the_health_gate_shows_why_and_the_schedule() {
     let gui = Gui::seeded();
     gui.runtime.block_on(async {
         let admin = gui.server().admin();
-        let policy =
-            RolloutPolicy { steps: vec![20, 50, 100], interval_ms: 3_600_000, max_failure_ratio: 0.2, min_reports: 5 };
+        let policy = RolloutPolicy {
+            steps: vec![20, 50, 100],
+            interval_ms: 3_600_000,
+            max_failure_ratio: 0.2,
+            min_reports: 5,
+            min_failure_prefixes: 1,
+        };
         admin.set_policy("Shop-Android", "Staging", &policy).await.expect("policy");
         let key = admin.deployment("Shop-Android", "Staging").await.expect("deployment").key;
         let device = gui.server().device();
         for n in 0..5 {
+            let download = otadeck::api::acquisition::DownloadReport {
+                deployment_key: Some(key.clone()),
+                label: Some("v3".into()),
+                client_unique_id: Some(format!("crashy-{n}")),
+            };
+            device.report_download(&download).await.expect("download report");
             let report = DeployReport {
                 deployment_key: Some(key.clone()),
                 app_version: Some("1.0.0".into()),
@@ -407,7 +426,13 @@ fn a_scheduled_release_shows_its_next_step_and_when() {
         .block_on(gui.server().admin().set_policy(
             "Shop-Android",
             "Staging",
-            &RolloutPolicy { steps: vec![20, 50, 100], interval_ms: 3_600_000, max_failure_ratio: 0.2, min_reports: 5 },
+            &RolloutPolicy {
+                steps: vec![20, 50, 100],
+                interval_ms: 3_600_000,
+                max_failure_ratio: 0.2,
+                min_reports: 5,
+                min_failure_prefixes: 1,
+            },
         ))
         .expect("policy");
     let due = local_time(v3.rollout_changed_time.expect("changed time") + 3_600_000);

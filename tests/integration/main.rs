@@ -9,6 +9,7 @@ pub mod cli;
 mod crash_safety;
 mod device_protocol;
 mod fleet;
+mod forgery;
 #[cfg(feature = "gui")]
 mod gui;
 mod management;

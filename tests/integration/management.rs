@@ -321,8 +321,13 @@ async fn pause_keeps_devices_where_they_are_and_resume_continues_the_rollout_and
     let server = TestServer::start().await;
     let admin = server.admin();
     let (key, _) = app_with_keys(&admin, "Paused").await;
-    let policy =
-        RolloutPolicy { steps: vec![10, 50, 100], interval_ms: HOUR, max_failure_ratio: 0.5, min_reports: 100 };
+    let policy = RolloutPolicy {
+        steps: vec![10, 50, 100],
+        interval_ms: HOUR,
+        max_failure_ratio: 0.5,
+        min_reports: 100,
+        min_failure_prefixes: 1,
+    };
     admin.set_policy("Paused", "Staging", &policy).await.expect("policy");
     let dir = tempfile::tempdir().expect("dir");
     let v1 = admin.release("Paused", "Staging", &upload(package(dir.path(), "one"), info("1.0.0"))).await.expect("v1");

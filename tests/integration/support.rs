@@ -30,6 +30,8 @@ impl TestServer {
         let data_dir = tempfile::tempdir().expect("temp dir");
         let mut config = ServerConfig::new(data_dir.path().to_path_buf());
         config.admin_key = Some(ADMIN_KEY.to_owned());
+        // Tests stand in for a proxy: simulated fleets send X-Forwarded-For from many networks.
+        config.trust_forwarded_for = true;
         adjust(&mut config);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind loopback");
         let address = listener.local_addr().expect("local addr");

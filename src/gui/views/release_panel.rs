@@ -527,8 +527,13 @@ mod tests {
             time: 5,
         };
         assert!(matches!(ReleaseStatus::of(&halted, &[gate], None), ReleaseStatus::Halted { by_gate: true, .. }));
-        let policy =
-            RolloutPolicy { steps: vec![10, 50, 100], interval_ms: 3_600_000, max_failure_ratio: 0.2, min_reports: 5 };
+        let policy = RolloutPolicy {
+            steps: vec![10, 50, 100],
+            interval_ms: 3_600_000,
+            max_failure_ratio: 0.2,
+            min_reports: 5,
+            min_failure_prefixes: 1,
+        };
         let partial = package("v3", "1.0.0", Some(10));
         assert_eq!(
             ReleaseStatus::of(&partial, &[], Some(&policy)),

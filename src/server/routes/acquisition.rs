@@ -1,10 +1,11 @@
 //! Device routes: update check (current and legacy spelling), status reports, package downloads.
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::body::{Body, Bytes};
-use axum::extract::{Path, RawQuery, State};
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::extract::{ConnectInfo, Path, RawQuery, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use tokio_util::io::ReaderStream;
 
@@ -190,27 +191,48 @@ fn parse_report<T: serde::de::DeserializeOwned>(body: &Bytes) -> Result<T, ApiEr
     serde_json::from_slice(body).map_err(|e| ApiError::BadRequest(format!("The status report is not valid JSON: {e}")))
 }
 
-fn counted(state: &ServerState, outcome: ReportOutcome, key: &str) -> Result<Response, ApiError> {
+fn counted(state: &ServerState, outcome: ReportOutcome, key: &str, label: Option<&str>) -> Result<Response, ApiError> {
     match outcome {
         ReportOutcome::CountedAndHalted => {
             state.cache.invalidate();
             tracing::warn!(deployment_key = %key, "health gate halted a release");
             Ok((StatusCode::OK, "OK").into_response())
         }
-        ReportOutcome::Counted | ReportOutcome::AlreadyCounted => Ok((StatusCode::OK, "OK").into_response()),
+        // Unverified reports are accepted too: a device must not retry them for ever.
+        ReportOutcome::Counted | ReportOutcome::AlreadyCounted | ReportOutcome::Unverified => {
+            Ok((StatusCode::OK, "OK").into_response())
+        }
         ReportOutcome::UnknownDeployment => Err(ApiError::NotFound(format!("Deployment key \"{key}\" was not found."))),
+        ReportOutcome::UnknownLabel => Err(ApiError::NotFound(format!(
+            "Label \"{}\" was not found in this deployment.",
+            label.unwrap_or_default()
+        ))),
     }
 }
 
+/// A device-sent string, empty and placeholder values dropped, length checked.
+fn device_field(name: &'static str, value: Option<String>) -> Result<Option<String>, ApiError> {
+    let value = non_empty(value);
+    if let Some(text) = &value {
+        validate::device_field(name, text).map_err(|e| ApiError::BadRequest(e.to_string()))?;
+    }
+    Ok(value)
+}
+
 /// `POST …/report_status/deploy`. Never requires the SDK-version header.
-pub async fn report_deploy(State(state): State<ServerState>, body: Bytes) -> Result<Response, ApiError> {
+pub async fn report_deploy(
+    State(state): State<ServerState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
     state.metrics.status_reports.get_or_create(&KindLabels { kind: "deploy" }).inc();
     let report: DeployReport = parse_report(&body)?;
     let key = deployment_key(report.deployment_key.as_deref())?;
-    let app_version = non_empty(report.app_version.clone())
+    let app_version = device_field("app_version", report.app_version.clone())?
         .ok_or_else(|| ApiError::BadRequest("An app version must be specified (app_version).".into()))?;
-    let label = non_empty(report.label.clone());
-    let status = non_empty(report.status.clone());
+    let label = device_field("label", report.label.clone())?;
+    let status = device_field("status", report.status.clone())?;
     if label.is_some() && status.is_none() {
         return Err(ApiError::BadRequest("A status must be specified when a label is reported.".into()));
     }
@@ -221,44 +243,55 @@ pub async fn report_deploy(State(state): State<ServerState>, body: Bytes) -> Res
             "Invalid status \"{status}\": expected DeploymentSucceeded, DeploymentFailed or Downloaded."
         )));
     }
-    let client = non_empty(report.client_unique_id.clone());
+    let client = device_field("client_unique_id", report.client_unique_id.clone())?;
+    let previous = device_field("previous_label_or_app_version", report.previous_label_or_app_version.clone())?;
+    let previous_key = device_field("previous_deployment_key", report.previous_deployment_key.clone())?;
+    let prefix = crate::domain::network::prefix(state.client_address(peer, &headers));
     if let (Some(label), Some(status::DOWNLOADED)) = (&label, status.as_deref()) {
-        let (key2, label) = (key.clone(), label.clone());
-        let outcome = state.store.run(move |c| metrics::record_download(c, &key2, &label, client.as_deref())).await?;
-        return counted(&state, outcome, &key);
+        let (key2, label2) = (key.clone(), label.clone());
+        let outcome =
+            state.store.run(move |c| metrics::record_download(c, &key2, &label2, client.as_deref(), &prefix)).await?;
+        return counted(&state, outcome, &key, Some(label));
     }
-    let previous = non_empty(report.previous_label_or_app_version.clone());
-    let previous_key = non_empty(report.previous_deployment_key.clone());
     let failed = status.as_deref() == Some(status::DEPLOYMENT_FAILED) && label.is_some();
-    let key2 = key.clone();
+    let (key2, label2) = (key.clone(), label.clone());
     let outcome = state
         .store
         .run(move |c| {
             let event = DeployEvent {
                 deployment_key: &key2,
                 client_unique_id: client.as_deref(),
-                subject: label.as_deref().unwrap_or(&app_version),
+                subject: label2.as_deref().unwrap_or(&app_version),
+                is_label: label2.is_some(),
                 failed,
                 previous: previous.as_deref(),
                 previous_deployment_key: previous_key.as_deref(),
+                prefix: &prefix,
             };
             metrics::record_deploy(c, &event)
         })
         .await?;
-    counted(&state, outcome, &key)
+    counted(&state, outcome, &key, label.as_deref())
 }
 
 /// `POST …/report_status/download`.
-pub async fn report_download(State(state): State<ServerState>, body: Bytes) -> Result<Response, ApiError> {
+pub async fn report_download(
+    State(state): State<ServerState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
     state.metrics.status_reports.get_or_create(&KindLabels { kind: "download" }).inc();
     let report: DownloadReport = parse_report(&body)?;
     let key = deployment_key(report.deployment_key.as_deref())?;
-    let label = non_empty(report.label)
+    let label = device_field("label", report.label)?
         .ok_or_else(|| ApiError::BadRequest("A label must be specified in a download report.".into()))?;
-    let client = non_empty(report.client_unique_id);
-    let key2 = key.clone();
-    let outcome = state.store.run(move |c| metrics::record_download(c, &key2, &label, client.as_deref())).await?;
-    counted(&state, outcome, &key)
+    let client = device_field("client_unique_id", report.client_unique_id)?;
+    let prefix = crate::domain::network::prefix(state.client_address(peer, &headers));
+    let (key2, label2) = (key.clone(), label.clone());
+    let outcome =
+        state.store.run(move |c| metrics::record_download(c, &key2, &label2, client.as_deref(), &prefix)).await?;
+    counted(&state, outcome, &key, Some(&label))
 }
 
 /// `GET /blobs/{sha256}`: the package bytes, un-chunked with an exact `Content-Length`, no auth.

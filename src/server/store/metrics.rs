@@ -6,21 +6,31 @@
 //! Unlike the reference, a device's retried identical report is counted once, and counters never go
 //! below zero (a device that never reported running the binary cannot make its count negative).
 
-use rusqlite::{Connection, params};
+use rusqlite::{Connection, OptionalExtension as _, params};
 
 use super::StoreResult;
 use super::releases::deployment_id_by_key;
 use crate::api::management::{MetricCounts, Metrics};
 
-/// Whether a report was counted.
+/// What happened to a report.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ReportOutcome {
     Counted,
     /// Counted, and the deployment's health gate halted the release.
     CountedAndHalted,
     AlreadyCounted,
+    /// Accepted but not plausible (no download receipt, a capped subject): counted apart as
+    /// unverified, never fed to the health gate.
+    Unverified,
     UnknownDeployment,
+    /// The label does not exist in the deployment.
+    UnknownLabel,
 }
+
+/// Most distinct binary versions counted per deployment; reports for more are counted apart.
+pub const MAX_VERSION_SUBJECTS: i64 = 1000;
+/// Download receipts are kept for this many newest labels of a deployment.
+const RECEIPT_LABELS_KEPT: i64 = 20;
 
 /// A validated deploy report.
 #[derive(Debug, Clone)]
@@ -29,9 +39,26 @@ pub struct DeployEvent<'a> {
     pub client_unique_id: Option<&'a str>,
     /// The label, or the binary app version when the device runs the binary.
     pub subject: &'a str,
+    /// Whether `subject` is a label (else a binary version).
+    pub is_label: bool,
     pub failed: bool,
     pub previous: Option<&'a str>,
     pub previous_deployment_key: Option<&'a str>,
+    /// The network prefix of the client's address.
+    pub prefix: &'a str,
+}
+
+/// The label number of `label` if the deployment has that release.
+fn existing_label(connection: &Connection, deployment_id: i64, label: &str) -> StoreResult<Option<u64>> {
+    let Ok(number) = crate::domain::validate::label(label) else { return Ok(None) };
+    let found: Option<u64> = connection
+        .query_row(
+            "SELECT label_number FROM releases WHERE deployment_id = ?1 AND label_number = ?2",
+            params![deployment_id, number],
+            |row| row.get(0),
+        )
+        .optional()?;
+    Ok(found)
 }
 
 /// Records the receipt of a report; false if this device already sent the same one.
@@ -134,7 +161,11 @@ fn bump(connection: &Connection, deployment_id: i64, subject: &str, column: &str
     Ok(())
 }
 
-/// Counts a deploy report.
+/// Counts a deploy report if it is plausible:
+/// - a success or failure for a label counts only if this client downloaded that label (a download
+///   receipt); otherwise it is counted apart as unverified;
+/// - a verified failure records its network prefix, and the health gate needs failures from several;
+/// - the previous label or version loses one active device only if this client was counted there.
 ///
 /// # Errors
 /// SQLite errors.
@@ -142,6 +173,14 @@ pub fn record_deploy(connection: &mut Connection, event: &DeployEvent<'_>) -> St
     let tx = connection.transaction()?;
     let Some(deployment_id) = deployment_id_by_key(&tx, event.deployment_key)? else {
         return Ok(ReportOutcome::UnknownDeployment);
+    };
+    let label_number = if event.is_label {
+        match existing_label(&tx, deployment_id, event.subject)? {
+            Some(number) => Some(number),
+            None => return Ok(ReportOutcome::UnknownLabel),
+        }
+    } else {
+        None
     };
     let fingerprint = format!(
         "deploy\u{1f}{}\u{1f}{}\u{1f}{}\u{1f}{}",
@@ -153,24 +192,104 @@ pub fn record_deploy(connection: &mut Connection, event: &DeployEvent<'_>) -> St
     if !first_receipt(&tx, deployment_id, event.client_unique_id, &fingerprint)? {
         return Ok(ReportOutcome::AlreadyCounted);
     }
-    if event.failed {
-        bump(&tx, deployment_id, event.subject, "failed", 1)?;
-    } else {
-        bump(&tx, deployment_id, event.subject, "active", 1)?;
-        bump(&tx, deployment_id, event.subject, "installed", 1)?;
-        if let Some(previous) = event.previous.filter(|p| !p.is_empty()) {
-            let previous_key = event.previous_deployment_key.unwrap_or(event.deployment_key);
-            if let Some(previous_id) = deployment_id_by_key(&tx, previous_key)? {
-                bump(&tx, previous_id, previous, "active", -1)?;
-            }
-        }
+    let verified = match (label_number, event.client_unique_id) {
+        (Some(number), Some(client)) => has_download_receipt(&tx, deployment_id, client, number)?,
+        (Some(_), None) => false,
+        // A device on its binary needs no download; its version is capped instead.
+        (None, _) => subject_has_room(&tx, deployment_id, event.subject)?,
+    };
+    if !verified {
+        bump_unverified(&tx, deployment_id, event.subject, label_number.is_some())?;
+        tx.commit()?;
+        return Ok(ReportOutcome::Unverified);
     }
-    let halted = super::policy::check_health(&tx, deployment_id, event.subject, super::now_ms())?;
+    let mut halted = false;
+    if let (true, Some(number)) = (event.failed, label_number) {
+        bump(&tx, deployment_id, event.subject, "failed", 1)?;
+        tx.execute(
+            "INSERT OR IGNORE INTO failure_prefixes (deployment_id, label_number, prefix) VALUES (?1, ?2, ?3)",
+            params![deployment_id, number, event.prefix],
+        )?;
+        halted = super::policy::check_health(&tx, deployment_id, event.subject, super::now_ms())?;
+    } else {
+        count_active(&tx, deployment_id, event)?;
+    }
     tx.commit()?;
     Ok(if halted { ReportOutcome::CountedAndHalted } else { ReportOutcome::Counted })
 }
 
-/// Counts a download report.
+fn has_download_receipt(
+    connection: &Connection,
+    deployment_id: i64,
+    client: &str,
+    label_number: u64,
+) -> StoreResult<bool> {
+    let found: Option<i64> = connection
+        .query_row(
+            "SELECT 1 FROM download_receipts WHERE deployment_id = ?1 AND client_unique_id = ?2 AND label_number = ?3",
+            params![deployment_id, client, label_number],
+            |row| row.get(0),
+        )
+        .optional()?;
+    Ok(found.is_some())
+}
+
+/// Whether a binary version may be counted: it is counted already, or the deployment has fewer than
+/// [`MAX_VERSION_SUBJECTS`] subjects.
+fn subject_has_room(connection: &Connection, deployment_id: i64, subject: &str) -> StoreResult<bool> {
+    let (exists, total): (i64, i64) = connection.query_row(
+        "SELECT COALESCE(SUM(subject = ?2), 0), COUNT(*) FROM metrics WHERE deployment_id = ?1",
+        params![deployment_id, subject],
+        |row| Ok((row.get(0)?, row.get(1)?)),
+    )?;
+    Ok(exists > 0 || total < MAX_VERSION_SUBJECTS)
+}
+
+/// Counts an unverified report: on its label (which exists), or nowhere for an uncounted version.
+fn bump_unverified(connection: &Connection, deployment_id: i64, subject: &str, is_label: bool) -> StoreResult<()> {
+    if is_label {
+        connection.execute(
+            "INSERT INTO metrics (deployment_id, subject, unverified) VALUES (?1, ?2, 1)
+             ON CONFLICT (deployment_id, subject) DO UPDATE SET unverified = unverified + 1",
+            params![deployment_id, subject],
+        )?;
+    }
+    Ok(())
+}
+
+/// A verified success: the device is active on its subject now, and leaves where it was counted.
+fn count_active(connection: &Connection, deployment_id: i64, event: &DeployEvent<'_>) -> StoreResult<()> {
+    bump(connection, deployment_id, event.subject, "active", 1)?;
+    bump(connection, deployment_id, event.subject, "installed", 1)?;
+    let Some(client) = event.client_unique_id else { return Ok(()) };
+    if let Some(previous) = event.previous.filter(|p| !p.is_empty()) {
+        let previous_key = event.previous_deployment_key.unwrap_or(event.deployment_key);
+        if let Some(previous_id) = deployment_id_by_key(connection, previous_key)? {
+            let counted_there: Option<String> = connection
+                .query_row(
+                    "SELECT subject FROM device_positions WHERE deployment_id = ?1 AND client_unique_id = ?2",
+                    params![previous_id, client],
+                    |row| row.get(0),
+                )
+                .optional()?;
+            if counted_there.as_deref() == Some(previous) {
+                bump(connection, previous_id, previous, "active", -1)?;
+                connection.execute(
+                    "DELETE FROM device_positions WHERE deployment_id = ?1 AND client_unique_id = ?2",
+                    params![previous_id, client],
+                )?;
+            }
+        }
+    }
+    connection.execute(
+        "INSERT INTO device_positions (deployment_id, client_unique_id, subject) VALUES (?1, ?2, ?3)
+         ON CONFLICT (deployment_id, client_unique_id) DO UPDATE SET subject = excluded.subject",
+        params![deployment_id, client, event.subject],
+    )?;
+    Ok(())
+}
+
+/// Counts a download report and records the client's download receipt for the label.
 ///
 /// # Errors
 /// SQLite errors.
@@ -179,17 +298,44 @@ pub fn record_download(
     deployment_key: &str,
     label: &str,
     client_unique_id: Option<&str>,
+    prefix: &str,
 ) -> StoreResult<ReportOutcome> {
     let tx = connection.transaction()?;
     let Some(deployment_id) = deployment_id_by_key(&tx, deployment_key)? else {
         return Ok(ReportOutcome::UnknownDeployment);
     };
-    if !first_receipt(&tx, deployment_id, client_unique_id, &format!("download\u{1f}{label}"))? {
+    let Some(label_number) = existing_label(&tx, deployment_id, label)? else {
+        return Ok(ReportOutcome::UnknownLabel);
+    };
+    let Some(client) = client_unique_id else {
+        bump_unverified(&tx, deployment_id, label, true)?;
+        tx.commit()?;
+        return Ok(ReportOutcome::Unverified);
+    };
+    if !first_receipt(&tx, deployment_id, Some(client), &format!("download\u{1f}{label}"))? {
         return Ok(ReportOutcome::AlreadyCounted);
     }
+    tx.execute(
+        "INSERT OR IGNORE INTO download_receipts (deployment_id, client_unique_id, label_number, prefix)
+         VALUES (?1, ?2, ?3, ?4)",
+        params![deployment_id, client, label_number, prefix],
+    )?;
     bump(&tx, deployment_id, label, "downloaded", 1)?;
     tx.commit()?;
     Ok(ReportOutcome::Counted)
+}
+
+/// Drops download receipts of labels older than the newest few of each deployment (devices report
+/// an install soon after its download).
+///
+/// # Errors
+/// SQLite errors.
+pub fn compact_receipts(connection: &Connection) -> StoreResult<usize> {
+    Ok(connection.execute(
+        "DELETE FROM download_receipts WHERE label_number <
+             (SELECT MAX(r.label_number) FROM releases r WHERE r.deployment_id = download_receipts.deployment_id) - ?1",
+        [RECEIPT_LABELS_KEPT],
+    )?)
 }
 
 /// Metrics of a deployment in the wire shape: labels get all four counters, versions `active`.
@@ -198,18 +344,24 @@ pub fn record_download(
 /// SQLite errors.
 pub fn metrics(connection: &Connection, deployment_id: i64) -> StoreResult<Metrics> {
     let mut statement = connection.prepare_cached(
-        "SELECT subject, active, downloaded, installed, failed FROM metrics WHERE deployment_id = ?1",
+        "SELECT subject, active, downloaded, installed, failed, unverified FROM metrics WHERE deployment_id = ?1",
     )?;
     let rows = statement.query_map([deployment_id], |row| {
         let subject: String = row.get(0)?;
         let counts = (row.get::<_, i64>(1)?, row.get::<_, i64>(2)?, row.get::<_, i64>(3)?, row.get::<_, i64>(4)?);
-        Ok((subject, counts))
+        Ok((subject, counts, row.get::<_, i64>(5)?))
     })?;
     let mut metrics = Metrics::new();
     for row in rows {
-        let (subject, (active, downloaded, installed, failed)) = row?;
+        let (subject, (active, downloaded, installed, failed), unverified) = row?;
         let counts = if crate::domain::validate::label(&subject).is_ok() {
-            MetricCounts { active, downloaded: Some(downloaded), failed: Some(failed), installed: Some(installed) }
+            MetricCounts {
+                active,
+                downloaded: Some(downloaded),
+                failed: Some(failed),
+                installed: Some(installed),
+                unverified: (unverified > 0).then_some(unverified),
+            }
         } else {
             MetricCounts { active, ..MetricCounts::default() }
         };

@@ -55,6 +55,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/003_rollout_policies.sql"),
     include_str!("migrations/004_metric_samples.sql"),
     include_str!("migrations/005_paused.sql"),
+    include_str!("migrations/006_report_receipts.sql"),
 ];
 
 /// The metadata database.

@@ -100,7 +100,12 @@ pub fn check_health(connection: &Connection, deployment_id: i64, label: &str, no
         )
         .optional()?;
     let Some((installed, failed)) = counts else { return Ok(false) };
-    let Some(reason) = policy.health_violation(installed, failed) else { return Ok(false) };
+    let prefixes: i64 = connection.query_row(
+        "SELECT COUNT(*) FROM failure_prefixes WHERE deployment_id = ?1 AND label_number = ?2",
+        params![deployment_id, label_number],
+        |row| row.get(0),
+    )?;
+    let Some(reason) = policy.health_violation(installed, failed, prefixes) else { return Ok(false) };
     let halted = connection.execute(
         "UPDATE releases SET is_paused = 1 WHERE deployment_id = ?1 AND label_number = ?2 AND is_paused = 0 AND is_disabled = 0",
         params![deployment_id, label_number],
