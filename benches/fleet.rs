@@ -29,6 +29,9 @@ fn main() {
     let port = std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port();
     let mut server = Command::new(env!("CARGO_BIN_EXE_otadeck"))
         .args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--data-dir"])
+        // 100,000 devices share this machine's address: lift the per-address limits.
+        .args(["--report-rate-limit", "10000000", "--download-rate-limit", "10000000"])
+        .args(["--max-connections-per-address", "4096"])
         .arg(data.path())
         .env("OTADECK_ADMIN_KEY", ADMIN_KEY)
         .env("RUST_LOG", "warn")

@@ -88,6 +88,11 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     config.upload_limit_bytes = args.upload_limit_mb.saturating_mul(1024 * 1024);
     config.shutdown_grace = std::time::Duration::from_secs(args.shutdown_grace_seconds);
     config.trust_forwarded_for = args.trust_x_forwarded_for;
+    config.limits.reports_per_second = args.report_rate_limit;
+    config.limits.report_burst = args.report_rate_limit.saturating_mul(10);
+    config.limits.downloads_per_second = args.download_rate_limit;
+    config.limits.download_burst = args.download_rate_limit.saturating_mul(10);
+    config.limits.per_address_connections = args.max_connections_per_address;
     config.tls = match (args.tls_cert, args.tls_key) {
         (Some(cert), Some(key)) => Some(server::TlsFiles { cert, key }),
         _ => None,

@@ -126,6 +126,15 @@ pub struct ServeArgs {
     /// The PEM private key of --tls-cert.
     #[arg(long, env = "OTADECK_TLS_KEY", requires = "tls_cert")]
     pub tls_key: Option<PathBuf>,
+    /// Status reports per second per client address (bursts of 10×); more get 429.
+    #[arg(long, default_value_t = 1_000, env = "OTADECK_REPORT_RATE_LIMIT")]
+    pub report_rate_limit: u32,
+    /// Package downloads per second per client address (bursts of 10×); more get 429.
+    #[arg(long, default_value_t = 200, env = "OTADECK_DOWNLOAD_RATE_LIMIT")]
+    pub download_rate_limit: u32,
+    /// Open connections per client address.
+    #[arg(long, default_value_t = 256, env = "OTADECK_MAX_CONNECTIONS_PER_ADDRESS")]
+    pub max_connections_per_address: usize,
     /// Take client addresses from the last X-Forwarded-For entry: only behind a proxy that sets it.
     #[arg(long, env = "OTADECK_TRUST_X_FORWARDED_FOR")]
     pub trust_x_forwarded_for: bool,

@@ -38,6 +38,10 @@ pub enum PackageError {
     TooLarge(u64),
     #[error("the package contains no files")]
     Empty,
+    #[error("the package contains a symbolic link \"{0}\"")]
+    Symlink(String),
+    #[error("the package's entry \"{0}\" has another name in its local header than in the central directory")]
+    NameMismatch(String),
 }
 
 /// One file of a package: its path (with `/` separators) and the hex SHA-256 of its contents.
@@ -101,6 +105,10 @@ pub fn looks_like_zip(head: &[u8]) -> bool {
 pub fn inspect_zip<R: Read + Seek>(mut reader: R, limits: ZipLimits) -> Result<Vec<ManifestEntry>, PackageError> {
     let declared_entries =
         central_directory_entry_count(&mut reader).map_err(|e| PackageError::BadZip(e.to_string()))?;
+    // Checked before the central directory is parsed: millions of entries would cost memory first.
+    if declared_entries.is_some_and(|declared| declared > limits.max_entries) {
+        return Err(PackageError::TooManyEntries(limits.max_entries));
+    }
     let mut archive = zip::ZipArchive::new(reader).map_err(|e| PackageError::BadZip(e.to_string()))?;
     if archive.len() > limits.max_entries {
         return Err(PackageError::TooManyEntries(limits.max_entries));
@@ -115,15 +123,21 @@ pub fn inspect_zip<R: Read + Seek>(mut reader: R, limits: ZipLimits) -> Result<V
     }
     let mut seen = HashSet::new();
     let mut entries = Vec::new();
+    let mut local_headers = Vec::new();
     let mut total: u64 = 0;
     for index in 0..archive.len() {
         let mut file = archive.by_index(index).map_err(|e| PackageError::BadZip(e.to_string()))?;
         let name = file.name().map_err(|e| PackageError::BadZip(e.to_string()))?.into_owned();
         check_path(&name)?;
+        local_headers.push((file.header_start(), file.name_raw().to_vec(), name.clone()));
+        if file.is_symlink() {
+            return Err(PackageError::Symlink(name));
+        }
         if file.is_dir() || name.ends_with('/') {
             continue;
         }
-        if !seen.insert(name.clone()) {
+        // `a//b`, `./a/b` and `a/./b` unpack to the same file on a phone.
+        if !seen.insert(normalized(&name)) {
             return Err(PackageError::DuplicatePath(name));
         }
         let budget = limits.max_uncompressed_bytes.saturating_sub(total);
@@ -140,7 +154,32 @@ pub fn inspect_zip<R: Read + Seek>(mut reader: R, limits: ZipLimits) -> Result<V
     if entries.iter().all(|e| is_signature(&e.path)) {
         return Err(PackageError::Empty);
     }
+    let mut reader = archive.into_inner();
+    for (offset, central_name, name) in local_headers {
+        if local_name(&mut reader, offset).map_err(|e| PackageError::BadZip(e.to_string()))? != central_name {
+            return Err(PackageError::NameMismatch(name));
+        }
+    }
     Ok(entries)
+}
+
+/// A path with empty and `.` segments removed, as an unzip on the device resolves it.
+fn normalized(path: &str) -> String {
+    path.split(['/', '\\']).filter(|s| !s.is_empty() && *s != ".").collect::<Vec<_>>().join("/")
+}
+
+/// The file name in the local file header at `offset`.
+fn local_name<R: Read + Seek>(reader: &mut R, offset: u64) -> std::io::Result<Vec<u8>> {
+    let mut header = [0_u8; 30];
+    reader.seek(std::io::SeekFrom::Start(offset))?;
+    reader.read_exact(&mut header)?;
+    if &header[..4] != b"PK\x03\x04" {
+        return Err(std::io::Error::new(std::io::ErrorKind::InvalidData, "no local file header"));
+    }
+    let length = usize::from(u16::from_le_bytes([header[26], header[27]]));
+    let mut name = vec![0_u8; length];
+    reader.read_exact(&mut name)?;
+    Ok(name)
 }
 
 /// Hashes everything a reader yields; returns the hex digest and the number of bytes read.
@@ -176,7 +215,26 @@ fn central_directory_entry_count<R: Read + Seek>(reader: &mut R) -> std::io::Res
         return Ok(None);
     };
     let count = tail.get(at + 10..at + 12).map(|b| u16::from_le_bytes([b[0], b[1]]));
-    Ok(count.filter(|&c| c != u16::MAX).map(usize::from))
+    if let Some(count) = count.filter(|&c| c != u16::MAX) {
+        return Ok(Some(usize::from(count)));
+    }
+    // Zip64: the locator just before the record points at the zip64 end record and its u64 count.
+    let Some(locator) = at.checked_sub(20).and_then(|l| tail.get(l..l + 20)).filter(|l| &l[..4] == b"PK\x06\x07")
+    else {
+        return Ok(None);
+    };
+    let mut offset_bytes = [0_u8; 8];
+    offset_bytes.copy_from_slice(&locator[8..16]);
+    reader.seek(std::io::SeekFrom::Start(u64::from_le_bytes(offset_bytes)))?;
+    let mut record = [0_u8; 56];
+    let read = reader.read(&mut record)?;
+    reader.seek(std::io::SeekFrom::Start(0))?;
+    if read < 40 || &record[..4] != b"PK\x06\x06" {
+        return Ok(None);
+    }
+    let mut count_bytes = [0_u8; 8];
+    count_bytes.copy_from_slice(&record[32..40]);
+    Ok(Some(usize::try_from(u64::from_le_bytes(count_bytes)).unwrap_or(usize::MAX)))
 }
 
 fn check_path(name: &str) -> Result<(), PackageError> {
@@ -313,5 +371,46 @@ mod tests {
     fn zip_signature_detection() {
         assert!(looks_like_zip(b"PK\x03\x04rest"));
         assert!(!looks_like_zip(b"console.log(1)"));
+    }
+
+    #[test]
+    fn a_huge_declared_entry_count_is_refused_before_the_directory_is_parsed() {
+        let mut bytes = zip_of(&[("CodePush/index.android.bundle", b"x")]);
+        let eocd = bytes.windows(4).rposition(|w| w == b"PK\x05\x06").expect("end record");
+        for field in [eocd + 8, eocd + 10] {
+            bytes[field..field + 2].copy_from_slice(&60_000_u16.to_le_bytes());
+        }
+        let result = inspect_zip(Cursor::new(bytes), ZipLimits::default());
+        assert!(matches!(result, Err(PackageError::TooManyEntries(50_000))), "{result:?}");
+    }
+
+    #[test]
+    fn symlinks_are_refused() {
+        let mut writer = zip::ZipWriter::new(Cursor::new(Vec::new()));
+        let options = zip::write::SimpleFileOptions::default();
+        writer.start_file("CodePush/index.android.bundle", options).expect("file");
+        std::io::Write::write_all(&mut writer, b"x").expect("write");
+        writer.add_symlink("CodePush/link", "../../../data/secret", options).expect("symlink");
+        let bytes = writer.finish().expect("finish").into_inner();
+        let result = inspect_zip(Cursor::new(bytes), ZipLimits::default());
+        assert!(matches!(result, Err(PackageError::Symlink(ref name)) if name == "CodePush/link"), "{result:?}");
+    }
+
+    #[test]
+    fn paths_that_unpack_to_the_same_file_are_duplicates() {
+        let bytes = zip_of(&[("CodePush/a.js", b"1"), ("CodePush//a.js", b"2")]);
+        let result = inspect_zip(Cursor::new(bytes), ZipLimits::default());
+        assert!(matches!(result, Err(PackageError::DuplicatePath(_))), "{result:?}");
+    }
+
+    #[test]
+    fn a_local_header_that_names_another_file_is_refused() {
+        let mut bytes = zip_of(&[("CodePush/a.js", b"console.log(1)")]);
+        let local = bytes.windows(4).position(|w| w == b"PK\x03\x04").expect("local header");
+        let name = local + 30;
+        assert_eq!(&bytes[name..name + 13], b"CodePush/a.js");
+        bytes[name + 9] = b'b';
+        let result = inspect_zip(Cursor::new(bytes), ZipLimits::default());
+        assert!(matches!(result, Err(PackageError::NameMismatch(ref n)) if n == "CodePush/a.js"), "{result:?}");
     }
 }

@@ -65,14 +65,54 @@ impl BlobStore {
             .path_of(sha256)
             .ok_or_else(|| std::io::Error::new(std::io::ErrorKind::InvalidInput, "bad blob hash"))?;
         if target.exists() {
+            // Reused by a new release: fresh again, so collection cannot take it before the row lands.
+            std::fs::File::options().append(true).open(&target)?.set_modified(std::time::SystemTime::now())?;
             return Ok(target);
         }
         std::fs::File::open(temp)?.sync_all()?;
         let folder = target.parent().unwrap_or(&self.root);
-        std::fs::create_dir_all(folder)?;
+        if !folder.exists() {
+            std::fs::create_dir_all(folder)?;
+            // The new sub-folder's entry is durable only once its parent is synced.
+            std::fs::File::open(&self.root)?.sync_all()?;
+        }
         std::fs::rename(temp, &target)?;
         std::fs::File::open(folder)?.sync_all()?;
         Ok(target)
+    }
+
+    /// Blobs last written before `older_than` (digests), for collecting those no release uses.
+    ///
+    /// # Errors
+    /// I/O errors listing the folders.
+    pub fn older_than(&self, older_than: std::time::SystemTime) -> std::io::Result<Vec<String>> {
+        let mut found = Vec::new();
+        for folder in std::fs::read_dir(&self.root)? {
+            let folder = folder?.path();
+            if !folder.is_dir() {
+                continue;
+            }
+            for entry in std::fs::read_dir(&folder)? {
+                let entry = entry?;
+                let name = entry.file_name().to_string_lossy().into_owned();
+                if self.path_of(&name).is_some() && entry.metadata()?.modified()? < older_than {
+                    found.push(name);
+                }
+            }
+        }
+        Ok(found)
+    }
+
+    /// Deletes a blob.
+    ///
+    /// # Errors
+    /// I/O errors other than "already gone".
+    pub fn remove(&self, sha256: &str) -> std::io::Result<()> {
+        let Some(path) = self.path_of(sha256) else { return Ok(()) };
+        match std::fs::remove_file(path) {
+            Err(error) if error.kind() != std::io::ErrorKind::NotFound => Err(error),
+            _ => Ok(()),
+        }
     }
 }
 

@@ -22,6 +22,12 @@ pub enum ApiError {
     Conflict(String),
     #[error("{0}")]
     PayloadTooLarge(String),
+    /// Too many requests from this address; retry after this many seconds.
+    #[error("Too many requests from this address; retry in {0} s.")]
+    TooManyRequests(u64),
+    /// The server cannot take the request now (no file descriptor, disk full); nothing was stored.
+    #[error("{0}")]
+    Unavailable(String),
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -37,6 +43,8 @@ impl ApiError {
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::Conflict(_) => StatusCode::CONFLICT,
             Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,
+            Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -64,8 +72,18 @@ impl From<StoreError> for ApiError {
 }
 
 impl From<std::io::Error> for ApiError {
+    /// Running out of file descriptors or disk space is the server's state, not a bug: 503 with a
+    /// clear message, so clients retry later.
     fn from(error: std::io::Error) -> Self {
-        Self::Internal(error.to_string())
+        match error.raw_os_error() {
+            Some(code) if code == nix::libc::EMFILE || code == nix::libc::ENFILE => {
+                Self::Unavailable("The server has too many open files right now; retry shortly.".into())
+            }
+            Some(code) if code == nix::libc::ENOSPC || code == nix::libc::EDQUOT => {
+                Self::Unavailable("The server's disk is full; nothing was stored.".into())
+            }
+            _ => Self::Internal(error.to_string()),
+        }
     }
 }
 
@@ -79,6 +97,14 @@ impl IntoResponse for ApiError {
             }
             other => other.to_string(),
         };
-        (status, [(axum::http::header::CONTENT_TYPE, "text/plain; charset=utf-8")], body).into_response()
+        let mut response =
+            (status, [(axum::http::header::CONTENT_TYPE, "text/plain; charset=utf-8")], body).into_response();
+        response
+            .headers_mut()
+            .insert(axum::http::header::X_CONTENT_TYPE_OPTIONS, axum::http::HeaderValue::from_static("nosniff"));
+        if let Self::TooManyRequests(seconds) = self {
+            response.headers_mut().insert(axum::http::header::RETRY_AFTER, axum::http::HeaderValue::from(seconds));
+        }
+        response
     }
 }

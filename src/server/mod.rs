@@ -12,6 +12,7 @@ pub mod blobs;
 pub mod cache;
 pub mod data_dir;
 pub mod error;
+pub mod limits;
 pub mod observability;
 pub mod routes;
 pub mod store;
@@ -31,6 +32,9 @@ pub use error::ApiError;
 
 /// Default upload limit: 200 MB, as the reference server.
 pub const DEFAULT_UPLOAD_LIMIT_BYTES: u64 = 200 * 1024 * 1024;
+
+/// Unreferenced blobs younger than this are kept (their release row may be on its way).
+pub const BLOB_COLLECTION_GRACE: Duration = Duration::from_secs(3600);
 
 /// How long requests in flight (uploads included) may run on after a shutdown signal.
 pub const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
@@ -59,6 +63,8 @@ pub struct ServerConfig {
     /// Serve HTTPS with this certificate and key.
     pub tls: Option<TlsFiles>,
     pub shutdown_grace: Duration,
+    /// Connection caps, timeouts and per-address rate limits.
+    pub limits: limits::Limits,
 }
 
 impl ServerConfig {
@@ -74,6 +80,7 @@ impl ServerConfig {
             trust_forwarded_for: false,
             tls: None,
             shutdown_grace: DEFAULT_SHUTDOWN_GRACE,
+            limits: limits::Limits::default(),
         }
     }
 
@@ -147,6 +154,8 @@ impl StartError {
 struct Listening {
     tls: Option<(TlsFiles, RustlsConfig)>,
     grace: Duration,
+    gate: limits::ConnectionGate,
+    header_read_timeout: Duration,
 }
 
 /// Shared state of all handlers.
@@ -160,6 +169,9 @@ pub struct ServerState {
     pub zip_limits: ZipLimits,
     pub metrics: Arc<observability::ServerMetrics>,
     pub trust_forwarded_for: bool,
+    /// Per-address token buckets of status reports and of package downloads.
+    pub report_limiter: Arc<limits::RateLimiter>,
+    pub download_limiter: Arc<limits::RateLimiter>,
     listening: Arc<Listening>,
     /// Held for as long as any clone of the state lives: the data dir is this server's alone.
     _lock: Arc<data_dir::DataDirLock>,
@@ -216,7 +228,23 @@ impl ServerState {
             zip_limits: config.zip_limits,
             metrics,
             trust_forwarded_for: config.trust_forwarded_for,
-            listening: Arc::new(Listening { tls, grace: config.shutdown_grace }),
+            report_limiter: Arc::new(limits::RateLimiter::new(
+                config.limits.reports_per_second,
+                config.limits.report_burst,
+            )),
+            download_limiter: Arc::new(limits::RateLimiter::new(
+                config.limits.downloads_per_second,
+                config.limits.download_burst,
+            )),
+            listening: Arc::new(Listening {
+                tls,
+                grace: config.shutdown_grace,
+                gate: limits::ConnectionGate::new(
+                    config.limits.per_address_connections,
+                    limits::total_connection_cap(&config.limits, limits::raise_open_file_limit()),
+                ),
+                header_read_timeout: config.limits.header_read_timeout,
+            }),
             _lock: Arc::new(lock),
         };
         Ok(Opened { state, generated_admin_key })
@@ -231,11 +259,38 @@ impl ServerState {
     pub async fn advance_schedules(&self, now_ms: i64) -> Result<usize, store::StoreError> {
         self.store.run(move |c| store::metrics::compact_samples(c, now_ms)).await?;
         self.store.run(|c| store::metrics::compact_receipts(c)).await?;
+        self.report_limiter.shrink();
+        self.download_limiter.shrink();
+        if let Err(error) = self.collect_blobs(BLOB_COLLECTION_GRACE).await {
+            tracing::warn!(%error, "collecting unreferenced blobs failed");
+        }
         let moved = self.store.run(move |c| store::policy::advance_schedules(c, now_ms)).await?;
         if moved > 0 {
             self.cache.invalidate();
         }
         Ok(moved)
+    }
+
+    /// Deletes blobs that no release references and that were written more than `grace` ago (a
+    /// refused upload's blob, a deleted app's packages). The grace keeps a blob whose release row is
+    /// about to be written. Returns how many went.
+    ///
+    /// # Errors
+    /// Storage errors.
+    pub async fn collect_blobs(&self, grace: Duration) -> Result<usize, store::StoreError> {
+        let blobs = Arc::clone(&self.blobs);
+        let cutoff = std::time::SystemTime::now().checked_sub(grace).unwrap_or(std::time::UNIX_EPOCH);
+        let candidates = tokio::task::spawn_blocking(move || blobs.older_than(cutoff))
+            .await
+            .map_err(|e| store::StoreError::Task(e.to_string()))?
+            .map_err(|e| store::StoreError::Task(e.to_string()))?;
+        let unused = self.store.run(move |c| store::releases::unreferenced_blobs(c, candidates)).await?;
+        for sha256 in &unused {
+            if let Err(error) = self.blobs.remove(sha256) {
+                tracing::warn!(%error, sha256, "cannot delete an unreferenced blob");
+            }
+        }
+        Ok(unused.len())
     }
 
     /// The client's address: the peer, or the last `X-Forwarded-For` entry when the server is set
@@ -318,12 +373,20 @@ pub async fn serve(
         drain.graceful_shutdown(Some(grace));
     });
     let listener = listener.into_std()?;
+    let gated = limits::GatedAcceptor::new(state.listening.gate.clone());
+    let header_timeout = state.listening.header_read_timeout;
     let result = match &state.listening.tls {
-        None => axum_server::from_tcp(listener)?.handle(handle).serve(make_service).await,
+        None => {
+            let mut server = axum_server::from_tcp(listener)?.acceptor(gated).handle(handle);
+            server.http_builder().http1().header_read_timeout(header_timeout);
+            server.first_request_timeout(header_timeout).serve(make_service).await
+        }
         Some((files, config)) => {
             let reloader = tokio::spawn(reload_on_sighup(files.clone(), config.clone()));
-            let server = axum_server::tls_rustls::from_tcp_rustls(listener, config.clone())?;
-            let result = server.handle(handle).serve(make_service).await;
+            let tls = axum_server::tls_rustls::RustlsAcceptor::new(config.clone()).acceptor(gated);
+            let mut server = axum_server::from_tcp(listener)?.acceptor(tls).handle(handle);
+            server.http_builder().http1().header_read_timeout(header_timeout);
+            let result = server.first_request_timeout(header_timeout).serve(make_service).await;
             reloader.abort();
             result
         }
@@ -419,7 +482,14 @@ pub async fn start_embedded(data_dir: PathBuf, preferred_port: u16) -> Result<Em
         Err(_) => TcpListener::bind(("127.0.0.1", 0)).await.map_err(dir_error)?,
     };
     let address = listener.local_addr().map_err(dir_error)?;
-    let opened = match ServerState::open(&ServerConfig::new(data_dir.clone()), address).await {
+    // The app's own server on loopback: every simulated device shares one address.
+    let mut config = ServerConfig::new(data_dir.clone());
+    config.limits.reports_per_second = 1_000_000;
+    config.limits.report_burst = 1_000_000;
+    config.limits.downloads_per_second = 1_000_000;
+    config.limits.download_burst = 1_000_000;
+    config.limits.per_address_connections = 4_096;
+    let opened = match ServerState::open(&config, address).await {
         Ok(opened) => opened,
         Err(StartError::Locked(data_dir::LockError::Held { owner: Some(owner), .. })) => {
             return Ok(EmbeddedServer { url: owner.url, admin_key: read_admin_key()?, owner_pid: Some(owner.pid) });

@@ -35,6 +35,9 @@ fn bad_multipart(error: &axum::extract::multipart::MultipartError) -> ApiError {
     }
 }
 
+/// Largest accepted `packageInfo` part (a description is at most 10,000 characters).
+const PACKAGE_INFO_LIMIT: usize = 64 * 1024;
+
 /// Reads the multipart body.
 ///
 /// # Errors
@@ -44,6 +47,12 @@ pub async fn receive(state: &ServerState, mut multipart: Multipart) -> Result<Re
     let mut package_info = None;
     while let Some(mut field) = multipart.next_field().await.map_err(|e| bad_multipart(&e))? {
         match field.name() {
+            Some("package") if package.is_some() => {
+                return Err(ApiError::BadRequest("The upload has more than one \"package\" part.".into()));
+            }
+            Some("packageInfo") if package_info.is_some() => {
+                return Err(ApiError::BadRequest("The upload has more than one \"packageInfo\" part.".into()));
+            }
             Some("package") => {
                 let path = state.blobs.tmp_dir().join(format!("upload-{}", super::store::accounts::generate_key()));
                 let temp = TempFileGuard(path.clone());
@@ -65,12 +74,25 @@ pub async fn receive(state: &ServerState, mut multipart: Multipart) -> Result<Re
                 package = Some(ReceivedPackage { temp, sha256: hex::encode(hasher.finalize()), size });
             }
             Some("packageInfo") => {
-                let text = field.text().await.map_err(|e| bad_multipart(&e))?;
+                // Read in chunks with a cap: a huge part must not be buffered whole.
+                let mut bytes = Vec::new();
+                while let Some(chunk) = field.chunk().await.map_err(|e| bad_multipart(&e))? {
+                    if bytes.len() + chunk.len() > PACKAGE_INFO_LIMIT {
+                        return Err(ApiError::PayloadTooLarge(format!(
+                            "packageInfo is larger than {PACKAGE_INFO_LIMIT} bytes."
+                        )));
+                    }
+                    bytes.extend_from_slice(&chunk);
+                }
+                let text = String::from_utf8(bytes)
+                    .map_err(|_| ApiError::BadRequest("packageInfo is not UTF-8 text.".into()))?;
                 package_info = Some(text);
             }
-            _ => {
-                // Unknown parts are drained and ignored.
-                while field.chunk().await.map_err(|e| bad_multipart(&e))?.is_some() {}
+            other => {
+                return Err(ApiError::BadRequest(format!(
+                    "Unexpected part {:?}: an upload has exactly one \"package\" and one \"packageInfo\".",
+                    other.unwrap_or("")
+                )));
             }
         }
     }

@@ -12,6 +12,8 @@ mod fleet;
 mod forgery;
 #[cfg(feature = "gui")]
 mod gui;
+mod holes;
+mod hygiene;
 mod management;
 mod node_tools;
 mod packaging;

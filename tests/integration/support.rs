@@ -32,6 +32,12 @@ impl TestServer {
         config.admin_key = Some(ADMIN_KEY.to_owned());
         // Tests stand in for a proxy: simulated fleets send X-Forwarded-For from many networks.
         config.trust_forwarded_for = true;
+        // Fleets of thousands share this machine's address; the limits have their own test.
+        config.limits.reports_per_second = 1_000_000;
+        config.limits.report_burst = 1_000_000;
+        config.limits.downloads_per_second = 1_000_000;
+        config.limits.download_burst = 1_000_000;
+        config.limits.per_address_connections = 4_096;
         adjust(&mut config);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind loopback");
         let address = listener.local_addr().expect("local addr");

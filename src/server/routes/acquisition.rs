@@ -210,6 +210,11 @@ fn counted(state: &ServerState, outcome: ReportOutcome, key: &str, label: Option
     }
 }
 
+/// 429 with `Retry-After` when `address` has spent its burst.
+fn throttle(limiter: &crate::server::limits::RateLimiter, address: std::net::IpAddr) -> Result<(), ApiError> {
+    limiter.check(address).map_err(|wait| ApiError::TooManyRequests(wait.as_secs().max(1)))
+}
+
 /// A device-sent string, empty and placeholder values dropped, length checked.
 fn device_field(name: &'static str, value: Option<String>) -> Result<Option<String>, ApiError> {
     let value = non_empty(value);
@@ -227,6 +232,8 @@ pub async fn report_deploy(
     body: Bytes,
 ) -> Result<Response, ApiError> {
     state.metrics.status_reports.get_or_create(&KindLabels { kind: "deploy" }).inc();
+    let address = state.client_address(peer, &headers);
+    throttle(&state.report_limiter, address)?;
     let report: DeployReport = parse_report(&body)?;
     let key = deployment_key(report.deployment_key.as_deref())?;
     let app_version = device_field("app_version", report.app_version.clone())?
@@ -246,7 +253,7 @@ pub async fn report_deploy(
     let client = device_field("client_unique_id", report.client_unique_id.clone())?;
     let previous = device_field("previous_label_or_app_version", report.previous_label_or_app_version.clone())?;
     let previous_key = device_field("previous_deployment_key", report.previous_deployment_key.clone())?;
-    let prefix = crate::domain::network::prefix(state.client_address(peer, &headers));
+    let prefix = crate::domain::network::prefix(address);
     if let (Some(label), Some(status::DOWNLOADED)) = (&label, status.as_deref()) {
         let (key2, label2) = (key.clone(), label.clone());
         let outcome =
@@ -282,12 +289,14 @@ pub async fn report_download(
     body: Bytes,
 ) -> Result<Response, ApiError> {
     state.metrics.status_reports.get_or_create(&KindLabels { kind: "download" }).inc();
+    let address = state.client_address(peer, &headers);
+    throttle(&state.report_limiter, address)?;
     let report: DownloadReport = parse_report(&body)?;
     let key = deployment_key(report.deployment_key.as_deref())?;
     let label = device_field("label", report.label)?
         .ok_or_else(|| ApiError::BadRequest("A label must be specified in a download report.".into()))?;
     let client = device_field("client_unique_id", report.client_unique_id)?;
-    let prefix = crate::domain::network::prefix(state.client_address(peer, &headers));
+    let prefix = crate::domain::network::prefix(address);
     let (key2, label2) = (key.clone(), label.clone());
     let outcome =
         state.store.run(move |c| metrics::record_download(c, &key2, &label2, client.as_deref(), &prefix)).await?;
@@ -295,10 +304,19 @@ pub async fn report_download(
 }
 
 /// `GET /blobs/{sha256}`: the package bytes, un-chunked with an exact `Content-Length`, no auth.
-pub async fn download(State(state): State<ServerState>, Path(sha256): Path<String>) -> Result<Response, ApiError> {
+pub async fn download(
+    State(state): State<ServerState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    Path(sha256): Path<String>,
+) -> Result<Response, ApiError> {
+    throttle(&state.download_limiter, state.client_address(peer, &headers))?;
     let not_found = || ApiError::NotFound("No package with that hash.".into());
     let path = state.blobs.path_of(&sha256).ok_or_else(not_found)?;
-    let file = tokio::fs::File::open(&path).await.map_err(|_| not_found())?;
+    let file = tokio::fs::File::open(&path).await.map_err(|error| match error.kind() {
+        std::io::ErrorKind::NotFound => not_found(),
+        _ => ApiError::from(error),
+    })?;
     let length = file.metadata().await?.len();
     let mut response = Body::from_stream(ReaderStream::with_capacity(file, 64 * 1024)).into_response();
     let headers = response.headers_mut();

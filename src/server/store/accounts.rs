@@ -227,9 +227,19 @@ pub fn patch_access_key(
     ttl_ms: Option<f64>,
 ) -> StoreResult<AccessKey> {
     let id = find_key(connection, caller, name)?;
+    // Everything is validated before anything is written, and written in one transaction: a
+    // refused patch leaves the key as it was.
     if let Some(new_name) = friendly_name {
         crate::domain::validate::friendly_name(new_name).map_err(|e| StoreError::Invalid(e.to_string()))?;
-        let renamed = connection.execute(
+    }
+    if let Some(ttl) = ttl_ms
+        && !(ttl >= 0.0 && ttl.is_finite())
+    {
+        return Err(StoreError::Invalid("ttl: must be a number of milliseconds, 0 or more".into()));
+    }
+    let tx = connection.unchecked_transaction()?;
+    if let Some(new_name) = friendly_name {
+        let renamed = tx.execute(
             "UPDATE OR IGNORE access_keys SET friendly_name = ?1 WHERE id = ?2",
             params![new_name.trim(), id],
         )?;
@@ -238,13 +248,11 @@ pub fn patch_access_key(
         }
     }
     if let Some(ttl) = ttl_ms {
-        if !(ttl >= 0.0 && ttl.is_finite()) {
-            return Err(StoreError::Invalid("ttl: must be a number of milliseconds, 0 or more".into()));
-        }
         #[allow(clippy::cast_possible_truncation)]
         let expires = now_ms().saturating_add(ttl.min(1e15) as i64);
-        connection.execute("UPDATE access_keys SET expires = ?1 WHERE id = ?2", params![expires, id])?;
+        tx.execute("UPDATE access_keys SET expires = ?1 WHERE id = ?2", params![expires, id])?;
     }
+    tx.commit()?;
     get_access_key(connection, caller, name).or_else(|_| {
         Ok(connection.query_row(&format!("SELECT {KEY_COLUMNS} FROM access_keys WHERE id = ?1"), [id], key_from_row)?)
     })

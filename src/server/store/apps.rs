@@ -204,6 +204,18 @@ pub fn transfer_app(connection: &mut Connection, access: &AppAccess, email: &str
     access.require_owner()?;
     validate::email(email).map_err(invalid)?;
     let new_owner = account_id_by_email(connection, email)?;
+    let clash: bool = connection.query_row(
+        "SELECT EXISTS (SELECT 1 FROM apps a JOIN collaborators c ON c.app_id = a.id
+             WHERE c.account_id = ?1 AND c.is_owner = 1 AND a.id != ?2 AND a.name = ?3)",
+        params![new_owner, access.app_id, access.name],
+        |row| row.get(0),
+    )?;
+    if clash {
+        return Err(StoreError::Conflict(format!(
+            "{email} already owns an app named \"{}\"; rename one of the two before the transfer.",
+            access.name
+        )));
+    }
     let tx = connection.transaction()?;
     tx.execute("UPDATE collaborators SET is_owner = 0 WHERE app_id = ?1", [access.app_id])?;
     tx.execute(

@@ -72,6 +72,7 @@ impl Store {
     /// # Errors
     /// SQLite errors opening or migrating the file.
     pub fn open(path: &Path) -> StoreResult<Self> {
+        create_private(path).map_err(|e| StoreError::Task(format!("cannot create {}: {e}", path.display())))?;
         let mut connection = Connection::open(path)?;
         connection.pragma_update(None, "journal_mode", "WAL")?;
         connection.pragma_update(None, "synchronous", "FULL")?;
@@ -124,8 +125,27 @@ impl Store {
     }
 }
 
+/// Creates the database file readable only by the server's user, if it does not exist yet (SQLite
+/// gives its WAL and shared-memory files the same mode).
+fn create_private(path: &Path) -> std::io::Result<()> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    match options.open(path) {
+        Err(error) if error.kind() != std::io::ErrorKind::AlreadyExists => Err(error),
+        _ => Ok(()),
+    }
+}
+
 fn migrate(connection: &mut Connection) -> StoreResult<()> {
     let current: usize = connection.pragma_query_value(None, "user_version", |row| row.get(0))?;
+    if current > MIGRATIONS.len() {
+        return Err(StoreError::Invalid(format!(
+            "the database was written by a newer otadeck (schema {current}; this version knows {}): refusing to use it",
+            MIGRATIONS.len()
+        )));
+    }
     for (index, sql) in MIGRATIONS.iter().enumerate().skip(current) {
         let tx = connection.transaction()?;
         tx.execute_batch(sql)?;

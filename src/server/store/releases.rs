@@ -176,6 +176,21 @@ pub fn deployment_id_by_key(connection: &Connection, key: &str) -> StoreResult<O
     Ok(connection.query_row("SELECT id FROM deployments WHERE key = ?1", [key], |row| row.get(0)).optional()?)
 }
 
+/// Which of `candidates` (blob digests) no release references.
+///
+/// # Errors
+/// SQLite errors.
+pub fn unreferenced_blobs(connection: &mut Connection, candidates: Vec<String>) -> StoreResult<Vec<String>> {
+    let mut statement = connection.prepare_cached("SELECT 1 FROM releases WHERE blob_sha256 = ?1 LIMIT 1")?;
+    let mut unused = Vec::new();
+    for sha256 in candidates {
+        if !statement.exists([&sha256])? {
+            unused.push(sha256);
+        }
+    }
+    Ok(unused)
+}
+
 /// `packageInfo` after validation; `None` fields were not provided.
 #[derive(Debug, Default)]
 pub struct ReleaseFields {
