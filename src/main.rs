@@ -22,6 +22,7 @@ fn main() -> anyhow::Result<()> {
         Some(Command::Binary(command)) => exit_on_error(run_async(otadeck::cli::run_binary(command))?),
         Some(Command::Simulate(args)) => exit_on_error(run_async(otadeck::cli::run_simulate(args))?),
         Some(Command::Demo(command)) => exit_on_error(run_async(otadeck::cli::run_demo(command))?),
+        Some(Command::Key(command)) => exit_on_error(run_async(otadeck::cli::run_key(command))?),
         None => open_window(),
     }
 }

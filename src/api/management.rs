@@ -36,6 +36,9 @@ pub struct AccessKey {
     pub expires: i64,
     #[serde(default)]
     pub is_session: bool,
+    /// otadeck extension: the key's scopes (`None`: full access).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scopes: Option<Vec<String>>,
 }
 
 /// Body of `POST /accessKeys`.
@@ -54,6 +57,10 @@ pub struct NewAccessKey {
     pub created_by: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub is_session: Option<bool>,
+    /// otadeck extension: scopes of the new key (`read`, `release`, `release:<Deployment>`,
+    /// `rollout`, `pause`, `rollback`, `admin`); absent: the creating key's own access.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scopes: Option<Vec<String>>,
 }
 
 /// Body of `PATCH /accessKeys/{name}`.

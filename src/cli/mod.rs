@@ -13,7 +13,7 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 
 pub use config::{CliConfig, Connection};
-pub use release::{run as run_release, run_binary, run_demo, run_simulate};
+pub use release::{run as run_release, run_binary, run_demo, run_key, run_simulate};
 
 use crate::bundle::Platform;
 
@@ -38,9 +38,47 @@ pub enum Command {
     Binary(BinaryCommand),
     /// Run a fleet of virtual devices against a server: rollouts, failed installs, rollbacks.
     Simulate(SimulateArgs),
+    /// Create and list access keys, optionally limited by scopes.
+    #[command(subcommand)]
+    Key(KeyCommand),
     /// Load or remove the demo app (releases, a halted one, a simulated fleet) on a test server.
     #[command(subcommand)]
     Demo(DemoCommand),
+}
+
+/// `otadeck key …`.
+#[derive(Debug, Subcommand)]
+pub enum KeyCommand {
+    /// Create an access key; prints its secret once.
+    Create(KeyCreateArgs),
+    /// List the account's access keys (secrets masked) with their scopes.
+    List(KeyListArgs),
+}
+
+/// `otadeck key create`.
+#[derive(Debug, Args)]
+pub struct KeyCreateArgs {
+    /// A name for the key, e.g. "GitHub Actions".
+    pub name: String,
+    /// read, release, release:<Deployment>, rollout, pause, rollback or admin (repeatable).
+    #[arg(long = "scope")]
+    pub scopes: Vec<String>,
+    /// A ready-made set: ci (read + release:Staging), product-owner (read + rollout),
+    /// support (read + rollback + pause).
+    #[arg(long, conflicts_with = "scopes")]
+    pub preset: Option<String>,
+    /// Days until the key expires (default 60).
+    #[arg(long)]
+    pub ttl_days: Option<u32>,
+    #[command(flatten)]
+    pub connection: ConnectionArgs,
+}
+
+/// `otadeck key list`.
+#[derive(Debug, Args)]
+pub struct KeyListArgs {
+    #[command(flatten)]
+    pub connection: ConnectionArgs,
 }
 
 /// `otadeck demo …`: sample data for trying otadeck. Never point it at a production server.

@@ -277,6 +277,57 @@ pub async fn run_simulate(args: super::SimulateArgs) -> Result<(), CliError> {
     Ok(())
 }
 
+/// `otadeck key create|list`.
+///
+/// # Errors
+/// [`CliError`] for bad scopes and server errors.
+pub async fn run_key(command: super::KeyCommand) -> Result<(), CliError> {
+    match command {
+        super::KeyCommand::Create(args) => {
+            let connection = Connection::resolve(&args.connection)?;
+            let scopes: Vec<String> = match &args.preset {
+                Some(name) => crate::domain::scope::preset(name)
+                    .ok_or_else(|| CliError::Usage(format!("unknown preset \"{name}\": ci, product-owner or support")))?
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect(),
+                None => args.scopes.clone(),
+            };
+            for scope in &scopes {
+                crate::domain::scope::Scope::parse(scope).map_err(CliError::Usage)?;
+            }
+            let ttl = args.ttl_days.map(|days| f64::from(days) * 86_400_000.0);
+            let key = if scopes.is_empty() {
+                connection.client.create_access_key(&args.name, ttl).await?
+            } else {
+                connection.client.create_scoped_access_key(&args.name, ttl, scopes).await?
+            };
+            if args.connection.json {
+                println!("{}", serde_json::to_string(&key).unwrap_or_default());
+            } else {
+                let scopes = key.scopes.as_ref().map_or_else(|| "full access".to_owned(), |s| s.join(" "));
+                println!(
+                    "Created access key \"{}\" ({scopes}). Its secret, shown once:\n\n    {}\n",
+                    key.friendly_name, key.name
+                );
+            }
+        }
+        super::KeyCommand::List(args) => {
+            let connection = Connection::resolve(&args.connection)?;
+            let keys = connection.client.access_keys().await?;
+            if args.connection.json {
+                println!("{}", serde_json::to_string(&keys).unwrap_or_default());
+            } else {
+                for key in keys {
+                    let scopes = key.scopes.as_ref().map_or_else(|| "full access".to_owned(), |s| s.join(" "));
+                    println!("{:<30} {scopes}", key.friendly_name);
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
 /// `otadeck demo load|remove`.
 ///
 /// # Errors

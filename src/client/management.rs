@@ -116,6 +116,25 @@ impl ManagementClient {
         Ok(self.send_json::<AccessKeyEnvelope>(reqwest::Method::POST, "/accessKeys", &body).await?.access_key)
     }
 
+    /// `POST /accessKeys` with scopes (otadeck extension); the answer's `name` is the secret.
+    ///
+    /// # Errors
+    /// [`ClientError`] (403 when the scopes exceed the calling key's).
+    pub async fn create_scoped_access_key(
+        &self,
+        friendly_name: &str,
+        ttl_ms: Option<f64>,
+        scopes: Vec<String>,
+    ) -> ClientResult<AccessKey> {
+        let body = NewAccessKey {
+            friendly_name: Some(friendly_name.to_owned()),
+            ttl: ttl_ms,
+            scopes: Some(scopes),
+            ..NewAccessKey::default()
+        };
+        Ok(self.send_json::<AccessKeyEnvelope>(reqwest::Method::POST, "/accessKeys", &body).await?.access_key)
+    }
+
     /// `GET /accessKeys/{name}`.
     ///
     /// # Errors

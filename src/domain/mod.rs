@@ -11,6 +11,7 @@ pub mod network;
 pub mod package;
 pub mod policy;
 pub mod rollout;
+pub mod scope;
 pub mod selection;
 pub mod signature;
 pub mod time;

@@ -565,3 +565,26 @@ async fn demo_load_and_remove_from_the_command_line() {
     assert_eq!(code, 0);
     assert!(server.admin().apps().await.expect("apps").is_empty());
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_ci_key_from_the_command_line_can_push_to_staging_only() {
+    let server = TestServer::start().await;
+    crate::support::app_with_keys(&server.admin(), "Ci-Android").await;
+    let (code, stdout, _) = otadeck(&server, &["key", "create", "GitHub Actions", "--preset", "ci", "--json"]).await;
+    assert_eq!(code, 0);
+    let key: Value = serde_json::from_str(&stdout).expect("json");
+    assert_eq!(key["scopes"], serde_json::json!(["read", "release:Staging"]));
+    let ci =
+        otadeck::client::ManagementClient::new(&server.url, key["name"].as_str().expect("secret")).expect("client");
+    let dir = tempfile::tempdir().expect("dir");
+    let staging = crate::support::upload(crate::support::package(dir.path(), "ci"), crate::support::info("1.0.0"));
+    ci.release("Ci-Android", "Staging", &staging).await.expect("Staging is allowed");
+    let production = crate::support::upload(crate::support::package(dir.path(), "prod"), crate::support::info("1.0.0"));
+    let refused = ci.release("Ci-Android", "Production", &production).await.expect_err("Production is not");
+    assert_eq!(refused.status(), Some(403));
+    assert!(refused.to_string().contains("release:Production"), "{refused}");
+    assert_eq!(ci.rollback("Ci-Android", "Staging", None).await.expect_err("no rollback scope").status(), Some(403));
+    let (code, stdout, _) = otadeck(&server, &["key", "list"]).await;
+    assert_eq!(code, 0);
+    assert!(stdout.contains("GitHub Actions") && stdout.contains("read release:Staging"), "{stdout}");
+}

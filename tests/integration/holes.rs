@@ -47,11 +47,7 @@ async fn a_transfer_to_someone_who_owns_an_app_of_that_name_is_refused() {
     let other_key = store
         .run(|c| {
             let id = otadeck::server::store::accounts::create_account(c, "other@example.com", "Other")?;
-            let caller = otadeck::server::store::AuthenticatedCaller {
-                account_id: id,
-                email: "other@example.com".into(),
-                name: "Other".into(),
-            };
+            let caller = otadeck::server::store::AuthenticatedCaller::full(id, "other@example.com", "Other");
             otadeck::server::store::accounts::create_access_key(c, &caller, "laptop", "test", None, false)
         })
         .await

@@ -18,5 +18,6 @@ mod management;
 mod node_tools;
 mod packaging;
 mod real_clients;
+mod scopes;
 mod team_server;
 mod tidy;

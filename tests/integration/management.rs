@@ -242,11 +242,7 @@ async fn collaborators_may_release_but_not_delete() {
     let support_key = store
         .run(|c| {
             let id = otadeck::server::store::accounts::create_account(c, "support@example.com", "Support")?;
-            let caller = otadeck::server::store::AuthenticatedCaller {
-                account_id: id,
-                email: "support@example.com".into(),
-                name: "Support".into(),
-            };
+            let caller = otadeck::server::store::AuthenticatedCaller::full(id, "support@example.com", "Support");
             otadeck::server::store::accounts::create_access_key(c, &caller, "laptop", "test", None, false)
         })
         .await

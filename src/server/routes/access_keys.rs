@@ -1,5 +1,6 @@
 //! Account, access-key and session routes.
 
+use crate::domain::scope::Permission;
 use axum::extract::{Path, State};
 use axum::response::Response;
 
@@ -18,12 +19,14 @@ pub async fn authenticated(_caller: Caller) -> Response {
 }
 
 /// `GET /account`.
-pub async fn account(Caller(caller): Caller) -> Response {
-    ok(&AccountEnvelope { account: accounts::account(&caller) })
+pub async fn account(Caller(caller): Caller) -> Result<Response, ApiError> {
+    caller.require(&Permission::Read)?;
+    Ok(ok(&AccountEnvelope { account: accounts::account(&caller) }))
 }
 
 /// `GET /accessKeys`: secrets masked.
 pub async fn list(State(state): State<ServerState>, Caller(caller): Caller) -> Result<Response, ApiError> {
+    caller.require(&Permission::Read)?;
     let keys = state.store.run(move |c| accounts::list_access_keys(c, &caller)).await?;
     Ok(ok(&AccessKeysEnvelope { access_keys: keys }))
 }
@@ -34,15 +37,28 @@ pub async fn create(
     Caller(caller): Caller,
     JsonBody(request): JsonBody<NewAccessKey>,
 ) -> Result<Response, ApiError> {
+    caller.require(&Permission::Admin)?;
     let friendly_name = request
         .friendly_name
         .or(request.description)
         .ok_or_else(|| ApiError::BadRequest("friendlyName: a name for the access key is required".into()))?;
     let created_by = request.created_by.unwrap_or_else(|| "otadeck".to_owned());
     let is_session = request.is_session.unwrap_or(false);
+    let scopes = match request.scopes {
+        Some(texts) => Some(
+            texts
+                .iter()
+                .map(|t| crate::domain::scope::Scope::parse(t))
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| ApiError::BadRequest(format!("scopes: {e}")))?,
+        ),
+        None => None,
+    };
     let key = state
         .store
-        .run(move |c| accounts::create_access_key(c, &caller, &friendly_name, &created_by, request.ttl, is_session))
+        .run(move |c| {
+            accounts::create_scoped_access_key(c, &caller, &friendly_name, &created_by, request.ttl, is_session, scopes)
+        })
         .await?;
     let location = format!("/accessKeys/{}", segment(&key.friendly_name));
     Ok(created(&location, &AccessKeyEnvelope { access_key: key }))
@@ -54,6 +70,7 @@ pub async fn get(
     Caller(caller): Caller,
     Path(name): Path<String>,
 ) -> Result<Response, ApiError> {
+    caller.require(&Permission::Read)?;
     let key = state.store.run(move |c| accounts::get_access_key(c, &caller, &name)).await?;
     Ok(ok(&AccessKeyEnvelope { access_key: key }))
 }
@@ -65,6 +82,7 @@ pub async fn patch(
     Path(name): Path<String>,
     JsonBody(request): JsonBody<AccessKeyPatch>,
 ) -> Result<Response, ApiError> {
+    caller.require(&Permission::Admin)?;
     let key = state
         .store
         .run(move |c| accounts::patch_access_key(c, &caller, &name, request.friendly_name.as_deref(), request.ttl))
@@ -78,6 +96,7 @@ pub async fn delete(
     Caller(caller): Caller,
     Path(name): Path<String>,
 ) -> Result<Response, ApiError> {
+    caller.require(&Permission::Admin)?;
     state.store.run(move |c| accounts::delete_access_key(c, &caller, &name)).await?;
     Ok(no_content())
 }
@@ -88,6 +107,7 @@ pub async fn delete_sessions(
     Caller(caller): Caller,
     Path(created_by): Path<String>,
 ) -> Result<Response, ApiError> {
+    caller.require(&Permission::Admin)?;
     state.store.run(move |c| accounts::delete_sessions(c, &caller, &created_by)).await?;
     Ok(no_content())
 }

@@ -1,5 +1,6 @@
 //! App and collaborator routes.
 
+use crate::domain::scope::Permission;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse as _, Response};
@@ -13,6 +14,7 @@ use crate::server::store::apps;
 
 /// `GET /apps`.
 pub async fn list(State(state): State<ServerState>, Caller(caller): Caller) -> Result<Response, ApiError> {
+    caller.require(&Permission::Read)?;
     let apps = state.store.run(move |c| apps::list_apps(c, &caller)).await?;
     Ok(ok(&AppsEnvelope { apps }))
 }
@@ -23,6 +25,7 @@ pub async fn create(
     Caller(caller): Caller,
     JsonBody(request): JsonBody<NewApp>,
 ) -> Result<Response, ApiError> {
+    caller.require(&Permission::Admin)?;
     let name = request.name.ok_or_else(|| ApiError::BadRequest("name: an app name is required".into()))?;
     let manual = request.manually_provision_deployments.unwrap_or(false);
     let app = state.store.run(move |c| apps::create_app(c, &caller, &name, manual)).await?;
@@ -35,6 +38,7 @@ pub async fn get(
     Caller(caller): Caller,
     Path(app): Path<String>,
 ) -> Result<Response, ApiError> {
+    caller.require(&Permission::Read)?;
     let app = on_app(&state, caller, app, |c, caller, access| apps::app_view(c, caller, access)).await?;
     Ok(ok(&AppEnvelope { app }))
 }
@@ -46,6 +50,7 @@ pub async fn rename(
     Path(app): Path<String>,
     JsonBody(request): JsonBody<Rename>,
 ) -> Result<Response, ApiError> {
+    caller.require(&Permission::Admin)?;
     let Some(new_name) = request.name else { return Ok(no_content()) };
     let app =
         on_app(&state, caller, app, move |c, caller, access| apps::rename_app(c, caller, access, &new_name)).await?;
@@ -58,6 +63,7 @@ pub async fn delete(
     Caller(caller): Caller,
     Path(app): Path<String>,
 ) -> Result<Response, ApiError> {
+    caller.require(&Permission::Admin)?;
     on_app(&state, caller, app, |c, _, access| apps::delete_app(c, access)).await?;
     state.cache.invalidate();
     Ok(no_content())
@@ -69,6 +75,7 @@ pub async fn transfer(
     Caller(caller): Caller,
     Path((app, email)): Path<(String, String)>,
 ) -> Result<Response, ApiError> {
+    caller.require(&Permission::Admin)?;
     on_app(&state, caller, app, move |c, _, access| apps::transfer_app(c, access, &email)).await?;
     Ok(StatusCode::CREATED.into_response())
 }
@@ -79,6 +86,7 @@ pub async fn collaborators(
     Caller(caller): Caller,
     Path(app): Path<String>,
 ) -> Result<Response, ApiError> {
+    caller.require(&Permission::Read)?;
     let collaborators =
         on_app(&state, caller, app, |c, caller, access| apps::collaborators(c, caller, access.app_id)).await?;
     Ok(ok(&CollaboratorsEnvelope { collaborators }))
@@ -90,6 +98,7 @@ pub async fn add_collaborator(
     Caller(caller): Caller,
     Path((app, email)): Path<(String, String)>,
 ) -> Result<Response, ApiError> {
+    caller.require(&Permission::Admin)?;
     on_app(&state, caller, app, move |c, _, access| apps::add_collaborator(c, access, &email)).await?;
     Ok(StatusCode::CREATED.into_response())
 }
@@ -100,6 +109,7 @@ pub async fn remove_collaborator(
     Caller(caller): Caller,
     Path((app, email)): Path<(String, String)>,
 ) -> Result<Response, ApiError> {
+    caller.require(&Permission::Admin)?;
     on_app(&state, caller, app, move |c, caller, access| apps::remove_collaborator(c, caller, access, &email)).await?;
     Ok(no_content())
 }

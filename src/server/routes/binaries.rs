@@ -1,5 +1,6 @@
 //! Binaries registry routes (otadeck extension): `GET`/`POST /apps/{app}/binaries`.
 
+use crate::domain::scope::Permission;
 use axum::extract::{Path, State};
 use axum::response::Response;
 
@@ -16,6 +17,7 @@ pub async fn list(
     Caller(caller): Caller,
     Path(app): Path<String>,
 ) -> Result<Response, ApiError> {
+    caller.require(&Permission::Read)?;
     let binaries = on_app(&state, caller, app, |c, _, access| binaries::list(c, access)).await?;
     Ok(ok(&BinariesEnvelope { binaries }))
 }
@@ -27,6 +29,7 @@ pub async fn register(
     Path(app): Path<String>,
     JsonBody(request): JsonBody<NewBinary>,
 ) -> Result<Response, ApiError> {
+    caller.require(&Permission::Release(None))?;
     let (app_name, binary) = on_app(&state, caller, app, move |c, caller, access| {
         Ok((access.name.clone(), binaries::register(c, access, &caller.email, request)?))
     })

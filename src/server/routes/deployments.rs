@@ -1,5 +1,6 @@
 //! Deployment routes: list, create, rename, delete, history and metrics.
 
+use crate::domain::scope::Permission;
 use axum::extract::{Path, State};
 use axum::response::Response;
 
@@ -29,6 +30,7 @@ pub async fn list(
     Caller(caller): Caller,
     Path(app): Path<String>,
 ) -> Result<Response, ApiError> {
+    caller.require(&Permission::Read)?;
     let view = state.clone();
     let deployments = on_app(&state, caller, app, move |c, _, access| {
         apps::list_deployments(c, access)?.into_iter().map(|row| deployment_view(&view, c, row)).collect()
@@ -44,6 +46,7 @@ pub async fn create(
     Path(app): Path<String>,
     JsonBody(request): JsonBody<NewDeployment>,
 ) -> Result<Response, ApiError> {
+    caller.require(&Permission::Admin)?;
     let name = request.name.ok_or_else(|| ApiError::BadRequest("name: a deployment name is required".into()))?;
     let (app_name, row) = on_app(&state, caller, app, move |c, _, access| {
         Ok((access.name.clone(), apps::create_deployment(c, access, &name, request.key.as_deref())?))
@@ -60,6 +63,7 @@ pub async fn get(
     Caller(caller): Caller,
     Path((app, name)): Path<(String, String)>,
 ) -> Result<Response, ApiError> {
+    caller.require(&Permission::Read)?;
     let view = state.clone();
     let deployment = on_app(&state, caller, app, move |c, _, access| {
         deployment_view(&view, c, apps::find_deployment(c, access, &name)?)
@@ -75,6 +79,7 @@ pub async fn rename(
     Path((app, name)): Path<(String, String)>,
     JsonBody(request): JsonBody<Rename>,
 ) -> Result<Response, ApiError> {
+    caller.require(&Permission::Admin)?;
     let Some(new_name) = request.name else { return Ok(no_content()) };
     let view = state.clone();
     let deployment = on_app(&state, caller, app, move |c, _, access| {
@@ -90,6 +95,7 @@ pub async fn delete(
     Caller(caller): Caller,
     Path((app, name)): Path<(String, String)>,
 ) -> Result<Response, ApiError> {
+    caller.require(&Permission::Admin)?;
     on_app(&state, caller, app, move |c, _, access| apps::delete_deployment(c, access, &name)).await?;
     state.cache.invalidate();
     Ok(no_content())
@@ -101,6 +107,7 @@ pub async fn history(
     Caller(caller): Caller,
     Path((app, name)): Path<(String, String)>,
 ) -> Result<Response, ApiError> {
+    caller.require(&Permission::Read)?;
     let view = state.clone();
     let history = on_app(&state, caller, app, move |c, _, access| {
         let row = apps::find_deployment(c, access, &name)?;
@@ -117,6 +124,7 @@ pub async fn clear_history(
     Caller(caller): Caller,
     Path((app, name)): Path<(String, String)>,
 ) -> Result<Response, ApiError> {
+    caller.require(&Permission::Admin)?;
     on_app(&state, caller, app, move |c, _, access| releases::clear_history(c, access, &name)).await?;
     state.cache.invalidate();
     Ok(no_content())
@@ -128,6 +136,7 @@ pub async fn metrics(
     Caller(caller): Caller,
     Path((app, name)): Path<(String, String)>,
 ) -> Result<Response, ApiError> {
+    caller.require(&Permission::Read)?;
     let metrics = on_app(&state, caller, app, move |c, _, access| {
         metrics::metrics(c, apps::find_deployment(c, access, &name)?.id)
     })
@@ -141,6 +150,7 @@ pub async fn get_policy(
     Caller(caller): Caller,
     Path((app, name)): Path<(String, String)>,
 ) -> Result<Response, ApiError> {
+    caller.require(&Permission::Read)?;
     let found =
         on_app(&state, caller, app, move |c, _, access| policy::get(c, apps::find_deployment(c, access, &name)?.id))
             .await?;
@@ -155,6 +165,7 @@ pub async fn set_policy(
     Path((app, name)): Path<(String, String)>,
     JsonBody(request): JsonBody<PolicyEnvelope>,
 ) -> Result<Response, ApiError> {
+    caller.require(&Permission::Rollout)?;
     let policy = request.policy;
     let stored = policy.clone();
     on_app(&state, caller, app, move |c, _, access| {
@@ -171,6 +182,7 @@ pub async fn delete_policy(
     Caller(caller): Caller,
     Path((app, name)): Path<(String, String)>,
 ) -> Result<Response, ApiError> {
+    caller.require(&Permission::Rollout)?;
     on_app(&state, caller, app, move |c, _, access| {
         access.require_owner()?;
         policy::delete(c, apps::find_deployment(c, access, &name)?.id)
@@ -185,6 +197,7 @@ pub async fn events(
     Caller(caller): Caller,
     Path((app, name)): Path<(String, String)>,
 ) -> Result<Response, ApiError> {
+    caller.require(&Permission::Read)?;
     let events =
         on_app(&state, caller, app, move |c, _, access| policy::events(c, apps::find_deployment(c, access, &name)?.id))
             .await?;
@@ -197,6 +210,7 @@ pub async fn series(
     Caller(caller): Caller,
     Path((app, name, label)): Path<(String, String, String)>,
 ) -> Result<Response, ApiError> {
+    caller.require(&Permission::Read)?;
     crate::domain::validate::label(&label).map_err(|e| ApiError::BadRequest(e.to_string()))?;
     let series = on_app(&state, caller, app, move |c, _, access| {
         metrics::samples(c, apps::find_deployment(c, access, &name)?.id, &label)

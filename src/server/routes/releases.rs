@@ -1,5 +1,6 @@
 //! Release routes: upload, patch, promote, rollback. Each mutation invalidates the update cache.
 
+use crate::domain::scope::Permission;
 use axum::extract::{Multipart, Path, State};
 use axum::response::Response;
 
@@ -35,7 +36,10 @@ pub async fn upload(
     path: Path<(String, String)>,
     multipart: Multipart,
 ) -> Result<Response, ApiError> {
-    let result = store_upload(&state, caller, path, multipart).await;
+    let result = match caller.0.require(&Permission::Release(Some(path.0.1.clone()))) {
+        Ok(()) => store_upload(&state, caller, path, multipart).await,
+        Err(refused) => Err(refused.into()),
+    };
     let kind = if result.is_ok() { "stored" } else { "refused" };
     state.metrics.uploads.get_or_create(&crate::server::observability::KindLabels { kind }).inc();
     result
@@ -98,6 +102,16 @@ pub async fn patch(
     Path((app, deployment)): Path<(String, String)>,
     JsonBody(request): JsonBody<PackageInfoEnvelope>,
 ) -> Result<Response, ApiError> {
+    let info = &request.package_info;
+    // Pausing and resuming alone is the support staff's `pause`; anything else needs `rollout`.
+    let only_pause = info.is_paused.is_some()
+        && info.app_version.is_none()
+        && info.description.is_none()
+        && info.is_mandatory.is_none()
+        && info.is_disabled.is_none()
+        && info.rollout.is_none()
+        && info.build_number.is_none();
+    caller.require(if only_pause { &Permission::Pause } else { &Permission::Rollout })?;
     let fields = ReleaseFields::parse(&request.package_info)?;
     let (_, changed) = on_app(&state, caller.clone(), app, move |c, _, access| {
         releases::patch_release(c, access, &deployment, &fields, &caller.email)
@@ -117,6 +131,7 @@ pub async fn promote(
     Path((app, source, destination)): Path<(String, String, String)>,
     JsonBody(request): JsonBody<PackageInfoEnvelope>,
 ) -> Result<Response, ApiError> {
+    caller.require(&Permission::Release(Some(destination.clone())))?;
     let fields = ReleaseFields::parse(&request.package_info)?;
     let added = on_app(&state, caller, app, move |c, caller, access| {
         let (row, release) = releases::promote(c, access, &source, &destination, &fields, &caller.email)?;
@@ -133,6 +148,7 @@ async fn rollback(
     deployment: String,
     label: Option<String>,
 ) -> Result<Response, ApiError> {
+    caller.require(&Permission::Rollback)?;
     if let Some(label) = &label {
         crate::domain::validate::label(label).map_err(|e| ApiError::BadRequest(e.to_string()))?;
     }

@@ -1,6 +1,7 @@
 //! Accounts and access keys. Keys are stored as SHA-256 hashes; the secret exists only in the
 //! response that creates it.
 
+use crate::domain::scope::{Permission, Scope};
 use base64::Engine as _;
 use rand::RngCore as _;
 use rusqlite::{Connection, OptionalExtension as _, params};
@@ -19,6 +20,31 @@ pub struct AuthenticatedCaller {
     pub account_id: i64,
     pub email: String,
     pub name: String,
+    /// The key's scopes; `None`: full access.
+    pub scopes: Option<Vec<Scope>>,
+}
+
+impl AuthenticatedCaller {
+    /// A caller with full access (tests and the bootstrap account).
+    #[must_use]
+    pub fn full(account_id: i64, email: &str, name: &str) -> Self {
+        Self { account_id, email: email.to_owned(), name: name.to_owned(), scopes: None }
+    }
+
+    /// Refuses with 403 when the key's scopes do not allow `need`.
+    ///
+    /// # Errors
+    /// [`StoreError::Forbidden`] naming the missing scope.
+    pub fn require(&self, need: &Permission) -> StoreResult<()> {
+        if crate::domain::scope::allows(self.scopes.as_deref(), need) {
+            return Ok(());
+        }
+        Err(StoreError::Forbidden(format!("This access key lacks the \"{}\" scope.", need.scope_name())))
+    }
+}
+
+fn scopes_from_column(text: Option<String>) -> Option<Vec<Scope>> {
+    text.map(|t| t.split_whitespace().filter_map(|s| Scope::parse(s).ok()).collect())
 }
 
 /// The SHA-256 (hex) under which an access key is stored.
@@ -91,18 +117,20 @@ pub fn create_account(connection: &Connection, email: &str, name: &str) -> Store
 pub fn authenticate(connection: &Connection, secret: &str) -> StoreResult<AuthenticatedCaller> {
     let row = connection
         .query_row(
-            "SELECT a.id, a.email, a.name, k.expires FROM access_keys k JOIN accounts a ON a.id = k.account_id
+            "SELECT a.id, a.email, a.name, k.expires, k.scopes FROM access_keys k JOIN accounts a ON a.id = k.account_id
              WHERE k.key_hash = ?1",
             [hash_access_key(secret)],
-            |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get::<_, i64>(3)?)),
+            |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get::<_, i64>(3)?, row.get::<_, Option<String>>(4)?)),
         )
         .optional()?;
     match row {
         None => Err(StoreError::Unauthorized("The access key is invalid.".into())),
-        Some((_, _, _, expires)) if expires <= now_ms() => {
+        Some((_, _, _, expires, _)) if expires <= now_ms() => {
             Err(StoreError::Unauthorized("The access key has expired.".into()))
         }
-        Some((account_id, email, name, _)) => Ok(AuthenticatedCaller { account_id, email, name }),
+        Some((account_id, email, name, _, scopes)) => {
+            Ok(AuthenticatedCaller { account_id, email, name, scopes: scopes_from_column(scopes) })
+        }
     }
 }
 
@@ -132,10 +160,11 @@ fn key_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<AccessKey> {
         created_time: row.get(2)?,
         expires: row.get(3)?,
         is_session: row.get(4)?,
+        scopes: scopes_from_column(row.get(5)?).map(|s| s.iter().map(ToString::to_string).collect()),
     })
 }
 
-const KEY_COLUMNS: &str = "friendly_name, created_by, created_time, expires, is_session";
+const KEY_COLUMNS: &str = "friendly_name, created_by, created_time, expires, is_session, scopes";
 
 /// The caller's access keys, secrets masked, oldest first.
 ///
@@ -160,6 +189,28 @@ pub fn create_access_key(
     ttl_ms: Option<f64>,
     is_session: bool,
 ) -> StoreResult<AccessKey> {
+    create_scoped_access_key(connection, caller, friendly_name, created_by, ttl_ms, is_session, None)
+}
+
+/// Like [`create_access_key`], with scopes. A new key never gets more than the caller's own
+/// scopes: without `requested`, it inherits them.
+///
+/// # Errors
+/// [`StoreError::Forbidden`] when the scopes exceed the caller's; as [`create_access_key`] otherwise.
+pub fn create_scoped_access_key(
+    connection: &Connection,
+    caller: &AuthenticatedCaller,
+    friendly_name: &str,
+    created_by: &str,
+    ttl_ms: Option<f64>,
+    is_session: bool,
+    requested: Option<Vec<Scope>>,
+) -> StoreResult<AccessKey> {
+    let scopes = requested.or_else(|| caller.scopes.clone());
+    if !crate::domain::scope::may_grant(caller.scopes.as_deref(), scopes.as_deref()) {
+        return Err(StoreError::Forbidden("A key cannot create a key with more than its own scopes.".into()));
+    }
+    let scopes_text = scopes.as_ref().map(|s| s.iter().map(ToString::to_string).collect::<Vec<_>>().join(" "));
     crate::domain::validate::friendly_name(friendly_name).map_err(|e| StoreError::Invalid(e.to_string()))?;
     let ttl = match ttl_ms {
         None => DEFAULT_KEY_TTL_MS,
@@ -176,9 +227,9 @@ pub fn create_access_key(
     let secret = generate_key();
     let now = now_ms();
     let inserted = connection.execute(
-        "INSERT OR IGNORE INTO access_keys (account_id, key_hash, friendly_name, created_by, created_time, expires, is_session)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-        params![caller.account_id, hash_access_key(&secret), friendly_name, created_by, now, now.saturating_add(ttl), is_session],
+        "INSERT OR IGNORE INTO access_keys (account_id, key_hash, friendly_name, created_by, created_time, expires, is_session, scopes)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        params![caller.account_id, hash_access_key(&secret), friendly_name, created_by, now, now.saturating_add(ttl), is_session, scopes_text],
     )?;
     if inserted == 0 {
         return Err(StoreError::Conflict(format!("The access key \"{friendly_name}\" already exists.")));
@@ -191,6 +242,7 @@ pub fn create_access_key(
         created_time: now,
         expires: now.saturating_add(ttl),
         is_session,
+        scopes: scopes.map(|s| s.iter().map(ToString::to_string).collect()),
     })
 }
 

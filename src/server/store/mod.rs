@@ -56,6 +56,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/004_metric_samples.sql"),
     include_str!("migrations/005_paused.sql"),
     include_str!("migrations/006_report_receipts.sql"),
+    include_str!("migrations/007_key_scopes.sql"),
 ];
 
 /// The metadata database.
