@@ -51,23 +51,10 @@ impl Scope {
         }
     }
 
-    /// Whether this scope allows `need`.
+    /// Whether holding this scope includes everything `other` grants (and so allows the action
+    /// `other` names): the unbound `release` covers every deployment, `rollout` covers `pause`.
     #[must_use]
-    pub fn allows(&self, need: &Permission) -> bool {
-        match (self, need) {
-            (Self::Read, Permission::Read)
-            | (Self::Rollout, Permission::Rollout | Permission::Pause)
-            | (Self::Pause, Permission::Pause)
-            | (Self::Rollback, Permission::Rollback)
-            | (Self::Admin, Permission::Admin)
-            | (Self::Release(None), Permission::Release(_)) => true,
-            (Self::Release(Some(mine)), Permission::Release(Some(deployment))) => mine == deployment,
-            _ => false,
-        }
-    }
-
-    /// Whether holding this scope includes everything `other` grants.
-    fn covers(&self, other: &Self) -> bool {
+    pub fn allows(&self, other: &Self) -> bool {
         match (self, other) {
             (Self::Release(None), Self::Release(_)) | (Self::Rollout, Self::Pause) => true,
             _ => self == other,
@@ -89,31 +76,16 @@ impl fmt::Display for Scope {
     }
 }
 
-/// What a management action needs.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Permission {
-    Read,
-    /// Releasing into a deployment (`None`: not tied to one, e.g. registering a store build).
-    Release(Option<String>),
-    Rollout,
-    Pause,
-    Rollback,
-    Admin,
-}
+/// What a management action needs, in the terms of the scope that grants it.
+/// `Release(None)` here is a release action not tied to a deployment (registering a store build),
+/// which only the unbound `release` scope allows.
+pub type Permission = Scope;
 
-impl Permission {
-    /// The scope name that grants this, for messages.
+impl Scope {
+    /// The scope name that grants this permission, for messages.
     #[must_use]
     pub fn scope_name(&self) -> String {
-        match self {
-            Self::Read => "read".into(),
-            Self::Release(Some(deployment)) => format!("release:{deployment}"),
-            Self::Release(None) => "release".into(),
-            Self::Rollout => "rollout".into(),
-            Self::Pause => "pause".into(),
-            Self::Rollback => "rollback".into(),
-            Self::Admin => "admin".into(),
-        }
+        self.to_string()
     }
 }
 
@@ -129,7 +101,7 @@ pub fn may_grant(granter: Option<&[Scope]>, requested: Option<&[Scope]>) -> bool
     match (granter, requested) {
         (None, _) => true,
         (Some(_), None) => false,
-        (Some(mine), Some(wanted)) => wanted.iter().all(|w| mine.iter().any(|m| m.covers(w))),
+        (Some(mine), Some(wanted)) => wanted.iter().all(|w| mine.iter().any(|m| m.allows(w))),
     }
 }
 

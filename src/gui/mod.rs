@@ -13,6 +13,8 @@ mod connection;
 pub mod settings;
 pub mod state;
 pub mod tasks;
+#[cfg(test)]
+mod test_support;
 mod theme;
 pub mod views;
 

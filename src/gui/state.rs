@@ -406,7 +406,6 @@ impl AppState {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::api::management::{Package, ReleaseMethod};
 
     fn state() -> AppState {
         let connection = Connection::new("Local", "http://127.0.0.1:1", "key").expect("connection");
@@ -417,26 +416,8 @@ mod tests {
         App { name: name.to_owned(), collaborators: Default::default(), deployments: Vec::new() }
     }
 
-    fn package(label: &str) -> Package {
-        Package {
-            label: label.into(),
-            app_version: "1.0.0".into(),
-            description: String::new(),
-            is_mandatory: false,
-            is_disabled: false,
-            is_paused: false,
-            rollout: None,
-            package_hash: format!("hash-{label}"),
-            blob_url: String::new(),
-            size: 1,
-            release_method: ReleaseMethod::Upload,
-            original_label: None,
-            original_deployment: None,
-            released_by: "a@b".into(),
-            upload_time: 0,
-            build_number: None,
-            rollout_changed_time: None,
-        }
+    fn package(label: &str) -> crate::api::management::Package {
+        crate::gui::test_support::package(label, "1.0.0")
     }
 
     fn now(state: &AppState, event: Event) -> Envelope {

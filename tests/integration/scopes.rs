@@ -20,7 +20,7 @@ fn route(method: &str, path: &'static str, body: Option<Value>, need: Permission
 }
 
 fn routes() -> Vec<Route> {
-    use Permission::{Admin, Pause, Read, Release, Rollback, Rollout};
+    use Scope::{Admin, Pause, Read, Release, Rollback, Rollout};
     let staging = || Release(Some("Staging".into()));
     let policy = json!({"policy": {"steps": [50, 100], "intervalMs": 60000, "maxFailureRatio": 0.5, "minReports": 10}});
     let mut all = vec![

@@ -468,28 +468,9 @@ fn timeline(ui: &mut egui::Ui, history: &HistoryData, package: &Package, now: i6
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::api::management::ReleaseMethod;
 
     fn package(label: &str, target: &str, rollout: Option<u8>) -> Package {
-        Package {
-            label: label.into(),
-            app_version: target.into(),
-            description: String::new(),
-            is_mandatory: false,
-            is_disabled: false,
-            is_paused: false,
-            rollout,
-            package_hash: String::new(),
-            blob_url: String::new(),
-            size: 0,
-            release_method: ReleaseMethod::Upload,
-            original_label: None,
-            original_deployment: None,
-            released_by: String::new(),
-            upload_time: 0,
-            build_number: None,
-            rollout_changed_time: None,
-        }
+        Package { rollout, ..crate::gui::test_support::package(label, target) }
     }
 
     fn active(n: i64) -> MetricCounts {

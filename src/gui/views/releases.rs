@@ -388,23 +388,9 @@ mod tests {
 
     fn package(label: &str, version: &str, build: Option<&str>) -> Package {
         Package {
-            label: label.into(),
-            app_version: version.into(),
-            description: String::new(),
-            is_mandatory: false,
-            is_disabled: false,
-            is_paused: false,
-            rollout: None,
             package_hash: String::new(),
-            blob_url: String::new(),
-            size: 0,
-            release_method: ReleaseMethod::Upload,
-            original_label: None,
-            original_deployment: None,
-            released_by: "a@b".into(),
-            upload_time: 0,
             build_number: build.map(Into::into),
-            rollout_changed_time: None,
+            ..crate::gui::test_support::package(label, version)
         }
     }
 
