@@ -41,12 +41,6 @@ impl ClientError {
             _ => None,
         }
     }
-
-    /// Whether the server could not be reached at all (offline, timed out, TLS refused).
-    #[must_use]
-    pub fn is_unreachable(&self) -> bool {
-        matches!(self, Self::Network(_))
-    }
 }
 
 /// Result of client calls.

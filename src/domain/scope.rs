@@ -81,14 +81,6 @@ impl fmt::Display for Scope {
 /// which only the unbound `release` scope allows.
 pub type Permission = Scope;
 
-impl Scope {
-    /// The scope name that grants this permission, for messages.
-    #[must_use]
-    pub fn scope_name(&self) -> String {
-        self.to_string()
-    }
-}
-
 /// Whether a key with `scopes` (`None`: full access) may do `need`.
 #[must_use]
 pub fn allows(scopes: Option<&[Scope]>, need: &Permission) -> bool {

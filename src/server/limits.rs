@@ -110,12 +110,6 @@ impl ConnectionGate {
         self.inner.total.fetch_add(1, Ordering::Relaxed);
         Some(ConnectionTicket { gate: self.clone(), address })
     }
-
-    /// Open connections now.
-    #[must_use]
-    pub fn open(&self) -> usize {
-        self.inner.total.load(Ordering::Relaxed)
-    }
 }
 
 /// Held for as long as a connection is open.

@@ -261,9 +261,6 @@ impl ServerState {
         self.store.run(|c| store::metrics::compact_receipts(c)).await?;
         self.report_limiter.shrink();
         self.download_limiter.shrink();
-        if let Err(error) = self.collect_blobs(BLOB_COLLECTION_GRACE).await {
-            tracing::warn!(%error, "collecting unreferenced blobs failed");
-        }
         let moved = self.store.run(move |c| store::policy::advance_schedules(c, now_ms)).await?;
         if moved > 0 {
             self.cache.invalidate();
@@ -426,8 +423,16 @@ async fn reload_on_sighup(files: TlsFiles, config: RustlsConfig) {
 /// Advances rollout schedules every 30 seconds with the real clock.
 async fn schedule_ticker(state: ServerState) {
     let mut interval = tokio::time::interval(std::time::Duration::from_secs(30));
+    let mut ticks: u64 = 0;
     loop {
         interval.tick().await;
+        // Walking the blob folder is the costly part of housekeeping: every 10 minutes is enough.
+        if ticks.is_multiple_of(20)
+            && let Err(error) = state.collect_blobs(BLOB_COLLECTION_GRACE).await
+        {
+            tracing::warn!(%error, "collecting unreferenced blobs failed");
+        }
+        ticks += 1;
         if let Err(error) = state.advance_schedules(store::now_ms()).await {
             tracing::error!(%error, "rollout schedule tick failed");
         }

@@ -9,7 +9,7 @@ use otadeck::api::management::PackageInfo;
 use otadeck::domain::package::sha256_hex;
 use serde_json::json;
 
-use crate::support::{ADMIN_KEY, info, upload};
+use crate::support::{ADMIN_KEY, free_port, info, upload};
 
 fn start_server(data_dir: &Path, port: u16) -> Child {
     Command::new(env!("CARGO_BIN_EXE_otadeck"))
@@ -21,10 +21,6 @@ fn start_server(data_dir: &Path, port: u16) -> Child {
         .stderr(Stdio::null())
         .spawn()
         .expect("spawn otadeck serve")
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port()
 }
 
 async fn wait_healthy(url: &str) {

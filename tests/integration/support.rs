@@ -220,3 +220,8 @@ pub async fn run_otadeck(args: &[&str], envs: &[(&str, &str)]) -> (i32, String, 
     eprintln!("$ otadeck {}\n{stdout}{stderr}", args.join(" "));
     (output.status.code().unwrap_or(-1), stdout, stderr)
 }
+
+/// A loopback port nobody listens on right now.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port()
+}

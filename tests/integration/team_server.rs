@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use otadeck::api::acquisition::UpdateCheckQuery;
 use otadeck::client::{ClientError, DeviceClient, ManagementClient, NetworkError, Transport};
 
-use crate::support::{ADMIN_KEY, TestPki, TestServer, app_with_keys, info, package, upload};
+use crate::support::{ADMIN_KEY, TestPki, TestServer, app_with_keys, free_port, info, package, upload};
 
 /// `otadeck serve` as a child process, its stderr captured in a file.
 struct ServeProcess {
@@ -73,10 +73,6 @@ impl Drop for ServeProcess {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port()
 }
 
 async fn wait_ready(client: &ManagementClient) {

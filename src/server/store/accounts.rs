@@ -39,7 +39,7 @@ impl AuthenticatedCaller {
         if crate::domain::scope::allows(self.scopes.as_deref(), need) {
             return Ok(());
         }
-        Err(StoreError::Forbidden(format!("This access key lacks the \"{}\" scope.", need.scope_name())))
+        Err(StoreError::Forbidden(format!("This access key lacks the \"{}\" scope.", need)))
     }
 }
 

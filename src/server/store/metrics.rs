@@ -237,12 +237,17 @@ fn has_download_receipt(
 /// Whether a binary version may be counted: it is counted already, or the deployment has fewer than
 /// [`MAX_VERSION_SUBJECTS`] subjects.
 fn subject_has_room(connection: &Connection, deployment_id: i64, subject: &str) -> StoreResult<bool> {
-    let (exists, total): (i64, i64) = connection.query_row(
-        "SELECT COALESCE(SUM(subject = ?2), 0), COUNT(*) FROM metrics WHERE deployment_id = ?1",
-        params![deployment_id, subject],
-        |row| Ok((row.get(0)?, row.get(1)?)),
-    )?;
-    Ok(exists > 0 || total < MAX_VERSION_SUBJECTS)
+    // A known subject is a primary-key lookup; only a new one needs the deployment's count.
+    let known = connection
+        .prepare_cached("SELECT 1 FROM metrics WHERE deployment_id = ?1 AND subject = ?2")?
+        .exists(params![deployment_id, subject])?;
+    if known {
+        return Ok(true);
+    }
+    let total: i64 =
+        connection
+            .query_row("SELECT COUNT(*) FROM metrics WHERE deployment_id = ?1", [deployment_id], |row| row.get(0))?;
+    Ok(total < MAX_VERSION_SUBJECTS)
 }
 
 /// Counts an unverified report: on its label (which exists), or nowhere for an uncounted version.

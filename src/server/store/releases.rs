@@ -181,14 +181,10 @@ pub fn deployment_id_by_key(connection: &Connection, key: &str) -> StoreResult<O
 /// # Errors
 /// SQLite errors.
 pub fn unreferenced_blobs(connection: &mut Connection, candidates: Vec<String>) -> StoreResult<Vec<String>> {
-    let mut statement = connection.prepare_cached("SELECT 1 FROM releases WHERE blob_sha256 = ?1 LIMIT 1")?;
-    let mut unused = Vec::new();
-    for sha256 in candidates {
-        if !statement.exists([&sha256])? {
-            unused.push(sha256);
-        }
-    }
-    Ok(unused)
+    let mut statement = connection.prepare_cached("SELECT DISTINCT blob_sha256 FROM releases")?;
+    let referenced: std::collections::HashSet<String> =
+        statement.query_map([], |row| row.get(0))?.collect::<Result<_, _>>()?;
+    Ok(candidates.into_iter().filter(|sha256| !referenced.contains(sha256)).collect())
 }
 
 /// `packageInfo` after validation; `None` fields were not provided.
