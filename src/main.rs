@@ -23,6 +23,9 @@ fn main() -> anyhow::Result<()> {
         Some(Command::Simulate(args)) => exit_on_error(run_async(otadeck::cli::run_simulate(args))?),
         Some(Command::Demo(command)) => exit_on_error(run_async(otadeck::cli::run_demo(command))?),
         Some(Command::Key(command)) => exit_on_error(run_async(otadeck::cli::run_key(command))?),
+        Some(Command::Audit(args)) => exit_on_error(run_async(otadeck::cli::run_audit(args))?),
+        Some(Command::Deployment(command)) => exit_on_error(run_async(otadeck::cli::run_deployment(command))?),
+        Some(Command::Collaborator(command)) => exit_on_error(run_async(otadeck::cli::run_collaborator(command))?),
         None => open_window(),
     }
 }

@@ -86,6 +86,9 @@ pub enum Permission {
 pub struct CollaboratorProperties {
     pub is_current_account: bool,
     pub permission: Permission,
+    /// otadeck extension: the scopes a collaborator's keys are capped to on this app.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role: Option<Vec<String>>,
 }
 
 /// An app and who may work on it.
@@ -107,10 +110,25 @@ pub struct NewApp {
     pub manually_provision_deployments: Option<bool>,
 }
 
-/// Body of `PATCH /apps/{app}` and `PATCH …/deployments/{dep}`: a rename.
+/// Body of `PATCH /apps/{app}` and `PATCH …/deployments/{dep}`: a rename, and (deployments only,
+/// otadeck extension) protection.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct Rename {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub is_protected: Option<bool>,
+}
+
+/// Body of `POST`/`PATCH /apps/{app}/collaborators/{email}` (otadeck extension): the role that
+/// caps the collaborator's keys on this app, as scopes or a preset name (`ci`, `product-owner`,
+/// `support`). No role: no cap.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CollaboratorRole {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role: Option<Vec<String>>,
 }
 
 /// A deployment: its device key and latest release.
@@ -122,6 +140,9 @@ pub struct Deployment {
     pub package: Option<Package>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub created_time: Option<i64>,
+    /// otadeck extension: changes to a protected deployment need a reason.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub is_protected: bool,
 }
 
 /// Body of `POST …/deployments`.
@@ -294,6 +315,64 @@ pub struct ReleaseEvent {
     pub detail: String,
 }
 
+/// One management mutation in the audit trail (otadeck extension, `GET /audit`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AuditEntry {
+    pub id: i64,
+    pub time: i64,
+    /// The account's email.
+    pub account: String,
+    /// The friendly name of the access key used (never the secret).
+    pub key_name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_ip: Option<String>,
+    /// What was done, e.g. `release.patch`, `deployment.delete`, `accessKey.create`.
+    pub action: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub app: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deployment: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub label: Option<String>,
+    /// What was changed, in words: `MyApp/Production v3`.
+    pub target: String,
+    /// The changed fields before (`null` for a creation).
+    #[serde(default)]
+    pub before: Option<serde_json::Value>,
+    /// The changed fields after (`null` for a deletion).
+    #[serde(default)]
+    pub after: Option<serde_json::Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+/// Query of `GET /audit`: every field narrows the answer; newest entries first.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AuditQuery {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub app: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deployment: Option<String>,
+    /// An account's email.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub account: Option<String>,
+    /// Entries at or after this time (ms since the epoch).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from: Option<i64>,
+    /// Entries before this time (ms since the epoch).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub to: Option<i64>,
+    /// At most this many entries (default and maximum 1000).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limit: Option<u32>,
+}
+
+/// The header that carries the reason for a management change (percent-encoded UTF-8).
+pub const REASON_HEADER: &str = "x-otadeck-reason";
+
+envelope!(AuditEnvelope, entries, Vec<AuditEntry>);
 envelope!(PolicyEnvelope, policy, RolloutPolicy);
 envelope!(EventsEnvelope, events, Vec<ReleaseEvent>);
 

@@ -63,7 +63,7 @@ impl Connection {
             CliError::Usage("no access key: pass --access-key, set OTADECK_ACCESS_KEY, or add `access_key = \"…\"` to the config file".into())
         })?;
         let transport = Transport::from_env().with_extra_ca(args.ca_cert.clone().or(file.ca_cert));
-        let client = ManagementClient::with_transport(&server, &key, &transport)?;
+        let client = ManagementClient::with_transport(&server, &key, &transport)?.with_reason(args.reason.as_deref());
         Ok(Self { server, client })
     }
 }

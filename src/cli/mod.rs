@@ -4,6 +4,7 @@
 //! Exit codes: 0 success, 1 other failures, 2 usage or configuration errors, 3 blocked by preflight,
 //! 4 the server refused or could not be reached, 5 the build failed.
 
+mod admin;
 mod config;
 mod release;
 
@@ -12,6 +13,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
+pub use admin::{run_audit, run_collaborator, run_deployment};
 pub use config::{CliConfig, Connection};
 pub use release::{run as run_release, run_binary, run_demo, run_key, run_simulate};
 
@@ -44,6 +46,85 @@ pub enum Command {
     /// Load or remove the demo app (releases, a halted one, a simulated fleet) on a test server.
     #[command(subcommand)]
     Demo(DemoCommand),
+    /// Show the audit trail: who changed what, when, from where and why.
+    Audit(AuditArgs),
+    /// Protect a deployment (changes need --reason) or lift the protection.
+    #[command(subcommand)]
+    Deployment(DeploymentCommand),
+    /// Add collaborators with a role that caps their keys on an app, or change the role.
+    #[command(subcommand)]
+    Collaborator(CollaboratorCommand),
+}
+
+/// `otadeck audit`.
+#[derive(Debug, Args)]
+pub struct AuditArgs {
+    /// Only this app.
+    #[arg(long)]
+    pub app: Option<String>,
+    /// Only this deployment (with --app).
+    #[arg(long, requires = "app")]
+    pub deployment: Option<String>,
+    /// Only changes by this account (email).
+    #[arg(long)]
+    pub account: Option<String>,
+    /// Only the last period: 30m, 12h, 7d.
+    #[arg(long)]
+    pub since: Option<String>,
+    /// At most this many entries (newest first; at most 1000).
+    #[arg(long, default_value_t = 50)]
+    pub limit: u32,
+    #[command(flatten)]
+    pub connection: ConnectionArgs,
+}
+
+/// `otadeck deployment …`.
+#[derive(Debug, Subcommand)]
+pub enum DeploymentCommand {
+    /// Changes to the deployment will need a reason (--reason, the app's Reason box).
+    Protect(DeploymentArgs),
+    /// Lift the protection (needs --reason itself).
+    Unprotect(DeploymentArgs),
+}
+
+/// Arguments of `otadeck deployment protect|unprotect`.
+#[derive(Debug, Args)]
+pub struct DeploymentArgs {
+    /// The server app.
+    #[arg(long)]
+    pub app: String,
+    /// The deployment, e.g. Production.
+    #[arg(long)]
+    pub deployment: String,
+    #[command(flatten)]
+    pub connection: ConnectionArgs,
+}
+
+/// `otadeck collaborator …`.
+#[derive(Debug, Subcommand)]
+pub enum CollaboratorCommand {
+    /// Add a registered account to an app, optionally with a role.
+    Add(CollaboratorArgs),
+    /// Change a collaborator's role (no --role/--preset: no cap).
+    Role(CollaboratorArgs),
+}
+
+/// Arguments of `otadeck collaborator add|role`.
+#[derive(Debug, Args)]
+pub struct CollaboratorArgs {
+    /// The server app.
+    #[arg(long)]
+    pub app: String,
+    /// The collaborator's account email.
+    pub email: String,
+    /// Scopes the collaborator's keys are capped to on this app (repeatable).
+    #[arg(long = "scope")]
+    pub scopes: Vec<String>,
+    /// A ready-made role: ci, product-owner or support.
+    #[arg(long, conflicts_with = "scopes")]
+    pub preset: Option<String>,
+    #[command(flatten)]
+    pub connection: ConnectionArgs,
 }
 
 /// `otadeck key …`.
@@ -197,6 +278,10 @@ pub struct ConnectionArgs {
     /// Print one JSON document on stdout instead of text.
     #[arg(long, global = true)]
     pub json: bool,
+    /// Why you make this change: recorded in the audit trail, required on protected deployments
+    /// (or OTADECK_REASON).
+    #[arg(long, env = "OTADECK_REASON", global = true)]
+    pub reason: Option<String>,
 }
 
 /// Which apps a command acts on: a project folder, a project name, or one app.

@@ -8,10 +8,11 @@ use super::transport::Limit;
 use super::{ClientError, ClientResult, Http, Transport, segment};
 use crate::api::management::{
     ACCEPT_V2, AccessKey, AccessKeyEnvelope, AccessKeyPatch, AccessKeysEnvelope, Account, AccountEnvelope, App,
-    AppEnvelope, AppsEnvelope, BinariesEnvelope, Binary, BinaryEnvelope, CollaboratorProperties, CollaboratorsEnvelope,
-    Deployment, DeploymentEnvelope, DeploymentsEnvelope, EventsEnvelope, HistoryEnvelope, MetricSample, Metrics,
-    MetricsEnvelope, NewAccessKey, NewApp, NewBinary, NewDeployment, Package, PackageEnvelope, PackageInfo,
-    PackageInfoEnvelope, PolicyEnvelope, ReleaseEvent, Rename, RolloutPolicy, SeriesEnvelope,
+    AppEnvelope, AppsEnvelope, AuditEntry, AuditEnvelope, AuditQuery, BinariesEnvelope, Binary, BinaryEnvelope,
+    CollaboratorProperties, CollaboratorRole, CollaboratorsEnvelope, Deployment, DeploymentEnvelope,
+    DeploymentsEnvelope, EventsEnvelope, HistoryEnvelope, MetricSample, Metrics, MetricsEnvelope, NewAccessKey, NewApp,
+    NewBinary, NewDeployment, Package, PackageEnvelope, PackageInfo, PackageInfoEnvelope, PolicyEnvelope,
+    REASON_HEADER, ReleaseEvent, Rename, RolloutPolicy, SeriesEnvelope,
 };
 
 /// A signed-in management client.
@@ -19,7 +20,12 @@ use crate::api::management::{
 pub struct ManagementClient {
     http: Http,
     base: String,
+    /// `X-Otadeck-Reason` for every request, percent-encoded.
+    reason: Option<HeaderValue>,
 }
+
+/// What the reason header percent-encodes besides non-ASCII: controls and `%` itself.
+const REASON_ENCODE: &percent_encoding::AsciiSet = &percent_encoding::CONTROLS.add(b'%');
 
 /// What to upload as a release: a file (zip or single bundle) and its `packageInfo`.
 #[derive(Debug, Clone)]
@@ -49,7 +55,25 @@ impl ManagementClient {
         headers.insert(AUTHORIZATION, bearer);
         headers.insert(ACCEPT, HeaderValue::from_static(ACCEPT_V2));
         let http = Http::new(transport, headers)?;
-        Ok(Self { http, base: base_url.trim_end_matches('/').to_owned() })
+        Ok(Self { http, base: base_url.trim_end_matches('/').to_owned(), reason: None })
+    }
+
+    /// This client, sending `reason` with every change (the audit trail records it; protected
+    /// deployments require it). Blank: none.
+    #[must_use]
+    pub fn with_reason(mut self, reason: Option<&str>) -> Self {
+        self.reason = reason.map(str::trim).filter(|r| !r.is_empty()).and_then(|reason| {
+            HeaderValue::from_str(&percent_encoding::utf8_percent_encode(reason, REASON_ENCODE).to_string()).ok()
+        });
+        self
+    }
+
+    fn request(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+        let request = self.http.client.request(method, self.url(path));
+        match &self.reason {
+            Some(reason) => request.header(REASON_HEADER, reason.clone()),
+            None => request,
+        }
     }
 
     fn url(&self, path: &str) -> String {
@@ -65,7 +89,7 @@ impl ManagementClient {
     }
 
     async fn get<T: serde::de::DeserializeOwned>(&self, path: &str) -> ClientResult<T> {
-        self.http.json(self.http.client.get(self.url(path))).await
+        self.http.json(self.request(reqwest::Method::GET, path)).await
     }
 
     async fn send_json<T: serde::de::DeserializeOwned>(
@@ -74,11 +98,11 @@ impl ManagementClient {
         path: &str,
         body: &impl serde::Serialize,
     ) -> ClientResult<T> {
-        self.http.json(self.http.client.request(method, self.url(path)).json(body)).await
+        self.http.json(self.request(method, path).json(body)).await
     }
 
     async fn send_empty(&self, method: reqwest::Method, path: &str) -> ClientResult<()> {
-        self.http.send(self.http.client.request(method, self.url(path)), Limit::Request).await?;
+        self.http.send(self.request(method, path), Limit::Request).await?;
         Ok(())
     }
 
@@ -198,7 +222,7 @@ impl ManagementClient {
     /// # Errors
     /// [`ClientError`].
     pub async fn rename_app(&self, app: &str, new_name: &str) -> ClientResult<App> {
-        let body = Rename { name: Some(new_name.to_owned()) };
+        let body = Rename { name: Some(new_name.to_owned()), is_protected: None };
         Ok(self.send_json::<AppEnvelope>(reqwest::Method::PATCH, &Self::app_path(app), &body).await?.app)
     }
 
@@ -256,6 +280,53 @@ impl ManagementClient {
         self.send_empty(reqwest::Method::POST, &path).await
     }
 
+    /// `POST /apps/{app}/collaborators/{email}` with a role (otadeck extension): scope names or a
+    /// preset (`ci`, `product-owner`, `support`) capping the collaborator's keys on this app.
+    ///
+    /// # Errors
+    /// [`ClientError`].
+    pub async fn add_collaborator_with_role(&self, app: &str, email: &str, role: Vec<String>) -> ClientResult<()> {
+        let path = format!("{}/collaborators/{}", Self::app_path(app), segment(email));
+        let body = CollaboratorRole { role: Some(role) };
+        self.http.send(self.request(reqwest::Method::POST, &path).json(&body), Limit::Request).await?;
+        Ok(())
+    }
+
+    /// `PATCH /apps/{app}/collaborators/{email}` (otadeck extension): a new role, `None` for none.
+    ///
+    /// # Errors
+    /// [`ClientError`].
+    pub async fn set_collaborator_role(&self, app: &str, email: &str, role: Option<Vec<String>>) -> ClientResult<()> {
+        let path = format!("{}/collaborators/{}", Self::app_path(app), segment(email));
+        let body = CollaboratorRole { role };
+        self.http.send(self.request(reqwest::Method::PATCH, &path).json(&body), Limit::Request).await?;
+        Ok(())
+    }
+
+    /// `GET /audit` (otadeck extension), newest first.
+    ///
+    /// # Errors
+    /// [`ClientError`].
+    pub async fn audit(&self, query: &AuditQuery) -> ClientResult<Vec<AuditEntry>> {
+        let request = self.request(reqwest::Method::GET, "/audit").query(query);
+        Ok(self.http.json::<AuditEnvelope>(request).await?.entries)
+    }
+
+    /// `PATCH /apps/{app}/deployments/{deployment}` with `isProtected` (otadeck extension).
+    ///
+    /// # Errors
+    /// [`ClientError`] (428 when unprotecting a protected deployment without a reason).
+    pub async fn set_deployment_protected(
+        &self,
+        app: &str,
+        deployment: &str,
+        is_protected: bool,
+    ) -> ClientResult<Deployment> {
+        let body = Rename { name: None, is_protected: Some(is_protected) };
+        let path = Self::deployment_path(app, deployment);
+        Ok(self.send_json::<DeploymentEnvelope>(reqwest::Method::PATCH, &path, &body).await?.deployment)
+    }
+
     /// `DELETE /apps/{app}/collaborators/{email}`.
     ///
     /// # Errors
@@ -296,7 +367,7 @@ impl ManagementClient {
     /// # Errors
     /// [`ClientError`].
     pub async fn rename_deployment(&self, app: &str, deployment: &str, new_name: &str) -> ClientResult<Deployment> {
-        let body = Rename { name: Some(new_name.to_owned()) };
+        let body = Rename { name: Some(new_name.to_owned()), is_protected: None };
         let path = Self::deployment_path(app, deployment);
         Ok(self.send_json::<DeploymentEnvelope>(reqwest::Method::PATCH, &path, &body).await?.deployment)
     }
@@ -346,7 +417,8 @@ impl ManagementClient {
         let info = serde_json::to_string(&upload.info).map_err(|e| ClientError::Decode(e.to_string()))?;
         let form = reqwest::multipart::Form::new().part("package", part).text("packageInfo", info);
         // No total timeout: a large upload on a slow link may take long; a stalled one hits the idle limit.
-        let response = self.http.send(self.http.client.post(self.url(&path)).multipart(form), Limit::Transfer).await?;
+        let response =
+            self.http.send(self.request(reqwest::Method::POST, &path).multipart(form), Limit::Transfer).await?;
         let bytes = self.http.bytes(response, Limit::Transfer).await?;
         let envelope: PackageEnvelope =
             serde_json::from_slice(&bytes).map_err(|e| ClientError::Decode(e.to_string()))?;
@@ -360,7 +432,7 @@ impl ManagementClient {
     pub async fn patch_release(&self, app: &str, deployment: &str, info: PackageInfo) -> ClientResult<Option<Package>> {
         let path = format!("{}/release", Self::deployment_path(app, deployment));
         let body = PackageInfoEnvelope { package_info: info };
-        let response = self.http.send(self.http.client.patch(self.url(&path)).json(&body), Limit::Request).await?;
+        let response = self.http.send(self.request(reqwest::Method::PATCH, &path).json(&body), Limit::Request).await?;
         if response.status() == reqwest::StatusCode::NO_CONTENT {
             return Ok(None);
         }
@@ -393,7 +465,7 @@ impl ManagementClient {
     pub async fn rollback(&self, app: &str, deployment: &str, label: Option<&str>) -> ClientResult<Package> {
         let base = format!("{}/rollback", Self::deployment_path(app, deployment));
         let path = label.map_or(base.clone(), |l| format!("{base}/{}", segment(l)));
-        Ok(self.http.json::<PackageEnvelope>(self.http.client.post(self.url(&path))).await?.package)
+        Ok(self.http.json::<PackageEnvelope>(self.request(reqwest::Method::POST, &path)).await?.package)
     }
 
     /// `GET …/history` (oldest first).
@@ -421,6 +493,14 @@ impl ManagementClient {
         let path = format!("{}/policy", Self::deployment_path(app, deployment));
         let body = PolicyEnvelope { policy: policy.clone() };
         Ok(self.send_json::<PolicyEnvelope>(reqwest::Method::PUT, &path, &body).await?.policy)
+    }
+
+    /// `DELETE …/policy` (otadeck extension).
+    ///
+    /// # Errors
+    /// [`ClientError`].
+    pub async fn delete_policy(&self, app: &str, deployment: &str) -> ClientResult<()> {
+        self.send_empty(reqwest::Method::DELETE, &format!("{}/policy", Self::deployment_path(app, deployment))).await
     }
 
     /// `GET …/policy` (otadeck extension).

@@ -20,6 +20,9 @@ pub enum ApiError {
     NotFound(String),
     #[error("{0}")]
     Conflict(String),
+    /// A protected deployment takes changes only with a reason (428 Precondition Required).
+    #[error("{0}")]
+    ReasonRequired(String),
     #[error("{0}")]
     PayloadTooLarge(String),
     /// Too many requests from this address; retry after this many seconds.
@@ -42,6 +45,7 @@ impl ApiError {
             Self::Forbidden(_) => StatusCode::FORBIDDEN,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::Conflict(_) => StatusCode::CONFLICT,
+            Self::ReasonRequired(_) => StatusCode::PRECONDITION_REQUIRED,
             Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
@@ -58,6 +62,7 @@ impl From<StoreError> for ApiError {
             StoreError::Forbidden(m) => Self::Forbidden(m),
             StoreError::Invalid(m) => Self::BadRequest(m),
             StoreError::Unauthorized(m) => Self::Unauthorized(m),
+            StoreError::ReasonRequired(m) => Self::ReasonRequired(m),
             StoreError::History(rule) => {
                 let message = rule.to_string();
                 match rule {

@@ -4,14 +4,30 @@ use crate::domain::scope::Permission;
 use axum::extract::{Path, State};
 use axum::response::Response;
 
-use super::body::{JsonBody, created, no_content, ok, segment};
+use super::body::{JsonBody, change, created, no_content, ok, segment};
 use crate::api::management::{
-    AccessKeyEnvelope, AccessKeyPatch, AccessKeysEnvelope, AccountEnvelope, AuthenticatedEnvelope, NewAccessKey,
+    AccessKey, AccessKeyEnvelope, AccessKeyPatch, AccessKeysEnvelope, AccountEnvelope, AuthenticatedEnvelope,
+    NewAccessKey,
 };
 use crate::server::ServerState;
 use crate::server::auth::Caller;
 use crate::server::error::ApiError;
 use crate::server::store::accounts;
+use crate::server::store::audit::Change;
+
+/// A key in the audit trail: never its secret.
+fn audit_fields(key: &AccessKey) -> serde_json::Value {
+    serde_json::json!({
+        "friendlyName": key.friendly_name,
+        "scopes": key.scopes,
+        "expires": key.expires,
+        "isSession": key.is_session,
+    })
+}
+
+fn key_change(action: &'static str, name: &str, before: Option<&AccessKey>, after: Option<&AccessKey>) -> Change {
+    Change::new(action, format!("access key \"{name}\"")).fields(before.map(audit_fields), after.map(audit_fields))
+}
 
 /// `GET /authenticated`.
 pub async fn authenticated(_caller: Caller) -> Response {
@@ -54,12 +70,20 @@ pub async fn create(
         ),
         None => None,
     };
-    let key = state
-        .store
-        .run(move |c| {
-            accounts::create_scoped_access_key(c, &caller, &friendly_name, &created_by, request.ttl, is_session, scopes)
-        })
-        .await?;
+    let key = change(&state, caller, move |c, caller| {
+        let key = accounts::create_scoped_access_key(
+            c,
+            caller,
+            &friendly_name,
+            &created_by,
+            request.ttl,
+            is_session,
+            scopes,
+        )?;
+        let change = key_change("accessKey.create", &key.friendly_name, None, Some(&key));
+        Ok((key, Some(change)))
+    })
+    .await?;
     let location = format!("/accessKeys/{}", segment(&key.friendly_name));
     Ok(created(&location, &AccessKeyEnvelope { access_key: key }))
 }
@@ -83,10 +107,14 @@ pub async fn patch(
     JsonBody(request): JsonBody<AccessKeyPatch>,
 ) -> Result<Response, ApiError> {
     caller.require(&Permission::Admin)?;
-    let key = state
-        .store
-        .run(move |c| accounts::patch_access_key(c, &caller, &name, request.friendly_name.as_deref(), request.ttl))
-        .await?;
+    let key = change(&state, caller, move |c, caller| {
+        let before = accounts::get_access_key(c, caller, &name)?;
+        let after = accounts::patch_access_key(c, caller, &name, request.friendly_name.as_deref(), request.ttl)?;
+        let change = (audit_fields(&before) != audit_fields(&after))
+            .then(|| key_change("accessKey.update", &before.friendly_name, Some(&before), Some(&after)));
+        Ok((after, change))
+    })
+    .await?;
     Ok(ok(&AccessKeyEnvelope { access_key: key }))
 }
 
@@ -97,7 +125,12 @@ pub async fn delete(
     Path(name): Path<String>,
 ) -> Result<Response, ApiError> {
     caller.require(&Permission::Admin)?;
-    state.store.run(move |c| accounts::delete_access_key(c, &caller, &name)).await?;
+    change(&state, caller, move |c, caller| {
+        let before = accounts::get_access_key(c, caller, &name)?;
+        accounts::delete_access_key(c, caller, &name)?;
+        Ok(((), Some(key_change("accessKey.delete", &before.friendly_name, Some(&before), None))))
+    })
+    .await?;
     Ok(no_content())
 }
 
@@ -108,6 +141,11 @@ pub async fn delete_sessions(
     Path(created_by): Path<String>,
 ) -> Result<Response, ApiError> {
     caller.require(&Permission::Admin)?;
-    state.store.run(move |c| accounts::delete_sessions(c, &caller, &created_by)).await?;
+    change(&state, caller, move |c, caller| {
+        accounts::delete_sessions(c, caller, &created_by)?;
+        let change = Change::new("session.delete", format!("sessions created by \"{created_by}\""));
+        Ok(((), Some(change)))
+    })
+    .await?;
     Ok(no_content())
 }

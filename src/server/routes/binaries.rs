@@ -4,11 +4,12 @@ use crate::domain::scope::Permission;
 use axum::extract::{Path, State};
 use axum::response::Response;
 
-use super::body::{JsonBody, created, ok, on_app, segment};
+use super::body::{JsonBody, change_on_app, created, ok, on_app, segment};
 use crate::api::management::{BinariesEnvelope, BinaryEnvelope, NewBinary};
 use crate::server::ServerState;
 use crate::server::auth::Caller;
 use crate::server::error::ApiError;
+use crate::server::store::audit::Change;
 use crate::server::store::binaries;
 
 /// `GET /apps/{app}/binaries`.
@@ -30,8 +31,16 @@ pub async fn register(
     JsonBody(request): JsonBody<NewBinary>,
 ) -> Result<Response, ApiError> {
     caller.require(&Permission::Release(None))?;
-    let (app_name, binary) = on_app(&state, caller, app, move |c, caller, access| {
-        Ok((access.name.clone(), binaries::register(c, access, &caller.email, request)?))
+    let (app_name, binary) = change_on_app(&state, caller, app, None, move |c, caller, access| {
+        let binary = binaries::register(c, access, &caller.email, request)?;
+        let fields = serde_json::json!({
+            "platform": binary.platform,
+            "appVersion": binary.app_version,
+            "buildNumber": binary.build_number,
+            "fingerprint": binary.fingerprint,
+        });
+        let change = Change::in_app("binary.register", access, None, None).fields(None, Some(fields));
+        Ok(((access.name.clone(), binary), Some(change)))
     })
     .await?;
     Ok(created(&format!("/apps/{}/binaries", segment(&app_name)), &BinaryEnvelope { binary }))

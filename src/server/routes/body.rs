@@ -10,6 +10,7 @@ use serde::de::DeserializeOwned;
 use crate::server::ServerState;
 use crate::server::error::ApiError;
 use crate::server::store::apps::{AppAccess, resolve_app};
+use crate::server::store::audit::{self, Change};
 use crate::server::store::{AuthenticatedCaller, StoreResult};
 
 /// A JSON body parsed regardless of `Content-Type`, with a 400 text message on bad JSON.
@@ -75,5 +76,46 @@ where
             work(connection, &caller, &access)
         })
         .await?;
+    Ok(result)
+}
+
+/// Runs a mutation of `app` and records it in the audit trail, in one transaction. `deployment`
+/// is the deployment the change lands in, if any: when it is protected the change needs a reason,
+/// checked before anything is touched. Every app-scoped management mutation goes through here.
+pub async fn change_on_app<T, F>(
+    state: &ServerState,
+    caller: AuthenticatedCaller,
+    app: String,
+    deployment: Option<String>,
+    work: F,
+) -> Result<T, ApiError>
+where
+    T: Send + 'static,
+    F: FnOnce(&mut rusqlite::Connection, &AuthenticatedCaller, &AppAccess) -> StoreResult<(T, Option<Change>)>
+        + Send
+        + 'static,
+{
+    let result = state
+        .store
+        .run(move |connection| {
+            let access = resolve_app(connection, &caller, &app)?;
+            if let Some(deployment) = &deployment {
+                audit::require_reason(connection, &caller, &access, deployment)?;
+            }
+            audit::in_transaction(connection, &caller, |c| work(c, &caller, &access))
+        })
+        .await?;
+    Ok(result)
+}
+
+/// Runs a mutation outside any app (access keys, new apps) and records it in the audit trail, in
+/// one transaction.
+pub async fn change<T, F>(state: &ServerState, caller: AuthenticatedCaller, work: F) -> Result<T, ApiError>
+where
+    T: Send + 'static,
+    F: FnOnce(&mut rusqlite::Connection, &AuthenticatedCaller) -> StoreResult<(T, Option<Change>)> + Send + 'static,
+{
+    let result =
+        state.store.run(move |connection| audit::in_transaction(connection, &caller, |c| work(c, &caller))).await?;
     Ok(result)
 }

@@ -4,7 +4,7 @@ use crate::domain::scope::Permission;
 use axum::extract::{Path, State};
 use axum::response::Response;
 
-use super::body::{JsonBody, created, no_content, ok, on_app, segment};
+use super::body::{JsonBody, change_on_app, created, no_content, ok, on_app, segment};
 use crate::api::management::{
     Deployment, DeploymentEnvelope, DeploymentsEnvelope, EventsEnvelope, HistoryEnvelope, MetricsEnvelope,
     NewDeployment, PolicyEnvelope, Rename, SeriesEnvelope,
@@ -13,6 +13,7 @@ use crate::server::ServerState;
 use crate::server::auth::Caller;
 use crate::server::error::ApiError;
 use crate::server::store::apps::{self, DeploymentRow};
+use crate::server::store::audit::Change;
 use crate::server::store::{StoreResult, metrics, policy, releases};
 
 fn deployment_view(
@@ -21,7 +22,18 @@ fn deployment_view(
     row: DeploymentRow,
 ) -> StoreResult<Deployment> {
     let package = releases::latest(connection, row.id)?.map(|r| r.to_package(state.blob_url(&r.blob_sha256)));
-    Ok(Deployment { name: row.name, key: row.key, package, created_time: Some(row.created_time) })
+    Ok(Deployment {
+        name: row.name,
+        key: row.key,
+        package,
+        created_time: Some(row.created_time),
+        is_protected: row.is_protected,
+    })
+}
+
+/// A deployment's fields in the audit trail (its key is left out: it names no person's change).
+fn audit_fields(row: &DeploymentRow) -> serde_json::Value {
+    serde_json::json!({ "name": row.name, "isProtected": row.is_protected })
 }
 
 /// `GET /apps/{app}/deployments`.
@@ -48,12 +60,16 @@ pub async fn create(
 ) -> Result<Response, ApiError> {
     caller.require(&Permission::Admin)?;
     let name = request.name.ok_or_else(|| ApiError::BadRequest("name: a deployment name is required".into()))?;
-    let (app_name, row) = on_app(&state, caller, app, move |c, _, access| {
-        Ok((access.name.clone(), apps::create_deployment(c, access, &name, request.key.as_deref())?))
+    let (app_name, row) = change_on_app(&state, caller, app, None, move |c, _, access| {
+        let row = apps::create_deployment(c, access, &name, request.key.as_deref())?;
+        let change =
+            Change::in_app("deployment.create", access, Some(&row.name), None).fields(None, Some(audit_fields(&row)));
+        Ok(((access.name.clone(), row), Some(change)))
     })
     .await?;
     let location = format!("/apps/{}/deployments/{}", segment(&app_name), segment(&row.name));
-    let deployment = Deployment { name: row.name, key: row.key, package: None, created_time: None };
+    let deployment =
+        Deployment { name: row.name, key: row.key, package: None, created_time: None, is_protected: false };
     Ok(created(&location, &DeploymentEnvelope { deployment }))
 }
 
@@ -72,7 +88,8 @@ pub async fn get(
     Ok(ok(&DeploymentEnvelope { deployment }))
 }
 
-/// `PATCH /apps/{app}/deployments/{deployment}`: rename (Owner).
+/// `PATCH /apps/{app}/deployments/{deployment}`: rename, and protect or unprotect (otadeck
+/// extension `isProtected`) (Owner).
 pub async fn rename(
     State(state): State<ServerState>,
     Caller(caller): Caller,
@@ -80,10 +97,17 @@ pub async fn rename(
     JsonBody(request): JsonBody<Rename>,
 ) -> Result<Response, ApiError> {
     caller.require(&Permission::Admin)?;
-    let Some(new_name) = request.name else { return Ok(no_content()) };
+    if request.name.is_none() && request.is_protected.is_none() {
+        return Ok(no_content());
+    }
     let view = state.clone();
-    let deployment = on_app(&state, caller, app, move |c, _, access| {
-        deployment_view(&view, c, apps::rename_deployment(c, access, &name, &new_name)?)
+    let deployment = change_on_app(&state, caller, app, Some(name.clone()), move |c, _, access| {
+        let (before, after) = apps::update_deployment(c, access, &name, request.name.as_deref(), request.is_protected)?;
+        let change = (audit_fields(&before) != audit_fields(&after)).then(|| {
+            Change::in_app("deployment.update", access, Some(&before.name), None)
+                .fields(Some(audit_fields(&before)), Some(audit_fields(&after)))
+        });
+        Ok((deployment_view(&view, c, after)?, change))
     })
     .await?;
     Ok(ok(&DeploymentEnvelope { deployment }))
@@ -96,7 +120,13 @@ pub async fn delete(
     Path((app, name)): Path<(String, String)>,
 ) -> Result<Response, ApiError> {
     caller.require(&Permission::Admin)?;
-    on_app(&state, caller, app, move |c, _, access| apps::delete_deployment(c, access, &name)).await?;
+    change_on_app(&state, caller, app, Some(name.clone()), move |c, _, access| {
+        let row = apps::delete_deployment(c, access, &name)?;
+        let change =
+            Change::in_app("deployment.delete", access, Some(&row.name), None).fields(Some(audit_fields(&row)), None);
+        Ok(((), Some(change)))
+    })
+    .await?;
     state.cache.invalidate();
     Ok(no_content())
 }
@@ -125,7 +155,14 @@ pub async fn clear_history(
     Path((app, name)): Path<(String, String)>,
 ) -> Result<Response, ApiError> {
     caller.require(&Permission::Admin)?;
-    on_app(&state, caller, app, move |c, _, access| releases::clear_history(c, access, &name)).await?;
+    change_on_app(&state, caller, app, Some(name.clone()), move |c, _, access| {
+        let releases = releases::history(c, apps::find_deployment(c, access, &name)?.id)?.len();
+        let row = releases::clear_history(c, access, &name)?;
+        let change = Change::in_app("deployment.clearHistory", access, Some(&row.name), None)
+            .fields(Some(serde_json::json!({ "releases": releases })), Some(serde_json::json!({ "releases": 0 })));
+        Ok(((), Some(change)))
+    })
+    .await?;
     state.cache.invalidate();
     Ok(no_content())
 }
@@ -168,9 +205,16 @@ pub async fn set_policy(
     caller.require(&Permission::Rollout)?;
     let policy = request.policy;
     let stored = policy.clone();
-    on_app(&state, caller, app, move |c, _, access| {
+    change_on_app(&state, caller, app, Some(name.clone()), move |c, _, access| {
         access.require_owner()?;
-        policy::set(c, apps::find_deployment(c, access, &name)?.id, &stored)
+        let id = apps::find_deployment(c, access, &name)?.id;
+        let before = policy::get(c, id)?;
+        policy::set(c, id, &stored)?;
+        let change = (before.as_ref() != Some(&stored)).then(|| {
+            Change::in_app("policy.set", access, Some(&name), None)
+                .fields(before.map(|p| serde_json::json!(p)), Some(serde_json::json!(stored)))
+        });
+        Ok(((), change))
     })
     .await?;
     Ok(ok(&PolicyEnvelope { policy }))
@@ -183,9 +227,15 @@ pub async fn delete_policy(
     Path((app, name)): Path<(String, String)>,
 ) -> Result<Response, ApiError> {
     caller.require(&Permission::Rollout)?;
-    on_app(&state, caller, app, move |c, _, access| {
+    change_on_app(&state, caller, app, Some(name.clone()), move |c, _, access| {
         access.require_owner()?;
-        policy::delete(c, apps::find_deployment(c, access, &name)?.id)
+        let id = apps::find_deployment(c, access, &name)?.id;
+        let before = policy::get(c, id)?;
+        policy::delete(c, id)?;
+        let change = before.map(|before| {
+            Change::in_app("policy.delete", access, Some(&name), None).fields(Some(serde_json::json!(before)), None)
+        });
+        Ok(((), change))
     })
     .await?;
     Ok(no_content())

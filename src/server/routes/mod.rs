@@ -5,6 +5,7 @@
 mod access_keys;
 mod acquisition;
 mod apps;
+mod audit;
 mod binaries;
 mod body;
 mod deployments;
@@ -51,7 +52,11 @@ pub fn router(state: ServerState) -> Router {
         .route("/apps/{app}/transfer/{email}", post(apps::transfer))
         .route("/apps/{app}/binaries", get(binaries::list).post(binaries::register))
         .route("/apps/{app}/collaborators", get(apps::collaborators))
-        .route("/apps/{app}/collaborators/{email}", post(apps::add_collaborator).delete(apps::remove_collaborator))
+        .route(
+            "/apps/{app}/collaborators/{email}",
+            post(apps::add_collaborator).patch(apps::set_role).delete(apps::remove_collaborator),
+        )
+        .route("/audit", get(audit::list))
         .route("/apps/{app}/deployments", get(deployments::list).post(deployments::create))
         .route(
             "/apps/{app}/deployments/{deployment}",

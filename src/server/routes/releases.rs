@@ -4,12 +4,14 @@ use crate::domain::scope::Permission;
 use axum::extract::{Multipart, Path, State};
 use axum::response::Response;
 
-use super::body::{JsonBody, created, no_content, ok, on_app, segment};
+use super::body::{JsonBody, change_on_app, created, no_content, ok, on_app, segment};
 use crate::api::management::{Package, PackageEnvelope, PackageInfo, PackageInfoEnvelope, ReleaseMethod};
 use crate::server::ServerState;
 use crate::server::auth::Caller;
 use crate::server::error::ApiError;
+use crate::server::store::apps::AppAccess;
 use crate::server::store::apps::find_deployment;
+use crate::server::store::audit::{self, Change};
 use crate::server::store::releases::{self, NewRelease, ReleaseFields, StoredRelease};
 use crate::server::upload;
 
@@ -18,6 +20,21 @@ fn answer_package(state: &ServerState, release: &StoredRelease) -> Package {
     let mut package = release.to_package(state.blob_url(&release.blob_sha256));
     package.rollout = Some(package.rollout.unwrap_or(100));
     package
+}
+
+/// The audit entry of a new release (upload, promote, rollback).
+fn new_release(action: &'static str, access: &AppAccess, deployment: &str, release: &StoredRelease) -> Change {
+    let mut after = release.audit_fields();
+    if let Some(object) = after.as_object_mut() {
+        object.insert("releaseMethod".into(), serde_json::json!(release.release_method));
+        if let Some(origin) = &release.original_label {
+            object.insert("originalLabel".into(), origin.clone().into());
+        }
+        if let Some(origin) = &release.original_deployment {
+            object.insert("originalDeployment".into(), origin.clone().into());
+        }
+    }
+    Change::in_app(action, access, Some(deployment), Some(&release.label())).fields(None, Some(after))
 }
 
 /// After a new release (upload, promote, rollback): invalidate the update cache, answer 201.
@@ -52,10 +69,14 @@ async fn store_upload(
     multipart: Multipart,
 ) -> Result<Response, ApiError> {
     let state = state.clone();
-    // Fail fast on unknown apps/deployments before reading the upload.
+    // Fail fast on unknown apps/deployments, and on a protected one without a reason, before
+    // reading the upload.
     let lookup = deployment.clone();
-    on_app(&state, caller.clone(), app.clone(), move |c, _, access| find_deployment(c, access, &lookup).map(|_| ()))
-        .await?;
+    on_app(&state, caller.clone(), app.clone(), move |c, caller, access| {
+        find_deployment(c, access, &lookup)?;
+        audit::require_reason(c, caller, access, &lookup)
+    })
+    .await?;
 
     let received = upload::receive(&state, multipart).await?;
     let info: PackageInfo = serde_json::from_str(&received.package_info)
@@ -87,9 +108,10 @@ async fn store_upload(
         original_deployment: None,
         released_by: caller.email.clone(),
     };
-    let added = on_app(&state, caller, app, move |c, _, access| {
+    let added = change_on_app(&state, caller, app, Some(deployment.clone()), move |c, _, access| {
         let (row, release) = releases::release_upload(c, access, &deployment, new)?;
-        Ok((access.name.clone(), row.name, release))
+        let change = new_release("release.upload", access, &row.name, &release);
+        Ok(((access.name.clone(), row.name, release), Some(change)))
     })
     .await?;
     Ok(release_added(&state, added))
@@ -113,8 +135,13 @@ pub async fn patch(
         && info.build_number.is_none();
     caller.require(if only_pause { &Permission::Pause } else { &Permission::Rollout })?;
     let fields = ReleaseFields::parse(&request.package_info)?;
-    let (_, changed) = on_app(&state, caller.clone(), app, move |c, _, access| {
-        releases::patch_release(c, access, &deployment, &fields, &caller.email)
+    let changed = change_on_app(&state, caller, app, Some(deployment.clone()), move |c, caller, access| {
+        let (row, before, after) = releases::patch_release(c, access, &deployment, &fields, &caller.email)?;
+        let change = after.as_ref().map(|after| {
+            Change::in_app("release.patch", access, Some(&row.name), Some(&after.label()))
+                .fields(Some(before.audit_fields()), Some(after.audit_fields()))
+        });
+        Ok((after, change))
     })
     .await?;
     let Some(release) = changed else {
@@ -133,9 +160,10 @@ pub async fn promote(
 ) -> Result<Response, ApiError> {
     caller.require(&Permission::Release(Some(destination.clone())))?;
     let fields = ReleaseFields::parse(&request.package_info)?;
-    let added = on_app(&state, caller, app, move |c, caller, access| {
+    let added = change_on_app(&state, caller, app, Some(destination.clone()), move |c, caller, access| {
         let (row, release) = releases::promote(c, access, &source, &destination, &fields, &caller.email)?;
-        Ok((access.name.clone(), row.name, release))
+        let change = new_release("release.promote", access, &row.name, &release);
+        Ok(((access.name.clone(), row.name, release), Some(change)))
     })
     .await?;
     Ok(release_added(&state, added))
@@ -152,9 +180,10 @@ async fn rollback(
     if let Some(label) = &label {
         crate::domain::validate::label(label).map_err(|e| ApiError::BadRequest(e.to_string()))?;
     }
-    let added = on_app(&state, caller, app, move |c, caller, access| {
+    let added = change_on_app(&state, caller, app, Some(deployment.clone()), move |c, caller, access| {
         let (row, release) = releases::rollback(c, access, &deployment, label.as_deref(), &caller.email)?;
-        Ok((access.name.clone(), row.name, release))
+        let change = new_release("release.rollback", access, &row.name, &release);
+        Ok(((access.name.clone(), row.name, release), Some(change)))
     })
     .await?;
     Ok(release_added(&state, added))

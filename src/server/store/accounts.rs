@@ -5,6 +5,7 @@ use crate::domain::scope::{Permission, Scope};
 use base64::Engine as _;
 use rand::RngCore as _;
 use rusqlite::{Connection, OptionalExtension as _, params};
+use std::sync::{Arc, OnceLock};
 
 use super::{StoreError, StoreResult, now_ms};
 use crate::api::management::{AccessKey, Account, HIDDEN_KEY};
@@ -14,36 +15,65 @@ pub const ADMIN_EMAIL: &str = "admin@localhost";
 /// Default access-key lifetime: 60 days, as in the reference.
 pub const DEFAULT_KEY_TTL_MS: i64 = 60 * 24 * 60 * 60 * 1000;
 
-/// Who is making a management request.
+/// Who is making a management request, with which key, from where and why.
 #[derive(Debug, Clone)]
 pub struct AuthenticatedCaller {
     pub account_id: i64,
     pub email: String,
     pub name: String,
+    /// The friendly name of the key used (never its secret), for the audit trail.
+    pub key_name: String,
     /// The key's scopes; `None`: full access.
     pub scopes: Option<Vec<Scope>>,
+    /// The client's address, for the audit trail.
+    pub client_ip: Option<String>,
+    /// Why the caller makes this change (`X-Otadeck-Reason`), for the audit trail.
+    pub reason: Option<String>,
+    /// What [`Self::require`] authorised this request for; an app's collaborator role caps it
+    /// again once the app is known.
+    authorised: Arc<OnceLock<Permission>>,
 }
 
 impl AuthenticatedCaller {
     /// A caller with full access (tests and the bootstrap account).
     #[must_use]
     pub fn full(account_id: i64, email: &str, name: &str) -> Self {
-        Self { account_id, email: email.to_owned(), name: name.to_owned(), scopes: None }
+        Self {
+            account_id,
+            email: email.to_owned(),
+            name: name.to_owned(),
+            key_name: "(internal)".to_owned(),
+            scopes: None,
+            client_ip: None,
+            reason: None,
+            authorised: Arc::default(),
+        }
     }
 
-    /// Refuses with 403 when the key's scopes do not allow `need`.
+    /// Refuses with 403 when the key's scopes do not allow `need`; otherwise remembers `need` as
+    /// what this request does, so an app's collaborator role can cap it (see
+    /// [`super::apps::resolve_app`]).
     ///
     /// # Errors
     /// [`StoreError::Forbidden`] naming the missing scope.
     pub fn require(&self, need: &Permission) -> StoreResult<()> {
         if crate::domain::scope::allows(self.scopes.as_deref(), need) {
+            let _ = self.authorised.set(need.clone());
             return Ok(());
         }
         Err(StoreError::Forbidden(format!("This access key lacks the \"{}\" scope.", need)))
     }
+
+    /// What this request was authorised for; `Admin` (the most a role can be asked for) when no
+    /// route said, so a forgotten [`Self::require`] fails closed.
+    #[must_use]
+    pub fn authorised_for(&self) -> Permission {
+        self.authorised.get().cloned().unwrap_or(Permission::Admin)
+    }
 }
 
-fn scopes_from_column(text: Option<String>) -> Option<Vec<Scope>> {
+/// Scopes stored space-separated (keys and collaborator roles); `None`: no limit.
+pub(super) fn scopes_from_column(text: Option<String>) -> Option<Vec<Scope>> {
     text.map(|t| t.split_whitespace().filter_map(|s| Scope::parse(s).ok()).collect())
 }
 
@@ -117,20 +147,30 @@ pub fn create_account(connection: &Connection, email: &str, name: &str) -> Store
 pub fn authenticate(connection: &Connection, secret: &str) -> StoreResult<AuthenticatedCaller> {
     let row = connection
         .query_row(
-            "SELECT a.id, a.email, a.name, k.expires, k.scopes FROM access_keys k JOIN accounts a ON a.id = k.account_id
-             WHERE k.key_hash = ?1",
+            "SELECT a.id, a.email, a.name, k.expires, k.scopes, k.friendly_name FROM access_keys k
+             JOIN accounts a ON a.id = k.account_id WHERE k.key_hash = ?1",
             [hash_access_key(secret)],
-            |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get::<_, i64>(3)?, row.get::<_, Option<String>>(4)?)),
+            |row| {
+                let caller = AuthenticatedCaller {
+                    account_id: row.get(0)?,
+                    email: row.get(1)?,
+                    name: row.get(2)?,
+                    key_name: row.get(5)?,
+                    scopes: scopes_from_column(row.get(4)?),
+                    client_ip: None,
+                    reason: None,
+                    authorised: Arc::default(),
+                };
+                Ok((caller, row.get::<_, i64>(3)?))
+            },
         )
         .optional()?;
     match row {
         None => Err(StoreError::Unauthorized("The access key is invalid.".into())),
-        Some((_, _, _, expires, _)) if expires <= now_ms() => {
+        Some((_, expires)) if expires <= now_ms() => {
             Err(StoreError::Unauthorized("The access key has expired.".into()))
         }
-        Some((account_id, email, name, _, scopes)) => {
-            Ok(AuthenticatedCaller { account_id, email, name, scopes: scopes_from_column(scopes) })
-        }
+        Some((caller, _)) => Ok(caller),
     }
 }
 
@@ -272,7 +312,7 @@ pub fn get_access_key(connection: &Connection, caller: &AuthenticatedCaller, nam
 /// # Errors
 /// [`StoreError::NotFound`], [`StoreError::Invalid`], [`StoreError::Conflict`].
 pub fn patch_access_key(
-    connection: &Connection,
+    connection: &mut Connection,
     caller: &AuthenticatedCaller,
     name: &str,
     friendly_name: Option<&str>,
@@ -289,7 +329,7 @@ pub fn patch_access_key(
     {
         return Err(StoreError::Invalid("ttl: must be a number of milliseconds, 0 or more".into()));
     }
-    let tx = connection.unchecked_transaction()?;
+    let tx = connection.savepoint()?;
     if let Some(new_name) = friendly_name {
         let renamed = tx.execute(
             "UPDATE OR IGNORE access_keys SET friendly_name = ?1 WHERE id = ?2",

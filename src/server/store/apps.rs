@@ -7,6 +7,7 @@ use rusqlite::{Connection, OptionalExtension as _, params};
 use super::accounts::{AuthenticatedCaller, account_id_by_email, generate_key};
 use super::{StoreError, StoreResult, now_ms};
 use crate::api::management::{App, CollaboratorProperties, Permission};
+use crate::domain::scope::Scope;
 use crate::domain::validate;
 
 /// The caller's access to one app.
@@ -33,11 +34,36 @@ fn invalid(error: validate::FieldError) -> StoreError {
     StoreError::Invalid(error.to_string())
 }
 
-/// Resolves an app the caller may access, by `Name` or `owner@email:Name`.
+/// Resolves an app the caller may access, by `Name` or `owner@email:Name`, and checks that the
+/// caller's collaborator role on it (if any) allows what the request was authorised for.
 ///
 /// # Errors
-/// [`StoreError::NotFound`], or [`StoreError::Conflict`] when the name is ambiguous.
+/// [`StoreError::NotFound`], [`StoreError::Conflict`] when the name is ambiguous,
+/// [`StoreError::Forbidden`] when the role does not allow the action.
 pub fn resolve_app(connection: &Connection, caller: &AuthenticatedCaller, app: &str) -> StoreResult<AppAccess> {
+    let access = find_app(connection, caller, app)?;
+    if access.is_owner {
+        return Ok(access);
+    }
+    let role: Option<String> = connection.query_row(
+        "SELECT role FROM collaborators WHERE app_id = ?1 AND account_id = ?2",
+        params![access.app_id, caller.account_id],
+        |row| row.get(0),
+    )?;
+    let role = super::accounts::scopes_from_column(role);
+    let need = caller.authorised_for();
+    if crate::domain::scope::allows(role.as_deref(), &need) {
+        return Ok(access);
+    }
+    let role = role.unwrap_or_default().iter().map(ToString::to_string).collect::<Vec<_>>().join(" ");
+    Err(StoreError::Forbidden(format!(
+        "Your role on \"{}\" ({role}) does not include the \"{need}\" scope; ask the app's owner.",
+        access.name
+    )))
+}
+
+/// Resolves an app the caller collaborates on, without role checks.
+fn find_app(connection: &Connection, caller: &AuthenticatedCaller, app: &str) -> StoreResult<AppAccess> {
     let (owner, name) = match app.split_once(':') {
         Some((owner, name)) => (Some(owner), name),
         None => (None, app),
@@ -92,12 +118,15 @@ pub fn collaborators(
     app_id: i64,
 ) -> StoreResult<BTreeMap<String, CollaboratorProperties>> {
     let mut statement = connection.prepare_cached(
-        "SELECT a.id, a.email, c.is_owner FROM collaborators c JOIN accounts a ON a.id = c.account_id WHERE c.app_id = ?1",
+        "SELECT a.id, a.email, c.is_owner, c.role FROM collaborators c JOIN accounts a ON a.id = c.account_id
+         WHERE c.app_id = ?1",
     )?;
     let rows = statement.query_map([app_id], |row| {
         let (id, email, is_owner): (i64, String, bool) = (row.get(0)?, row.get(1)?, row.get(2)?);
         let permission = if is_owner { Permission::Owner } else { Permission::Collaborator };
-        Ok((email, CollaboratorProperties { is_current_account: id == caller.account_id, permission }))
+        let role =
+            super::accounts::scopes_from_column(row.get(3)?).map(|s| s.iter().map(ToString::to_string).collect());
+        Ok((email, CollaboratorProperties { is_current_account: id == caller.account_id, permission, role }))
     })?;
     Ok(rows.collect::<Result<_, _>>()?)
 }
@@ -137,9 +166,9 @@ pub fn create_app(
     caller: &AuthenticatedCaller,
     name: &str,
     manually_provision_deployments: bool,
-) -> StoreResult<App> {
+) -> StoreResult<(AppAccess, App)> {
     validate::name("name", name).map_err(invalid)?;
-    let tx = connection.transaction()?;
+    let tx = connection.savepoint()?;
     let owned: i64 = tx.query_row(
         "SELECT COUNT(*) FROM apps JOIN collaborators c ON c.app_id = apps.id
          WHERE c.account_id = ?1 AND c.is_owner = 1 AND apps.name = ?2",
@@ -163,7 +192,7 @@ pub fn create_app(
     let access = AppAccess { app_id, name: name.to_owned(), is_owner: true };
     let app = app_view(&tx, caller, &access)?;
     tx.commit()?;
-    Ok(app)
+    Ok((access, app))
 }
 
 /// Renames an app (Owner only).
@@ -178,7 +207,7 @@ pub fn rename_app(
 ) -> StoreResult<App> {
     access.require_owner()?;
     validate::name("name", new_name).map_err(invalid)?;
-    if new_name != access.name && resolve_app(connection, caller, new_name).is_ok() {
+    if new_name != access.name && find_app(connection, caller, new_name).is_ok() {
         return Err(StoreError::Conflict(format!("An app named \"{new_name}\" already exists.")));
     }
     connection.execute("UPDATE apps SET name = ?1 WHERE id = ?2", params![new_name, access.app_id])?;
@@ -216,7 +245,7 @@ pub fn transfer_app(connection: &mut Connection, access: &AppAccess, email: &str
             access.name
         )));
     }
-    let tx = connection.transaction()?;
+    let tx = connection.savepoint()?;
     tx.execute("UPDATE collaborators SET is_owner = 0 WHERE app_id = ?1", [access.app_id])?;
     tx.execute(
         "INSERT INTO collaborators (app_id, account_id, is_owner) VALUES (?1, ?2, 1)
@@ -227,22 +256,64 @@ pub fn transfer_app(connection: &mut Connection, access: &AppAccess, email: &str
     Ok(())
 }
 
-/// Adds a collaborator (Owner only).
+fn role_column(role: Option<&[Scope]>) -> Option<String> {
+    role.map(|r| r.iter().map(ToString::to_string).collect::<Vec<_>>().join(" "))
+}
+
+/// Adds a collaborator (Owner only), with a role that caps their keys on this app (`None`: no cap).
 ///
 /// # Errors
 /// Permission errors, unknown email, or already a collaborator.
-pub fn add_collaborator(connection: &Connection, access: &AppAccess, email: &str) -> StoreResult<()> {
+pub fn add_collaborator(
+    connection: &Connection,
+    access: &AppAccess,
+    email: &str,
+    role: Option<&[Scope]>,
+) -> StoreResult<()> {
     access.require_owner()?;
     validate::email(email).map_err(invalid)?;
     let account_id = account_id_by_email(connection, email)?;
     let inserted = connection.execute(
-        "INSERT OR IGNORE INTO collaborators (app_id, account_id, is_owner) VALUES (?1, ?2, 0)",
-        params![access.app_id, account_id],
+        "INSERT OR IGNORE INTO collaborators (app_id, account_id, is_owner, role) VALUES (?1, ?2, 0, ?3)",
+        params![access.app_id, account_id, role_column(role)],
     )?;
     if inserted == 0 {
         return Err(StoreError::Conflict(format!("{email} is already a collaborator of this app.")));
     }
     Ok(())
+}
+
+/// Changes a collaborator's role (Owner only); returns the role before. Owners have no role.
+///
+/// # Errors
+/// Permission errors, unknown collaborator, or the owner.
+pub fn set_collaborator_role(
+    connection: &Connection,
+    access: &AppAccess,
+    email: &str,
+    role: Option<&[Scope]>,
+) -> StoreResult<Option<Vec<Scope>>> {
+    access.require_owner()?;
+    validate::email(email).map_err(invalid)?;
+    let account_id = account_id_by_email(connection, email)?;
+    let current: Option<(bool, Option<String>)> = connection
+        .query_row(
+            "SELECT is_owner, role FROM collaborators WHERE app_id = ?1 AND account_id = ?2",
+            params![access.app_id, account_id],
+            |row| Ok((row.get(0)?, row.get(1)?)),
+        )
+        .optional()?;
+    match current {
+        None => Err(StoreError::NotFound(format!("{email} is not a collaborator of this app."))),
+        Some((true, _)) => Err(StoreError::Conflict("The owner of an app has no role to change.".into())),
+        Some((false, before)) => {
+            connection.execute(
+                "UPDATE collaborators SET role = ?1 WHERE app_id = ?2 AND account_id = ?3",
+                params![role_column(role), access.app_id, account_id],
+            )?;
+            Ok(super::accounts::scopes_from_column(before))
+        }
+    }
 }
 
 /// Removes a collaborator: the owner may remove others, anyone may remove themselves.
@@ -287,6 +358,20 @@ pub struct DeploymentRow {
     pub name: String,
     pub key: String,
     pub created_time: i64,
+    /// Changes need a reason.
+    pub is_protected: bool,
+}
+
+const DEPLOYMENT_COLUMNS: &str = "id, name, key, created_time, is_protected";
+
+fn deployment_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<DeploymentRow> {
+    Ok(DeploymentRow {
+        id: row.get(0)?,
+        name: row.get(1)?,
+        key: row.get(2)?,
+        created_time: row.get(3)?,
+        is_protected: row.get(4)?,
+    })
 }
 
 fn insert_deployment(connection: &Connection, app_id: i64, name: &str, key: &str) -> StoreResult<DeploymentRow> {
@@ -305,7 +390,13 @@ fn insert_deployment(connection: &Connection, app_id: i64, name: &str, key: &str
         "INSERT INTO deployments (app_id, name, key, created_time) VALUES (?1, ?2, ?3, ?4)",
         params![app_id, name, key, created_time],
     )?;
-    Ok(DeploymentRow { id: connection.last_insert_rowid(), name: name.to_owned(), key: key.to_owned(), created_time })
+    Ok(DeploymentRow {
+        id: connection.last_insert_rowid(),
+        name: name.to_owned(),
+        key: key.to_owned(),
+        created_time,
+        is_protected: false,
+    })
 }
 
 /// Adds a deployment (Owner only); the key is generated unless given.
@@ -330,9 +421,9 @@ pub fn create_deployment(
 pub fn find_deployment(connection: &Connection, access: &AppAccess, name: &str) -> StoreResult<DeploymentRow> {
     connection
         .query_row(
-            "SELECT id, name, key, created_time FROM deployments WHERE app_id = ?1 AND name = ?2",
+            &format!("SELECT {DEPLOYMENT_COLUMNS} FROM deployments WHERE app_id = ?1 AND name = ?2"),
             params![access.app_id, name],
-            |row| Ok(DeploymentRow { id: row.get(0)?, name: row.get(1)?, key: row.get(2)?, created_time: row.get(3)? }),
+            deployment_from_row,
         )
         .optional()?
         .ok_or_else(|| StoreError::NotFound(format!("Deployment \"{name}\" does not exist.")))
@@ -344,42 +435,47 @@ pub fn find_deployment(connection: &Connection, access: &AppAccess, name: &str) 
 /// SQLite errors.
 pub fn list_deployments(connection: &Connection, access: &AppAccess) -> StoreResult<Vec<DeploymentRow>> {
     let mut statement = connection
-        .prepare_cached("SELECT id, name, key, created_time FROM deployments WHERE app_id = ?1 ORDER BY name")?;
-    let rows = statement
-        .query_map([access.app_id], |row| {
-            Ok(DeploymentRow { id: row.get(0)?, name: row.get(1)?, key: row.get(2)?, created_time: row.get(3)? })
-        })?
-        .collect::<Result<_, _>>()?;
+        .prepare_cached(&format!("SELECT {DEPLOYMENT_COLUMNS} FROM deployments WHERE app_id = ?1 ORDER BY name"))?;
+    let rows = statement.query_map([access.app_id], deployment_from_row)?.collect::<Result<_, _>>()?;
     Ok(rows)
 }
 
-/// Renames a deployment (Owner only).
+/// Renames a deployment and/or sets its protection (Owner only). Returns the row before and after.
 ///
 /// # Errors
 /// Permission, validation, not found or conflicts.
-pub fn rename_deployment(
+pub fn update_deployment(
     connection: &Connection,
     access: &AppAccess,
     name: &str,
-    new_name: &str,
-) -> StoreResult<DeploymentRow> {
+    new_name: Option<&str>,
+    is_protected: Option<bool>,
+) -> StoreResult<(DeploymentRow, DeploymentRow)> {
     access.require_owner()?;
-    validate::name("name", new_name).map_err(invalid)?;
-    let deployment = find_deployment(connection, access, name)?;
+    if let Some(new_name) = new_name {
+        validate::name("name", new_name).map_err(invalid)?;
+    }
+    let before = find_deployment(connection, access, name)?;
+    let new_name = new_name.unwrap_or(name);
     if new_name != name && find_deployment(connection, access, new_name).is_ok() {
         return Err(StoreError::Conflict(format!("A deployment named \"{new_name}\" already exists.")));
     }
-    connection.execute("UPDATE deployments SET name = ?1 WHERE id = ?2", params![new_name, deployment.id])?;
-    Ok(DeploymentRow { name: new_name.to_owned(), ..deployment })
+    let is_protected = is_protected.unwrap_or(before.is_protected);
+    connection.execute(
+        "UPDATE deployments SET name = ?1, is_protected = ?2 WHERE id = ?3",
+        params![new_name, is_protected, before.id],
+    )?;
+    let after = DeploymentRow { name: new_name.to_owned(), is_protected, ..before.clone() };
+    Ok((before, after))
 }
 
-/// Deletes a deployment and its history (Owner only).
+/// Deletes a deployment and its history (Owner only); returns the deleted row.
 ///
 /// # Errors
 /// Permission or not found.
-pub fn delete_deployment(connection: &Connection, access: &AppAccess, name: &str) -> StoreResult<()> {
+pub fn delete_deployment(connection: &Connection, access: &AppAccess, name: &str) -> StoreResult<DeploymentRow> {
     access.require_owner()?;
     let deployment = find_deployment(connection, access, name)?;
     connection.execute("DELETE FROM deployments WHERE id = ?1", [deployment.id])?;
-    Ok(())
+    Ok(deployment)
 }

@@ -7,6 +7,7 @@
 
 pub mod accounts;
 pub mod apps;
+pub mod audit;
 pub mod binaries;
 pub mod metrics;
 pub mod policy;
@@ -38,6 +39,9 @@ pub enum StoreError {
     Invalid(String),
     #[error("{0}")]
     Unauthorized(String),
+    /// A change to a protected deployment without a reason.
+    #[error("{0}")]
+    ReasonRequired(String),
     #[error(transparent)]
     History(#[from] HistoryError),
     #[error("database error: {0}")]
@@ -57,6 +61,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/005_paused.sql"),
     include_str!("migrations/006_report_receipts.sql"),
     include_str!("migrations/007_key_scopes.sql"),
+    include_str!("migrations/008_audit.sql"),
 ];
 
 /// The metadata database.
@@ -116,6 +121,10 @@ impl Store {
         let busy_seconds = self.busy_seconds.clone();
         tokio::task::spawn_blocking(move || {
             let mut guard = connection.lock().map_err(|_| StoreError::Task("database lock poisoned".into()))?;
+            if !guard.is_autocommit() {
+                // Left open by work that failed half-way: undo it before anyone builds on it.
+                guard.execute_batch("ROLLBACK")?;
+            }
             let started = std::time::Instant::now();
             let result = work(&mut guard);
             busy_seconds.observe(started.elapsed().as_secs_f64());

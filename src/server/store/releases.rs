@@ -3,7 +3,7 @@
 //! Each operation reads the history, asks [`crate::domain::history`] whether the change is allowed,
 //! and writes in one transaction. Labels are `v<N>`, N = last label number + 1 per deployment.
 
-use rusqlite::{Connection, OptionalExtension as _, Transaction, params};
+use rusqlite::{Connection, OptionalExtension as _, params};
 
 use super::apps::{AppAccess, DeploymentRow, find_deployment};
 use super::{StoreError, StoreResult, now_ms};
@@ -36,6 +36,21 @@ pub struct StoredRelease {
 }
 
 impl StoredRelease {
+    /// The fields a person can change, for the audit trail (a complete rollout reads 100).
+    #[must_use]
+    pub fn audit_fields(&self) -> serde_json::Value {
+        serde_json::json!({
+            "appVersion": self.app_version,
+            "buildNumber": self.build_number,
+            "description": self.description,
+            "isMandatory": self.is_mandatory,
+            "isDisabled": self.is_disabled,
+            "isPaused": self.is_paused,
+            "rollout": self.rollout.unwrap_or(100),
+            "packageHash": self.package_hash,
+        })
+    }
+
     /// `v<N>`.
     #[must_use]
     pub fn label(&self) -> String {
@@ -259,7 +274,7 @@ pub struct NewRelease {
 }
 
 fn append(
-    tx: &Transaction<'_>,
+    tx: &Connection,
     deployment_id: i64,
     history: &[StoredRelease],
     new: NewRelease,
@@ -324,7 +339,7 @@ pub fn release_upload(
     deployment_name: &str,
     new: NewRelease,
 ) -> StoreResult<(DeploymentRow, StoredRelease)> {
-    let tx = connection.transaction()?;
+    let tx = connection.savepoint()?;
     let deployment = find_deployment(&tx, access, deployment_name)?;
     let history = history(&tx, deployment.id)?;
     let target = TargetRange::parse(&new.app_version).map_err(|e| StoreError::Invalid(e.to_string()))?;
@@ -350,8 +365,8 @@ pub fn patch_release(
     deployment_name: &str,
     fields: &ReleaseFields,
     actor: &str,
-) -> StoreResult<(DeploymentRow, Option<StoredRelease>)> {
-    let tx = connection.transaction()?;
+) -> StoreResult<(DeploymentRow, StoredRelease, Option<StoredRelease>)> {
+    let tx = connection.savepoint()?;
     let deployment = find_deployment(&tx, access, deployment_name)?;
     let history = history(&tx, deployment.id)?;
     let rules = rules_of(&history)?;
@@ -387,7 +402,7 @@ pub fn patch_release(
         || after.rollout != before.rollout
         || after.build_number != before.build_number;
     if !changed {
-        return Ok((deployment, None));
+        return Ok((deployment, before.clone(), None));
     }
     tx.execute(
         "UPDATE releases SET app_version = ?1, description = ?2, is_mandatory = ?3, is_disabled = ?4, rollout = ?5, build_number = ?6,
@@ -422,7 +437,7 @@ pub fn patch_release(
         )?;
     }
     tx.commit()?;
-    Ok((deployment, Some(after)))
+    Ok((deployment, history[index].clone(), Some(after)))
 }
 
 /// Copies a release of `source` into `destination` as a new release, with overrides.
@@ -437,7 +452,7 @@ pub fn promote(
     fields: &ReleaseFields,
     released_by: &str,
 ) -> StoreResult<(DeploymentRow, StoredRelease)> {
-    let tx = connection.transaction()?;
+    let tx = connection.savepoint()?;
     let source_deployment = find_deployment(&tx, access, source)?;
     let destination_deployment = find_deployment(&tx, access, destination)?;
     let source_history = history(&tx, source_deployment.id)?;
@@ -490,7 +505,7 @@ pub fn rollback(
     label: Option<&str>,
     released_by: &str,
 ) -> StoreResult<(DeploymentRow, StoredRelease)> {
-    let tx = connection.transaction()?;
+    let tx = connection.savepoint()?;
     let deployment = find_deployment(&tx, access, deployment_name)?;
     let history = history(&tx, deployment.id)?;
     let index = history::rollback_target(&rules_of(&history)?, label)?;
@@ -525,7 +540,7 @@ pub fn clear_history(
     deployment_name: &str,
 ) -> StoreResult<DeploymentRow> {
     access.require_owner()?;
-    let tx = connection.transaction()?;
+    let tx = connection.savepoint()?;
     let deployment = find_deployment(&tx, access, deployment_name)?;
     for table in ["releases", "metrics", "report_receipts"] {
         tx.execute(&format!("DELETE FROM {table} WHERE deployment_id = ?1"), [deployment.id])?;
