@@ -72,6 +72,16 @@ pub enum Command {
         request: Box<PushRequest>,
     },
     CancelPush,
+    /// Load the account's access keys (the "Access keys" window).
+    LoadKeys,
+    /// Create an access key with these scopes (`None`: full access).
+    CreateKey {
+        name: String,
+        scopes: Option<Vec<String>>,
+        ttl_days: u32,
+    },
+    /// Drop the secret of the key just created (the window closed).
+    ForgetCreatedKey,
     /// Back from a blocked or failed push to the form.
     EditPush,
 }

@@ -12,7 +12,10 @@ use super::connection::Connection;
 use super::state::{PushProgress, PushStage};
 use super::tasks::{Change, Creation, Event, HistoryData, PushFailure, UiError};
 use super::views::{self, PushForm};
-use crate::api::management::PackageInfo;
+use crate::api::management::{AuditQuery, PackageInfo};
+
+/// How many audit entries of a deployment the release panel's timeline loads.
+const AUDIT_ENTRIES: u32 = 300;
 
 impl OtadeckApp {
     /// Carries out one command.
@@ -75,6 +78,9 @@ impl OtadeckApp {
                 }
             }
             Command::PickFolder => self.pick_folder(),
+            Command::LoadKeys => self.load_keys(),
+            Command::CreateKey { name, scopes, ttl_days } => self.create_key(name, scopes, ttl_days),
+            Command::ForgetCreatedKey => self.state.created_key = None,
             Command::SetPushFolder(folder) => {
                 if let Some(form) = &mut self.inputs.push {
                     form.folder.clone_from(&folder);
@@ -137,7 +143,19 @@ impl OtadeckApp {
                     Err(error) if error.status() == Some(404) => None,
                     Err(error) => return Err(error),
                 };
-                Ok::<_, crate::client::ClientError>(HistoryData { releases, metrics, binaries, events, policy })
+                let query = AuditQuery {
+                    app: Some(app.clone()),
+                    deployment: Some(deployment.clone()),
+                    limit: Some(AUDIT_ENTRIES),
+                    ..AuditQuery::default()
+                };
+                // A CodePush server without the audit extension answers 404: no trail to show.
+                let audit = match client.audit(&query).await {
+                    Ok(entries) => entries,
+                    Err(error) if error.status() == Some(404) => Vec::new(),
+                    Err(error) => return Err(error),
+                };
+                Ok::<_, crate::client::ClientError>(HistoryData { releases, metrics, binaries, events, policy, audit })
             }
             .await
             .map_err(UiError::from);
@@ -189,11 +207,17 @@ impl OtadeckApp {
         };
         let info = PackageInfo { label: Some(label.clone()), ..info };
         self.state.pending.push(super::state::PendingChange { label, info: info.clone() });
-        let (client, generation) = (self.state.connection.client.clone(), self.state.generation);
+        let (client, generation) = (self.change_client(), self.state.generation);
         self.tasks.spawn(generation, async move {
             let result = client.patch_release(&app, &deployment, info).await.map_err(UiError::from);
             Event::Changed { change, result }
         });
+    }
+
+    /// The client for a change: it carries the reason typed in the release panel, for the audit
+    /// trail (and protected deployments, which require one).
+    fn change_client(&self) -> crate::client::ManagementClient {
+        self.state.connection.client.clone().with_reason(Some(&self.inputs.release.reason))
     }
 
     fn rollback(&mut self, target: String) {
@@ -201,7 +225,7 @@ impl OtadeckApp {
         else {
             return;
         };
-        let (client, generation) = (self.state.connection.client.clone(), self.state.generation);
+        let (client, generation) = (self.change_client(), self.state.generation);
         self.tasks.spawn(generation, async move {
             let result = client.rollback(&app, &deployment, Some(&target)).await.map(Some).map_err(UiError::from);
             Event::Changed { change: Change::Rollback { target }, result }
@@ -219,10 +243,28 @@ impl OtadeckApp {
             is_mandatory: Some(mandatory),
             ..PackageInfo::default()
         };
-        let (client, generation) = (self.state.connection.client.clone(), self.state.generation);
+        let (client, generation) = (self.change_client(), self.state.generation);
         self.tasks.spawn(generation, async move {
             let result = client.promote(&app, &source, &destination, info).await.map(Some).map_err(UiError::from);
             Event::Changed { change: Change::Promote { label, destination }, result }
+        });
+    }
+
+    fn load_keys(&mut self) {
+        self.state.access_keys.request();
+        let (client, generation) = (self.state.connection.client.clone(), self.state.generation);
+        self.tasks.spawn(generation, async move { Event::Keys(client.access_keys().await.map_err(UiError::from)) });
+    }
+
+    fn create_key(&mut self, name: String, scopes: Option<Vec<String>>, ttl_days: u32) {
+        let (client, generation) = (self.change_client(), self.state.generation);
+        let ttl = Some(f64::from(ttl_days) * 86_400_000.0);
+        self.tasks.spawn(generation, async move {
+            let result = match scopes {
+                Some(scopes) => client.create_scoped_access_key(&name, ttl, scopes).await,
+                None => client.create_access_key(&name, ttl).await,
+            };
+            Event::KeyCreated(result.map_err(UiError::from))
         });
     }
 

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use super::command::Command;
 use super::connection::Connection;
 use super::tasks::{Change, Creation, Envelope, Event, Generation, HistoryData, PushFailure, UiError};
-use crate::api::management::{App, Deployment, MetricSample, PackageInfo};
+use crate::api::management::{AccessKey, App, Deployment, MetricSample, PackageInfo};
 use crate::bundle::Platform;
 use crate::bundle::build::BuildEvent;
 use crate::bundle::project::Project;
@@ -194,6 +194,10 @@ pub struct AppState {
     pub push: Option<PushProgress>,
     /// Demo data is being written to the embedded server.
     pub demo_running: bool,
+    /// The account's access keys (the "Access keys" window).
+    pub access_keys: Remote<Vec<AccessKey>>,
+    /// The key just created, with its secret, until the window closes.
+    pub created_key: Option<AccessKey>,
     pub last_refresh: Instant,
 }
 
@@ -218,6 +222,8 @@ impl AppState {
             series_requested: None,
             push: None,
             demo_running: false,
+            access_keys: Remote::default(),
+            created_key: None,
             last_refresh: Instant::now(),
         }
     }
@@ -247,6 +253,8 @@ impl AppState {
         self.apps = Remote::default();
         self.deployments = Remote::default();
         self.history = Remote::default();
+        self.access_keys = Remote::default();
+        self.created_key = None;
         self.selected_app = None;
         self.selected_deployment = None;
         self.selected_label = None;
@@ -268,6 +276,13 @@ impl AppState {
     }
 
     /// Selects a deployment of the selected app.
+    /// Whether the selected deployment is protected (changes need a reason).
+    #[must_use]
+    pub fn selected_deployment_is_protected(&self) -> bool {
+        let selected = self.selected_deployment.as_deref();
+        self.deployments.value().into_iter().flatten().any(|d| Some(d.name.as_str()) == selected && d.is_protected)
+    }
+
     pub fn select_deployment(&mut self, deployment: &str) {
         if self.selected_deployment.as_deref() != Some(deployment) {
             self.selected_deployment = Some(deployment.to_owned());
@@ -346,6 +361,20 @@ impl AppState {
                     Err(error) => self.toast(format!("{what} failed: {error}"), true),
                 }
                 vec![Command::Refresh]
+            }
+            Event::Keys(result) => {
+                self.access_keys.finish(result);
+                Vec::new()
+            }
+            Event::KeyCreated(result) => {
+                match result {
+                    Ok(key) => {
+                        self.toast(format!("Access key \"{}\" created", key.friendly_name), false);
+                        self.created_key = Some(key);
+                    }
+                    Err(error) => self.toast(format!("Creating the access key failed: {error}"), true),
+                }
+                vec![Command::LoadKeys]
             }
             Event::Series { label, result } => {
                 if let Ok(buckets) = result {

@@ -8,7 +8,9 @@ use std::future::Future;
 use std::path::PathBuf;
 use std::sync::mpsc;
 
-use crate::api::management::{App, Binary, Deployment, MetricSample, Metrics, Package, ReleaseEvent, RolloutPolicy};
+use crate::api::management::{
+    AccessKey, App, AuditEntry, Binary, Deployment, MetricSample, Metrics, Package, ReleaseEvent, RolloutPolicy,
+};
 use crate::bundle::project::Project;
 use crate::client::{ClientError, NetworkError};
 use crate::push::{PushEvent, PushedRelease};
@@ -67,6 +69,8 @@ pub struct HistoryData {
     /// What the schedule, the health gate and people did (otadeck extension).
     pub events: Vec<ReleaseEvent>,
     pub policy: Option<RolloutPolicy>,
+    /// The deployment's audit trail, newest first (otadeck extension; empty on servers without it).
+    pub audit: Vec<AuditEntry>,
 }
 
 /// A change to a release, named for the answer the user gets.
@@ -164,6 +168,10 @@ pub enum Event {
         result: Result<Project, String>,
     },
     Push(PushEvent),
+    /// The account's access keys.
+    Keys(Result<Vec<AccessKey>, UiError>),
+    /// A key was created (its `name` is the secret).
+    KeyCreated(Result<AccessKey, UiError>),
     PushFinished(Result<Vec<PushedRelease>, PushFailure>),
 }
 

@@ -558,8 +558,8 @@ fn pause_then_resume_a_rollout_from_the_release_panel() {
     step_until(&mut harness, "paused banner with Resume", |h| shows(h, "Paused") && shows(h, "Resume"));
     assert!(!gui.history("Staging")[2].is_disabled, "pausing is not disabling");
     assert!(
-        harness.query_all_by_label_contains("admin@localhost · paused").next().is_some(),
-        "the timeline says who paused it"
+        harness.query_all_by_label_contains("admin@localhost (key \"Bootstrap admin key\") · paused").next().is_some(),
+        "the timeline says who paused it, with which key"
     );
     harness.get_by_label("Resume").click();
     wait_for_server(&mut harness, "v3 resumed", || !gui.history("Staging")[2].is_paused);
@@ -636,4 +636,56 @@ fn a_slow_answer_from_the_previous_server_never_shows_after_a_switch() {
         assert!(!shows(&harness, "Stale"), "an answer from the previous server showed after the switch");
         std::thread::sleep(Duration::from_millis(20));
     }
+}
+
+#[test]
+fn a_protected_deployment_takes_changes_only_with_a_reason_and_the_timeline_shows_it() {
+    let gui = Gui::seeded();
+    gui.runtime
+        .block_on(gui.server().admin().set_deployment_protected("Shop-Android", "Staging", true))
+        .expect("protect");
+    let mut harness = gui.harness();
+    step_until(&mut harness, "v3 selected", |h| shows(h, "Release v3"));
+    step_until(&mut harness, "protection shown", |h| shows(h, "Staging is protected: give a reason to make changes."));
+    let mandatory = harness.get_by_role_and_label(Role::CheckBox, "Mandatory");
+    assert!(mandatory.accesskit_node().is_disabled(), "no change without a reason");
+
+    let reason = "Night shift: crash reports fixed by v3";
+    harness.get_by_role_and_label(Role::TextInput, "Reason for changes").focus();
+    harness.step();
+    harness.get_by_role_and_label(Role::TextInput, "Reason for changes").type_text(reason);
+    harness.run_steps(2);
+    assert!(!shows(&harness, "Staging is protected: give a reason to make changes."));
+    harness.get_by_role_and_label(Role::CheckBox, "Mandatory").click();
+    wait_for_server(&mut harness, "v3 mandatory", || gui.history("Staging")[2].is_mandatory);
+    let audit = gui
+        .runtime
+        .block_on(gui.server().admin().audit(&otadeck::api::management::AuditQuery::default()))
+        .expect("audit");
+    assert_eq!(audit[0].reason.as_deref(), Some(reason));
+    assert_eq!(audit[0].after, Some(json!({"isMandatory": true})));
+    step_until(&mut harness, "timeline shows the change and its reason", |h| {
+        h.query_all_by_label_contains("mandatory on").next().is_some() && shows(h, &format!("“{reason}”"))
+    });
+}
+
+#[test]
+fn the_access_keys_window_creates_a_scoped_key_and_shows_its_secret_once() {
+    let gui = Gui::seeded();
+    let mut harness = gui.harness();
+    step_until(&mut harness, "apps loaded", |h| shows(h, "Shop"));
+    harness.get_by_label("Access keys…").click();
+    step_until(&mut harness, "window with the bootstrap key", |h| shows(h, "Bootstrap admin key"));
+    harness.get_by_role_and_label(Role::TextInput, "Key name").focus();
+    harness.step();
+    harness.get_by_role_and_label(Role::TextInput, "Key name").type_text("Night shift");
+    harness.step();
+    harness.get_by_label("Support (read, pause, roll back)").click();
+    step_until(&mut harness, "scopes previewed", |h| shows(h, "Scopes: read rollback pause"));
+    harness.get_by_label("Create key").click();
+    step_until(&mut harness, "secret shown", |h| shows(h, "Copy secret"));
+    let keys = gui.runtime.block_on(gui.server().admin().access_keys()).expect("keys");
+    let created = keys.iter().find(|k| k.friendly_name == "Night shift").expect("created on the server");
+    assert_eq!(created.scopes, Some(vec!["read".into(), "rollback".into(), "pause".into()]));
+    step_until(&mut harness, "listed with its scopes", |h| shows(h, "read rollback pause"));
 }

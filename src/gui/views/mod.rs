@@ -3,11 +3,13 @@
 //! until they are sent. A view never names the app type, the async runtime or the task runner: whatever
 //! it wants done, it sends as a [`Command`].
 
+mod audit_text;
 mod banner;
 mod chart;
 mod dialogs;
 mod first_start;
 pub mod format;
+mod keys_dialog;
 mod push_dialog;
 mod release_panel;
 mod releases;
@@ -17,6 +19,7 @@ mod toolbar;
 pub use banner::{TOAST_SECONDS, banner_ui, toasts_ui};
 pub use dialogs::{confirm_ui, server_form_ui};
 pub use first_start::first_start_ui;
+pub use keys_dialog::{KeyForm, RolePick, keys_dialog_ui};
 pub use push_dialog::{PushForm, push_dialog_ui};
 pub use release_panel::release_panel_ui;
 pub use releases::{releases_ui, visible_labels};
@@ -62,6 +65,9 @@ pub struct ReleaseInputs {
     pub promote_to: Option<String>,
     pub promote_rollout: Option<u8>,
     pub promote_mandatory: bool,
+    /// Why the user makes the next changes: sent with each, recorded in the audit trail, required
+    /// on protected deployments. Kept until the user clears it.
+    pub reason: String,
 }
 
 /// The "Add server" form.
@@ -84,4 +90,6 @@ pub struct ViewInputs {
     pub confirm: Option<Confirm>,
     pub push: Option<PushForm>,
     pub server_form: Option<ServerForm>,
+    /// The "Access keys" window's new-key form, while the window is open.
+    pub keys: Option<KeyForm>,
 }

@@ -4,9 +4,10 @@
 //! radius, toggles, pause/resume, description, roll back, promote) and a timeline of what happened
 //! to it, in local time.
 
+use super::audit_text;
 use super::format::{count, local_time, now_ms, percent, relative};
 use super::{Confirm, ViewContext, ViewInputs};
-use crate::api::management::{MetricCounts, Package, PackageInfo, ReleaseEvent, RolloutPolicy};
+use crate::api::management::{AuditEntry, MetricCounts, Package, PackageInfo, ReleaseEvent, RolloutPolicy};
 use crate::gui::command::Command;
 use crate::gui::tasks::{Change, HistoryData};
 use crate::gui::theme;
@@ -133,13 +134,15 @@ pub fn release_panel_ui(ctx: &ViewContext<'_>, inputs: &mut ViewInputs, ui: &mut
                     policy.min_reports
                 ));
             }
+            let reason_missing = reason_section(ctx, inputs, ui);
+            let read_only = offline || reason_missing;
             if let ReleaseStatus::Halted { .. } = &status {
-                halted_banner(ctx, inputs, ui, package, &status, history, offline, now);
+                halted_banner(ctx, inputs, ui, package, &status, history, read_only, now);
             }
             ui.add_space(theme::SECTION_GAP);
             funnel(ui, history, package);
             ui.separator();
-            ui.add_enabled_ui(!offline, |ui| {
+            ui.add_enabled_ui(!read_only, |ui| {
                 rollout_section(ctx, inputs, ui, history, package, &status);
                 ui.separator();
                 toggles(ctx, ui, package);
@@ -160,6 +163,27 @@ pub fn release_panel_ui(ctx: &ViewContext<'_>, inputs: &mut ViewInputs, ui: &mut
             }
         });
     });
+}
+
+/// The reason sent with the next changes. Returns whether changes must wait for one (the
+/// deployment is protected and the box is empty).
+fn reason_section(ctx: &ViewContext<'_>, inputs: &mut ViewInputs, ui: &mut egui::Ui) -> bool {
+    let protected = ctx.state.selected_deployment_is_protected();
+    ui.horizontal(|ui| {
+        ui.label(if protected { "Reason (required)" } else { "Reason" });
+        let edit = ui.add(
+            egui::TextEdit::singleline(&mut inputs.release.reason)
+                .hint_text("Why? Recorded in the audit trail")
+                .desired_width(f32::INFINITY),
+        );
+        edit.widget_info(|| egui::WidgetInfo::labeled(egui::Role::TextInput, true, "Reason for changes"));
+    });
+    let missing = protected && inputs.release.reason.trim().is_empty();
+    if missing {
+        let deployment = ctx.state.selected_deployment.as_deref().unwrap_or_default();
+        ui.colored_label(theme::warn(ui), format!("{deployment} is protected: give a reason to make changes."));
+    }
+    missing
 }
 
 fn header(ui: &mut egui::Ui, package: &Package, status: &ReleaseStatus, now: i64) {
@@ -446,22 +470,41 @@ fn promote_section(ctx: &ViewContext<'_>, inputs: &mut ViewInputs, ui: &mut egui
     }
 }
 
-/// What happened to the release, newest first: pushed, rollout changes, halts, pauses, resumes.
+/// What happened to the release, newest first: who pushed it, changed it, paused or rolled it
+/// back (the audit trail, with reasons), and what the schedule and the health gate did.
 fn timeline(ui: &mut egui::Ui, history: &HistoryData, package: &Package, now: i64) {
     ui.label(theme::section("Timeline"));
-    let mut entries: Vec<(i64, String)> = history
-        .events
+    let audited: Vec<&AuditEntry> =
+        history.audit.iter().filter(|e| e.label.as_deref() == Some(package.label.as_str())).collect();
+    // (time, who · what, reason)
+    let mut entries: Vec<(i64, String, Option<String>)> = audited
         .iter()
-        .filter(|e| e.label == package.label)
-        .map(|e| (e.time, format!("{} · {}", e.actor, e.detail)))
+        .map(|e| (e.time, format!("{} · {}", audit_text::who(e), audit_text::describe(e)), e.reason.clone()))
         .collect();
-    entries.push((package.upload_time, format!("{} · pushed ({:?})", package.released_by, package.release_method)));
-    entries.sort_by_key(|(time, _)| std::cmp::Reverse(*time));
-    for (time, text) in entries.iter().take(12) {
+    // The schedule and the health gate, and people's pauses from before the server kept an
+    // audit trail (those the trail has are not shown twice).
+    let is_machine = |actor: &str| actor == "schedule" || actor == "health gate";
+    entries.extend(
+        history
+            .events
+            .iter()
+            .filter(|e| e.label == package.label)
+            .filter(|e| is_machine(&e.actor) || !audited.iter().any(|a| (a.time - e.time).abs() < 5_000))
+            .map(|e| (e.time, format!("{} · {}", e.actor, e.detail), None)),
+    );
+    if !audited.iter().any(|e| e.action.starts_with("release.") && e.before.is_none()) {
+        let pushed = format!("{} · pushed ({:?})", package.released_by, package.release_method);
+        entries.push((package.upload_time, pushed, None));
+    }
+    entries.sort_by_key(|(time, _, _)| std::cmp::Reverse(*time));
+    for (time, text, reason) in entries.iter().take(12) {
         ui.horizontal_wrapped(|ui| {
             ui.colored_label(theme::muted(ui), format!("{} · {}", local_time(*time), relative(*time, now)));
             ui.label(text);
         });
+        if let Some(reason) = reason {
+            ui.label(egui::RichText::new(format!("“{reason}”")).italics());
+        }
     }
 }
 

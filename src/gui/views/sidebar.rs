@@ -73,7 +73,11 @@ fn deployments(ctx: &ViewContext<'_>, inputs: &mut ViewInputs, ui: &mut egui::Ui
         ui.horizontal(|ui| {
             let selected = state.selected_deployment.as_deref() == Some(deployment.name.as_str());
             let latest = deployment.package.as_ref().map(|p| format!(" · {}", p.label)).unwrap_or_default();
-            if ui.selectable_label(selected, format!("{}{latest}", deployment.name)).clicked() {
+            let lock = if deployment.is_protected { " (protected)" } else { "" };
+            let entry = ui.selectable_label(selected, format!("{}{lock}{latest}", deployment.name));
+            let entry =
+                if deployment.is_protected { entry.on_hover_text("Protected: changes need a reason") } else { entry };
+            if entry.clicked() {
                 ctx.send(Command::SelectDeployment(deployment.name.clone()));
             }
             if ui

@@ -17,6 +17,10 @@ pub fn toolbar_ui(ctx: &ViewContext<'_>, inputs: &mut ViewInputs, ui: &mut egui:
             if ui.button("Refresh").on_hover_text("Reload everything (F5)").clicked() {
                 ctx.send(Command::Refresh);
             }
+            if ui.button("Access keys…").on_hover_text("Keys for CI, product owners and support staff").clicked() {
+                inputs.keys = Some(super::KeyForm::default());
+                ctx.send(Command::LoadKeys);
+            }
             let state = ctx.state;
             // Fake devices and demo data never go to a shared server: only to the one this app started.
             if state.is_embedded() {
