@@ -133,7 +133,14 @@ impl MakeRequestId for SequentialRequestIds {
 /// The access-log span of a request: id, method and path (no query string: it carries device keys).
 pub fn access_span<B>(request: &axum::http::Request<B>) -> tracing::Span {
     let id = request.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("-");
-    tracing::info_span!(target: "otadeck::access", "request", id = %id, method = %request.method(), path = %request.uri().path())
+    let path = loggable_path(request.uri().path());
+    tracing::info_span!(target: "otadeck::access", "request", id = %id, method = %request.method(), path = %path)
+}
+
+/// The path as the access log shows it: an access key named in the path may be its secret (the
+/// routes accept either), so it is never written out.
+fn loggable_path(path: &str) -> &str {
+    if path.starts_with("/accessKeys/") { "/accessKeys/(name hidden)" } else { path }
 }
 
 /// The access-log line written when a response head is sent.
@@ -170,5 +177,17 @@ pub async fn ready(State(state): State<ServerState>) -> Response {
     } else {
         tracing::warn!(problems = %problems.join("; "), "not ready");
         (StatusCode::SERVICE_UNAVAILABLE, format!("Not ready: {}", problems.join("; "))).into_response()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::loggable_path;
+
+    #[test]
+    fn access_key_names_in_paths_stay_out_of_the_access_log() {
+        assert_eq!(loggable_path("/accessKeys/9f86d081884c7d659a2feaa0c55ad015"), "/accessKeys/(name hidden)");
+        assert_eq!(loggable_path("/accessKeys"), "/accessKeys");
+        assert_eq!(loggable_path("/apps/Shop/deployments"), "/apps/Shop/deployments");
     }
 }

@@ -214,8 +214,29 @@ async fn every_mutation_leaves_exactly_one_entry_with_its_fields_before_and_afte
     assert_eq!((entry.before, entry.after), (Some(json!({"name": "Audited"})), Some(json!({"name": "Renamed"}))));
     one_entry(&admin, "app.delete", async { admin.delete_app("Renamed").await.expect("delete app") }).await;
 
+    admin.create_app("Handover").await.expect("app");
+    let entry = one_entry(&admin, "app.transfer", async {
+        admin.transfer_app("Handover", "colleague@example.com").await.expect("transfer")
+    })
+    .await;
+    assert_eq!(entry.after, Some(json!({"owner": "colleague@example.com"})));
+    let session = json!({"friendlyName": "Login on laptop-1", "createdBy": "laptop-1", "isSession": true});
+    let response = server
+        .http()
+        .post(format!("{}/accessKeys", server.url))
+        .bearer_auth(crate::support::ADMIN_KEY)
+        .json(&session)
+        .send()
+        .await
+        .expect("session");
+    assert_eq!(response.status(), 201);
+    let entry =
+        one_entry(&admin, "session.delete", async { admin.delete_sessions("laptop-1").await.expect("sessions") }).await;
+    assert_eq!(entry.target, "sessions created by \"laptop-1\"");
+
     // Filters: entries of the app stay findable by the name it had, in time order.
-    let by_app = admin.audit(&AuditQuery { app: Some("Audited".into()), ..AuditQuery::default() }).await.expect("q");
+    let by_app = AuditQuery { app: Some("Audited".into()), ..AuditQuery::default() };
+    let by_app = admin.audit(&by_app).await.expect("q");
     assert!(by_app.len() > 15 && by_app.iter().all(|e| e.app.as_deref() == Some("Audited")), "{}", by_app.len());
     let staging =
         AuditQuery { app: Some("Audited".into()), deployment: Some("Staging".into()), ..AuditQuery::default() };
