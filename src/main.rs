@@ -115,8 +115,28 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     if opened.generated_admin_key.is_some() {
         announce_admin_key(&data_dir, opened.generated_admin_key.as_deref());
     }
+    let stop = tokio_util::sync::CancellationToken::new();
+    let gateway = match args.gateway_listen {
+        Some(address) => {
+            let listener = tokio::net::TcpListener::bind(address)
+                .await
+                .with_context(|| format!("cannot listen on {address} for the Mendix gateway"))?;
+            tracing::info!(listen = %listener.local_addr()?, "Mendix OTA gateway ready");
+            let (state, stopped) = (opened.state.clone(), stop.clone().cancelled_owned());
+            Some(tokio::spawn(server::serve_gateway(listener, state, stopped)))
+        }
+        None => None,
+    };
     tracing::info!(listen = %bound, data_dir = %data_dir.display(), public_url = %opened.state.public_url, tls = config.tls.is_some(), "otadeck server ready");
-    server::serve(listener, opened.state, shutdown_signal()).await?;
+    let signalled = stop.clone();
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        signalled.cancel();
+    });
+    server::serve(listener, opened.state, stop.cancelled_owned()).await?;
+    if let Some(gateway) = gateway {
+        gateway.await.context("the Mendix gateway stopped unexpectedly")??;
+    }
     tracing::info!("stopped");
     Ok(())
 }

@@ -216,6 +216,13 @@ pub struct PackageInfo {
     pub label: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub build_number: Option<String>,
+    /// otadeck extension, Mendix channels: the deployment ID compiled into a Hermes bundle (read
+    /// from the bundle itself for JS bundles).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mendix_deployment_id: Option<String>,
+    /// otadeck extension, Mendix channels: what the bundle needs from the binary.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mendix_native_needs: Option<crate::domain::mendix::NativeNeeds>,
 }
 
 /// Body of `PATCH …/release` and `POST …/promote/{dst}`.

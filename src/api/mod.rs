@@ -6,3 +6,4 @@
 
 pub mod acquisition;
 pub mod management;
+pub mod mendix;

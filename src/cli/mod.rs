@@ -229,6 +229,10 @@ pub struct ServeArgs {
     /// Address to listen on.
     #[arg(long, default_value = "127.0.0.1:3000", env = "OTADECK_LISTEN")]
     pub listen: SocketAddr,
+    /// Also listen here as the Mendix runtime OTA gateway (the host your app's runtime URL names;
+    /// channels: `otadeck mendix channel set`). Uses the same TLS certificate.
+    #[arg(long, env = "OTADECK_GATEWAY_LISTEN")]
+    pub gateway_listen: Option<SocketAddr>,
     /// Folder for the database and package files (default: the platform data dir).
     #[arg(long, env = "OTADECK_DATA_DIR")]
     pub data_dir: Option<PathBuf>,

@@ -14,6 +14,7 @@ use crate::api::management::{
     NewBinary, NewDeployment, Package, PackageEnvelope, PackageInfo, PackageInfoEnvelope, PolicyEnvelope,
     REASON_HEADER, ReleaseEvent, Rename, RolloutPolicy, SeriesEnvelope,
 };
+use crate::api::mendix::{MendixChannel, MendixChannelEnvelope, MendixChannelsEnvelope};
 
 /// A signed-in management client.
 #[derive(Debug, Clone)]
@@ -301,6 +302,24 @@ impl ManagementClient {
         let body = CollaboratorRole { role };
         self.http.send(self.request(reqwest::Method::PATCH, &path).json(&body), Limit::Request).await?;
         Ok(())
+    }
+
+    /// `PUT /mendix/channels` (otadeck extension): binds a deployment of an app pair to a host in
+    /// front of a Mendix runtime.
+    ///
+    /// # Errors
+    /// [`ClientError`].
+    pub async fn set_mendix_channel(&self, channel: &MendixChannel) -> ClientResult<MendixChannel> {
+        let body = MendixChannelEnvelope { channel: channel.clone() };
+        Ok(self.send_json::<MendixChannelEnvelope>(reqwest::Method::PUT, "/mendix/channels", &body).await?.channel)
+    }
+
+    /// `GET /mendix/channels` (otadeck extension).
+    ///
+    /// # Errors
+    /// [`ClientError`].
+    pub async fn mendix_channels(&self) -> ClientResult<Vec<MendixChannel>> {
+        Ok(self.get::<MendixChannelsEnvelope>("/mendix/channels").await?.channels)
     }
 
     /// `GET /audit` (otadeck extension), newest first.

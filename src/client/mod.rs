@@ -4,6 +4,7 @@
 
 mod device;
 mod management;
+pub mod mendix_device;
 pub mod transport;
 pub mod virtual_device;
 

@@ -7,6 +7,7 @@
 
 pub mod build_number;
 pub mod history;
+pub mod mendix;
 pub mod network;
 pub mod package;
 pub mod policy;

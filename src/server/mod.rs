@@ -12,6 +12,7 @@ pub mod blobs;
 pub mod cache;
 pub mod data_dir;
 pub mod error;
+pub mod gateway;
 pub mod limits;
 pub mod observability;
 pub mod routes;
@@ -354,9 +355,42 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let ticker = tokio::spawn(schedule_ticker(state.clone()));
-    let router = routes::router(state.clone());
     // Routing happens after this rewrite, so `/apps/` (as code-push-cli sends it) finds `/apps`.
-    let app = tower::ServiceExt::map_request(router, rewrite_request as fn(IncomingRequest) -> axum::extract::Request);
+    let result = serve_router(listener, &state, routes::router(state.clone()), rewrite_request, shutdown).await;
+    ticker.abort();
+    if let Err(error) = state.store.close().await {
+        tracing::warn!(%error, "cannot checkpoint the database at shutdown");
+    }
+    result
+}
+
+/// Serves the Mendix OTA gateway ([`gateway`]) on `listener`, with the API listener's TLS and
+/// connection limits, until `shutdown` resolves (then drains like [`serve`]).
+///
+/// # Errors
+/// I/O errors of the listener, or a failed set-up of the upstream client.
+pub async fn serve_gateway(
+    listener: TcpListener,
+    state: ServerState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let router = gateway::router(state.clone()).map_err(std::io::Error::other)?;
+    // Paths reach the runtime exactly as sent: `/xas/` keeps its slash.
+    serve_router(listener, &state, router, keep_request, shutdown).await
+}
+
+fn keep_request(request: IncomingRequest) -> axum::extract::Request {
+    request.map(axum::body::Body::new)
+}
+
+async fn serve_router(
+    listener: TcpListener,
+    state: &ServerState,
+    router: axum::Router,
+    prepare: fn(IncomingRequest) -> axum::extract::Request,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let app = tower::ServiceExt::map_request(router, prepare);
     let make_service = axum::ServiceExt::<IncomingRequest>::into_make_service_with_connect_info::<SocketAddr>(app);
     let handle = axum_server::Handle::new();
     let grace = state.listening.grace;
@@ -389,10 +423,6 @@ pub async fn serve(
         }
     };
     watcher.abort();
-    ticker.abort();
-    if let Err(error) = state.store.close().await {
-        tracing::warn!(%error, "cannot checkpoint the database at shutdown");
-    }
     result
 }
 

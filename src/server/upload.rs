@@ -127,3 +127,39 @@ pub async fn package_hash(state: &ServerState, package: &ReceivedPackage) -> Res
     .await
     .map_err(|e| ApiError::Internal(e.to_string()))?
 }
+
+/// Checks a release for a Mendix channel: a runtime-OTA zip (already inspected for unsafe paths by
+/// [`package_hash`]) with `index.<platform>.bundle` at its root, whose compiled deployment ID can be
+/// determined (given `claimed` must match it). Returns the bundle record with a fresh token.
+///
+/// # Errors
+/// 400 naming what is wrong with the zip or its ID.
+pub async fn mendix_bundle(
+    package: &ReceivedPackage,
+    platform: &'static str,
+    claimed: Option<String>,
+    needs: crate::domain::mendix::NativeNeeds,
+) -> Result<super::store::releases::MendixBundle, ApiError> {
+    use crate::domain::mendix;
+    let path = package.temp.0.clone();
+    let bundle_name = mendix::bundle_file(platform).ok_or_else(|| ApiError::Internal(platform.into()))?;
+    let deployment_id = tokio::task::spawn_blocking(move || {
+        let refuse = |why: String| ApiError::BadRequest(format!("This is not a Mendix runtime-OTA package: {why}"));
+        let file = std::fs::File::open(&path)?;
+        let mut archive = zip::ZipArchive::new(BufReader::new(file)).map_err(|e| {
+            refuse(format!("not a zip ({e}); zip the bundle folder of MxBuild's deployment/native/bundle/<platform>"))
+        })?;
+        let mut entry = archive.by_name(bundle_name).map_err(|_| {
+            refuse(format!(
+                "{bundle_name} must be at the zip's root (zip the contents of deployment/native/bundle/{platform})"
+            ))
+        })?;
+        let mut bundle = Vec::new();
+        std::io::Read::read_to_end(&mut entry, &mut bundle)?;
+        mendix::compiled_deployment_id(&bundle, claimed.as_deref())
+            .map_err(|e| ApiError::BadRequest(format!("The deployment ID of {bundle_name} cannot be determined: {e}")))
+    })
+    .await
+    .map_err(|e| ApiError::Internal(e.to_string()))??;
+    Ok(super::store::releases::MendixBundle { deployment_id, needs, token: super::store::accounts::generate_key() })
+}

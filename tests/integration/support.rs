@@ -62,6 +62,18 @@ impl TestServer {
         Self { url, data_dir, state, shutdown: Some(tx) }
     }
 
+    /// Starts the Mendix OTA gateway on another loopback port; returns its URL (runtime-URL style,
+    /// with a trailing `/`). It runs until the test's runtime ends.
+    pub async fn start_gateway(&self) -> String {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind gateway");
+        let url = format!("http://{}/", listener.local_addr().expect("gateway addr"));
+        let state = self.state.clone();
+        tokio::spawn(async move {
+            otadeck::server::serve_gateway(listener, state, std::future::pending()).await.expect("gateway runs");
+        });
+        url
+    }
+
     pub fn admin(&self) -> ManagementClient {
         ManagementClient::new(&self.url, ADMIN_KEY).expect("client")
     }

@@ -311,8 +311,16 @@ pub async fn download(
     Path(sha256): Path<String>,
 ) -> Result<Response, ApiError> {
     throttle(&state.download_limiter, state.client_address(peer, &headers))?;
+    blob_response(&state, &sha256).await
+}
+
+/// A stored package file as a streamed, immutable download.
+///
+/// # Errors
+/// 404 for an unknown blob; 503 when the file cannot be opened now.
+pub(crate) async fn blob_response(state: &ServerState, sha256: &str) -> Result<Response, ApiError> {
     let not_found = || ApiError::NotFound("No package with that hash.".into());
-    let path = state.blobs.path_of(&sha256).ok_or_else(not_found)?;
+    let path = state.blobs.path_of(sha256).ok_or_else(not_found)?;
     let file = tokio::fs::File::open(&path).await.map_err(|error| match error.kind() {
         std::io::ErrorKind::NotFound => not_found(),
         _ => ApiError::from(error),

@@ -9,7 +9,10 @@ mod audit;
 mod binaries;
 mod body;
 mod deployments;
+mod mendix;
 mod releases;
+
+pub(crate) use acquisition::blob_response;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -57,6 +60,7 @@ pub fn router(state: ServerState) -> Router {
             post(apps::add_collaborator).patch(apps::set_role).delete(apps::remove_collaborator),
         )
         .route("/audit", get(audit::list))
+        .route("/mendix/channels", get(mendix::list).put(mendix::set))
         .route("/apps/{app}/deployments", get(deployments::list).post(deployments::create))
         .route(
             "/apps/{app}/deployments/{deployment}",

@@ -72,9 +72,10 @@ async fn store_upload(
     // Fail fast on unknown apps/deployments, and on a protected one without a reason, before
     // reading the upload.
     let lookup = deployment.clone();
-    on_app(&state, caller.clone(), app.clone(), move |c, caller, access| {
-        find_deployment(c, access, &lookup)?;
-        audit::require_reason(c, caller, access, &lookup)
+    let mendix_platform = on_app(&state, caller.clone(), app.clone(), move |c, caller, access| {
+        let row = find_deployment(c, access, &lookup)?;
+        audit::require_reason(c, caller, access, &lookup)?;
+        crate::server::store::mendix::platform_of_deployment(c, row.id)
     })
     .await?;
 
@@ -86,6 +87,13 @@ async fn store_upload(
         .app_version
         .ok_or_else(|| ApiError::BadRequest(r#"[{"field":"appVersion","message":"Field is required"}]"#.into()))?;
     let package_hash = upload::package_hash(&state, &received.package).await?;
+    let mendix = match mendix_platform {
+        Some(platform) => {
+            let needs = info.mendix_native_needs.clone().unwrap_or_default();
+            Some(upload::mendix_bundle(&received.package, platform, info.mendix_deployment_id.clone(), needs).await?)
+        }
+        None => None,
+    };
 
     let blobs = state.blobs.clone();
     let (temp, sha) = (received.package.temp.0.clone(), received.package.sha256.clone());
@@ -107,6 +115,7 @@ async fn store_upload(
         original_label: None,
         original_deployment: None,
         released_by: caller.email.clone(),
+        mendix,
     };
     let added = change_on_app(&state, caller, app, Some(deployment.clone()), move |c, _, access| {
         let (row, release) = releases::release_upload(c, access, &deployment, new)?;

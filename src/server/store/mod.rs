@@ -9,6 +9,7 @@ pub mod accounts;
 pub mod apps;
 pub mod audit;
 pub mod binaries;
+pub mod mendix;
 pub mod metrics;
 pub mod policy;
 pub mod releases;
@@ -62,6 +63,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/006_report_receipts.sql"),
     include_str!("migrations/007_key_scopes.sql"),
     include_str!("migrations/008_audit.sql"),
+    include_str!("migrations/009_mendix.sql"),
 ];
 
 /// The metadata database.

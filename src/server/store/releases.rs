@@ -33,6 +33,18 @@ pub struct StoredRelease {
     pub upload_time: i64,
     /// When the rollout last changed (`None`: at upload).
     pub rollout_changed_time: Option<i64>,
+    /// The runtime-OTA bundle of a release on a Mendix channel.
+    pub mendix: Option<MendixBundle>,
+}
+
+/// What a release on a Mendix channel carries besides its zip.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MendixBundle {
+    /// The deployment ID compiled into the bundle (always the one advertised).
+    pub deployment_id: String,
+    pub needs: crate::domain::mendix::NativeNeeds,
+    /// The unguessable part of the download path (Android downloads without cookies).
+    pub token: String,
 }
 
 impl StoredRelease {
@@ -123,7 +135,7 @@ fn method_from_str(text: &str) -> ReleaseMethod {
 const RELEASE_COLUMNS: &str = "label_number, app_version, build_number, description, is_mandatory, is_disabled, rollout, \
      package_hash, blob_sha256, size, release_method, original_label, original_deployment, released_by, upload_time";
 /// Read-only columns selected after [`RELEASE_COLUMNS`].
-const EXTRA_COLUMNS: &str = "rollout_changed_time, is_paused";
+const EXTRA_COLUMNS: &str = "rollout_changed_time, is_paused, mendix_deployment_id, mendix_needs, bundle_token";
 
 fn release_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<StoredRelease> {
     Ok(StoredRelease {
@@ -144,6 +156,17 @@ fn release_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<StoredRelease> 
         upload_time: row.get(14)?,
         rollout_changed_time: row.get(15)?,
         is_paused: row.get(16)?,
+        mendix: match (row.get::<_, Option<String>>(17)?, row.get::<_, Option<String>>(19)?) {
+            (Some(deployment_id), Some(token)) => Some(MendixBundle {
+                deployment_id,
+                needs: row
+                    .get::<_, Option<String>>(18)?
+                    .and_then(|t| serde_json::from_str(&t).ok())
+                    .unwrap_or_default(),
+                token,
+            }),
+            _ => None,
+        },
     })
 }
 
@@ -271,6 +294,7 @@ pub struct NewRelease {
     pub original_label: Option<String>,
     pub original_deployment: Option<String>,
     pub released_by: String,
+    pub mendix: Option<MendixBundle>,
 }
 
 fn append(
@@ -304,6 +328,7 @@ fn append(
         released_by: new.released_by,
         upload_time: now_ms(),
         rollout_changed_time: None,
+        mendix: new.mendix,
     };
     tx.execute(
         &format!("INSERT INTO releases (deployment_id, {RELEASE_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)"),
@@ -326,6 +351,14 @@ fn append(
             stored.upload_time,
         ],
     )?;
+    if let Some(mendix) = &stored.mendix {
+        let needs = serde_json::to_string(&mendix.needs).map_err(|e| StoreError::Invalid(e.to_string()))?;
+        tx.execute(
+            "UPDATE releases SET mendix_deployment_id = ?1, mendix_needs = ?2, bundle_token = ?3
+             WHERE deployment_id = ?4 AND label_number = ?5",
+            params![mendix.deployment_id, needs, mendix.token, deployment_id, stored.label_number],
+        )?;
+    }
     Ok(stored)
 }
 
@@ -488,6 +521,7 @@ pub fn promote(
         original_label: Some(origin.label()),
         original_deployment: Some(source_deployment.name.clone()),
         released_by: released_by.to_owned(),
+        mendix: origin.mendix.clone(),
     };
     let stored = append(&tx, destination_deployment.id, &destination_history, new)?;
     tx.commit()?;
@@ -524,6 +558,7 @@ pub fn rollback(
         original_label: Some(target.label()),
         original_deployment: None,
         released_by: released_by.to_owned(),
+        mendix: target.mendix.clone(),
     };
     let stored = append(&tx, deployment.id, &history, new)?;
     tx.commit()?;

@@ -1,0 +1,84 @@
+//! Mendix runtime OTA on the wire: the `get_ota_info` exchange the Mendix client speaks (reference
+//! §1.3–1.4; field names and types are the client's, do not change them) and otadeck's management
+//! extension for Mendix channels.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+/// The `action` of the OTA check.
+pub const GET_OTA_INFO: &str = "get_ota_info";
+
+/// Body of `POST <runtime>/xas/` (only the fields otadeck reads; other actions pass through).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct XasRequest {
+    #[serde(default)]
+    pub action: Option<String>,
+    #[serde(default)]
+    pub params: Option<OtaInfoParams>,
+}
+
+/// `params` of `get_ota_info`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OtaInfoParams {
+    #[serde(default)]
+    pub platform: Option<String>,
+    #[serde(default)]
+    pub native_dependencies: Option<BTreeMap<String, String>>,
+    #[serde(default)]
+    pub native_binary_version: Option<serde_json::Value>,
+}
+
+/// The answer to `get_ota_info`. `deployment_id` is a string (a number never equals the
+/// client's string); `bundle_path` is relative to the runtime URL, without a leading `/`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OtaInfoResponse {
+    pub ota_enabled: bool,
+    #[serde(rename = "deploymentID", default, skip_serializing_if = "Option::is_none")]
+    pub deployment_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bundle_path: Option<String>,
+    #[serde(default)]
+    pub satisfies_native_dependencies: bool,
+    #[serde(default)]
+    pub satisfies_native_binary_version: bool,
+}
+
+/// How the gateway treats a channel's OTA checks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ChannelMode {
+    /// otadeck answers the check from its releases.
+    #[default]
+    Serve,
+    /// The check goes to the runtime; otadeck records what it serves.
+    Observe,
+}
+
+/// A Mendix channel: one deployment name of an app pair behind one host name.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MendixChannel {
+    pub host: String,
+    /// The real Mendix runtime, e.g. `https://runtime.internal:8080/`.
+    pub upstream: String,
+    pub android_app: String,
+    pub ios_app: String,
+    pub deployment: String,
+    #[serde(default)]
+    pub mode: ChannelMode,
+}
+
+/// `{"channel": …}`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct MendixChannelEnvelope {
+    pub channel: MendixChannel,
+}
+
+/// `{"channels": […]}`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct MendixChannelsEnvelope {
+    pub channels: Vec<MendixChannel>,
+}

@@ -1,0 +1,133 @@
+//! The Mendix runtime OTA gateway (`--gateway-listen`): it stands at the app's runtime URL, in
+//! front of the real Mendix runtime. Requests are routed by `Host` to a Mendix channel. otadeck
+//! answers the OTA check (`POST /xas/` with `"action":"get_ota_info"`) and serves its bundle zips
+//! under `/otadeck/b/`; everything else streams through to the runtime unchanged (`proxy`).
+
+mod ota;
+mod proxy;
+
+use std::net::SocketAddr;
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{ConnectInfo, Request, State};
+use axum::http::{HeaderMap, Method, StatusCode, header};
+use axum::response::{IntoResponse as _, Response};
+use futures_util::StreamExt as _;
+
+use super::ServerState;
+use super::store::mendix::{self, ChannelRow};
+use crate::api::mendix::{ChannelMode, GET_OTA_INFO, XasRequest};
+
+/// `POST /xas/` bodies up to this size are read to look for the OTA check; larger ones (for
+/// example `synchronize_objects`) stream through untouched.
+pub const INSPECT_LIMIT: usize = 64 * 1024;
+
+/// The path prefix of otadeck's bundle downloads on the gateway.
+pub const BUNDLE_PREFIX: &str = "/otadeck/b/";
+
+/// The gateway's state: the server's, and one HTTP client for the upstream runtimes.
+#[derive(Clone)]
+pub struct Gateway {
+    server: ServerState,
+    upstream: reqwest::Client,
+}
+
+/// Builds the gateway router.
+///
+/// # Errors
+/// When the upstream HTTP client cannot be set up (TLS).
+pub fn router(server: ServerState) -> Result<Router, reqwest::Error> {
+    crate::tls::install_crypto_provider();
+    let upstream = reqwest::Client::builder()
+        .tls_backend_rustls()
+        .redirect(reqwest::redirect::Policy::none())
+        .no_proxy()
+        .connect_timeout(std::time::Duration::from_secs(10))
+        .read_timeout(std::time::Duration::from_secs(300))
+        .build()?;
+    Ok(Router::new().fallback(handle).with_state(Gateway { server, upstream }))
+}
+
+/// The `Host` a request was sent to, lower case, without port.
+fn host_of(request: &Request) -> Option<String> {
+    let raw = request.headers().get(header::HOST).and_then(|v| v.to_str().ok()).or_else(|| request.uri().host())?;
+    let authority = raw.parse::<axum::http::uri::Authority>().ok()?;
+    Some(authority.host().trim_start_matches('[').trim_end_matches(']').to_ascii_lowercase())
+}
+
+fn text(status: StatusCode, message: String) -> Response {
+    (status, [(header::CONTENT_TYPE, "text/plain; charset=utf-8")], message).into_response()
+}
+
+async fn handle(
+    State(gateway): State<Gateway>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    request: Request,
+) -> Response {
+    let Some(host) = host_of(&request) else {
+        return text(StatusCode::BAD_REQUEST, "The request names no host.".into());
+    };
+    let lookup = host.clone();
+    let channel = match gateway.server.store.run(move |c| mendix::channel_for_host(c, &lookup)).await {
+        Ok(Some(channel)) => channel,
+        Ok(None) => return text(StatusCode::NOT_FOUND, format!("No Mendix channel answers for host \"{host}\".")),
+        Err(error) => {
+            return text(StatusCode::SERVICE_UNAVAILABLE, format!("The gateway cannot read its channels: {error}"));
+        }
+    };
+    let path = request.uri().path();
+    if request.method() == Method::GET && path.starts_with(BUNDLE_PREFIX) {
+        return ota::bundle(&gateway, &channel, path).await;
+    }
+    if request.method() == Method::POST && (path == "/xas/" || path == "/xas") {
+        return inspect_xas(&gateway, &channel, peer, request).await;
+    }
+    proxy::forward(&gateway, &channel, peer, request).await
+}
+
+/// Reads a small `/xas/` body to find the OTA check; anything else, or anything large, goes to the
+/// runtime with its body intact.
+async fn inspect_xas(gateway: &Gateway, channel: &ChannelRow, peer: SocketAddr, request: Request) -> Response {
+    let declared = request
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|length| length > INSPECT_LIMIT) {
+        return proxy::forward(gateway, channel, peer, request).await;
+    }
+    let (parts, body) = request.into_parts();
+    let mut stream = body.into_data_stream();
+    let mut buffered = bytes::BytesMut::new();
+    while let Some(chunk) = stream.next().await {
+        let Ok(chunk) = chunk else {
+            return text(StatusCode::BAD_REQUEST, "The request body could not be read.".into());
+        };
+        buffered.extend_from_slice(&chunk);
+        if buffered.len() > INSPECT_LIMIT {
+            // Too large to be the check: send what was read, then the rest as it arrives.
+            let prefix = futures_util::stream::once(std::future::ready(Ok::<_, axum::Error>(buffered.freeze())));
+            let body = Body::from_stream(prefix.chain(stream));
+            return proxy::forward(gateway, channel, peer, Request::from_parts(parts, body)).await;
+        }
+    }
+    let bytes = buffered.freeze();
+    let check = serde_json::from_slice::<XasRequest>(&bytes)
+        .ok()
+        .filter(|xas| xas.action.as_deref() == Some(GET_OTA_INFO))
+        .and_then(|xas| xas.params);
+    match check {
+        Some(params) if channel.mode == ChannelMode::Serve => {
+            ota::answer(gateway, channel, &parts.headers, params).await
+        }
+        _ => proxy::forward(gateway, channel, peer, Request::from_parts(parts, Body::from(bytes))).await,
+    }
+}
+
+/// Whether the client reached the gateway over HTTPS (directly, or per a trusted proxy).
+fn is_https(gateway: &Gateway, headers: &HeaderMap) -> bool {
+    gateway.server.listening.tls.is_some()
+        || (gateway.server.trust_forwarded_for
+            && headers.get("x-forwarded-proto").and_then(|v| v.to_str().ok()) == Some("https"))
+}

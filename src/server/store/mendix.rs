@@ -1,0 +1,292 @@
+//! Mendix channels (host → app pair deployment → upstream runtime) and what the gateway learns
+//! from devices: which release each device (the gateway's cookie, hashed) was told to run, its
+//! downloads, and check counts per binary version.
+
+use rusqlite::{Connection, OptionalExtension as _, params};
+
+use super::apps::{find_deployment, resolve_app};
+use super::{AuthenticatedCaller, StoreError, StoreResult, now_ms};
+use crate::api::mendix::{ChannelMode, MendixChannel};
+
+/// A channel as the gateway uses it.
+#[derive(Debug, Clone)]
+pub struct ChannelRow {
+    pub id: i64,
+    pub host: String,
+    pub upstream: String,
+    pub mode: ChannelMode,
+    pub android_deployment_id: i64,
+    pub ios_deployment_id: i64,
+}
+
+impl ChannelRow {
+    /// The deployment that answers devices of `platform`.
+    #[must_use]
+    pub fn deployment_for(&self, platform: &str) -> Option<i64> {
+        match platform {
+            "android" => Some(self.android_deployment_id),
+            "ios" => Some(self.ios_deployment_id),
+            _ => None,
+        }
+    }
+}
+
+fn mode_text(mode: ChannelMode) -> &'static str {
+    match mode {
+        ChannelMode::Serve => "serve",
+        ChannelMode::Observe => "observe",
+    }
+}
+
+fn mode_from(text: &str) -> ChannelMode {
+    if text == "observe" { ChannelMode::Observe } else { ChannelMode::Serve }
+}
+
+/// Validates a host name as the gateway compares it (`Host` without port, lower case).
+fn normalised_host(host: &str) -> StoreResult<String> {
+    let host = host.trim().to_ascii_lowercase();
+    let valid = !host.is_empty()
+        && host.len() <= 253
+        && host.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
+        && !host.starts_with('.');
+    if valid { Ok(host) } else { Err(StoreError::Invalid(format!("host: \"{host}\" is not a host name"))) }
+}
+
+/// Validates the upstream runtime URL: http(s) with a host; kept with a trailing `/`.
+fn normalised_upstream(upstream: &str) -> StoreResult<String> {
+    let invalid = |why: &str| StoreError::Invalid(format!("upstream: {why}"));
+    let url = url::Url::parse(upstream.trim()).map_err(|e| invalid(&e.to_string()))?;
+    if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
+        return Err(invalid("an http or https URL of the Mendix runtime is required"));
+    }
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err(invalid("no query or fragment"));
+    }
+    let text = url.to_string();
+    Ok(if text.ends_with('/') { text } else { format!("{text}/") })
+}
+
+/// Creates or replaces the channel of `channel.host` (Owner of both apps). Returns the channel
+/// before (if the host was bound) and after.
+///
+/// # Errors
+/// Not found, permission, validation.
+pub fn set_channel(
+    connection: &Connection,
+    caller: &AuthenticatedCaller,
+    channel: &MendixChannel,
+) -> StoreResult<(Option<MendixChannel>, MendixChannel)> {
+    let host = normalised_host(&channel.host)?;
+    let upstream = normalised_upstream(&channel.upstream)?;
+    let android = resolve_app(connection, caller, &channel.android_app)?;
+    let ios = resolve_app(connection, caller, &channel.ios_app)?;
+    android.require_owner()?;
+    ios.require_owner()?;
+    let android_deployment = find_deployment(connection, &android, &channel.deployment)?;
+    let ios_deployment = find_deployment(connection, &ios, &channel.deployment)?;
+    let before = list(connection, Some(&host))?.into_iter().next();
+    connection.execute(
+        "INSERT INTO mendix_channels (host, upstream, mode, android_deployment_id, ios_deployment_id)
+         VALUES (?1, ?2, ?3, ?4, ?5)
+         ON CONFLICT (host) DO UPDATE SET upstream = excluded.upstream, mode = excluded.mode,
+             android_deployment_id = excluded.android_deployment_id, ios_deployment_id = excluded.ios_deployment_id",
+        params![host, upstream, mode_text(channel.mode), android_deployment.id, ios_deployment.id],
+    )?;
+    let after = MendixChannel {
+        host,
+        upstream,
+        android_app: android.name,
+        ios_app: ios.name,
+        deployment: channel.deployment.clone(),
+        mode: channel.mode,
+    };
+    Ok((before, after))
+}
+
+/// Channels whose apps the caller collaborates on.
+///
+/// # Errors
+/// SQLite errors.
+pub fn channels_of(connection: &Connection, caller: &AuthenticatedCaller) -> StoreResult<Vec<MendixChannel>> {
+    let visible: Vec<MendixChannel> = list(connection, None)?;
+    Ok(visible.into_iter().filter(|c| resolve_app(connection, caller, &c.android_app).is_ok()).collect())
+}
+
+fn list(connection: &Connection, host: Option<&str>) -> StoreResult<Vec<MendixChannel>> {
+    let mut statement = connection.prepare(
+        "SELECT c.host, c.upstream, c.mode, aa.name, ia.name, ad.name FROM mendix_channels c
+         JOIN deployments ad ON ad.id = c.android_deployment_id JOIN apps aa ON aa.id = ad.app_id
+         JOIN deployments id ON id.id = c.ios_deployment_id JOIN apps ia ON ia.id = id.app_id
+         WHERE ?1 IS NULL OR c.host = ?1 ORDER BY c.host",
+    )?;
+    let rows = statement.query_map([host], |row| {
+        Ok(MendixChannel {
+            host: row.get(0)?,
+            upstream: row.get(1)?,
+            mode: mode_from(&row.get::<_, String>(2)?),
+            android_app: row.get(3)?,
+            ios_app: row.get(4)?,
+            deployment: row.get(5)?,
+        })
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// The channel answering for `host` (compared without port, case-insensitively).
+///
+/// # Errors
+/// SQLite errors.
+pub fn channel_for_host(connection: &Connection, host: &str) -> StoreResult<Option<ChannelRow>> {
+    Ok(connection
+        .query_row(
+            "SELECT id, host, upstream, mode, android_deployment_id, ios_deployment_id FROM mendix_channels WHERE host = ?1",
+            [host],
+            |row| {
+                Ok(ChannelRow {
+                    id: row.get(0)?,
+                    host: row.get(1)?,
+                    upstream: row.get(2)?,
+                    mode: mode_from(&row.get::<_, String>(3)?),
+                    android_deployment_id: row.get(4)?,
+                    ios_deployment_id: row.get(5)?,
+                })
+            },
+        )
+        .optional()?)
+}
+
+/// The platform a deployment serves on a Mendix channel, if it is bound to one.
+///
+/// # Errors
+/// SQLite errors.
+pub fn platform_of_deployment(connection: &Connection, deployment_id: i64) -> StoreResult<Option<&'static str>> {
+    let bound: Option<(bool, bool)> = connection
+        .query_row(
+            "SELECT MAX(android_deployment_id = ?1), MAX(ios_deployment_id = ?1) FROM mendix_channels
+             WHERE android_deployment_id = ?1 OR ios_deployment_id = ?1",
+            [deployment_id],
+            |row| {
+                Ok((row.get::<_, Option<bool>>(0)?.unwrap_or(false), row.get::<_, Option<bool>>(1)?.unwrap_or(false)))
+            },
+        )
+        .optional()?;
+    Ok(match bound {
+        Some((true, _)) => Some("android"),
+        Some((_, true)) => Some("ios"),
+        _ => None,
+    })
+}
+
+/// The release a bundle token names on one of the channel's deployments: (deployment id, label
+/// number, blob).
+///
+/// # Errors
+/// SQLite errors.
+pub fn release_by_token(
+    connection: &Connection,
+    channel: &ChannelRow,
+    token: &str,
+) -> StoreResult<Option<(i64, u64, String)>> {
+    Ok(connection
+        .query_row(
+            "SELECT deployment_id, label_number, blob_sha256 FROM releases
+             WHERE bundle_token = ?1 AND deployment_id IN (?2, ?3) ORDER BY label_number DESC LIMIT 1",
+            params![token, channel.android_deployment_id, channel.ios_deployment_id],
+            |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
+        )
+        .optional()?)
+}
+
+/// The label number a device was last told to run on a deployment.
+///
+/// # Errors
+/// SQLite errors.
+pub fn current_label(connection: &Connection, deployment_id: i64, device: &str) -> StoreResult<Option<u64>> {
+    Ok(connection
+        .query_row(
+            "SELECT current_label FROM mendix_devices WHERE deployment_id = ?1 AND device = ?2",
+            params![deployment_id, device],
+            |row| row.get(0),
+        )
+        .optional()?
+        .flatten())
+}
+
+/// Counts one OTA check, and remembers what a device (with the cookie) was told to run.
+///
+/// # Errors
+/// SQLite errors.
+pub fn record_check(
+    connection: &Connection,
+    deployment_id: i64,
+    device: Option<&str>,
+    native_binary_version: &str,
+    label_number: Option<u64>,
+) -> StoreResult<()> {
+    connection.execute(
+        "INSERT INTO mendix_checks (deployment_id, native_binary_version, with_cookie, count) VALUES (?1, ?2, ?3, 1)
+         ON CONFLICT DO UPDATE SET count = count + 1",
+        params![deployment_id, native_binary_version, device.is_some()],
+    )?;
+    if let Some(device) = device {
+        connection.execute(
+            "INSERT INTO mendix_devices (deployment_id, device, current_label, last_check) VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT DO UPDATE SET current_label = excluded.current_label, last_check = excluded.last_check",
+            params![deployment_id, device, label_number, now_ms()],
+        )?;
+    }
+    Ok(())
+}
+
+/// Counts one bundle download by a device.
+///
+/// # Errors
+/// SQLite errors.
+pub fn record_download(
+    connection: &Connection,
+    deployment_id: i64,
+    device: &str,
+    label_number: u64,
+) -> StoreResult<()> {
+    connection.execute(
+        "INSERT INTO mendix_downloads (deployment_id, device, label_number, count, last_download) VALUES (?1, ?2, ?3, 1, ?4)
+         ON CONFLICT DO UPDATE SET count = count + 1, last_download = excluded.last_download",
+        params![deployment_id, device, label_number, now_ms()],
+    )?;
+    Ok(())
+}
+
+/// Inferred counters of one release: (downloaded, installed, failed, active).
+/// - installed: a device downloaded it once and checked again afterwards, told to keep it;
+/// - failed: a device downloaded it more than once (the device's re-download loop);
+/// - active: devices last told to run it.
+///
+/// # Errors
+/// SQLite errors.
+pub fn inferred_counts(connection: &Connection, deployment_id: i64, label_number: u64) -> StoreResult<[i64; 4]> {
+    Ok(connection.query_row(
+        "SELECT
+            (SELECT COUNT(*) FROM mendix_downloads WHERE deployment_id = ?1 AND label_number = ?2),
+            (SELECT COUNT(*) FROM mendix_downloads d JOIN mendix_devices v
+                ON v.deployment_id = d.deployment_id AND v.device = d.device
+             WHERE d.deployment_id = ?1 AND d.label_number = ?2 AND d.count = 1
+               AND v.current_label = ?2 AND v.last_check > d.last_download),
+            (SELECT COUNT(*) FROM mendix_downloads WHERE deployment_id = ?1 AND label_number = ?2 AND count > 1),
+            (SELECT COUNT(*) FROM mendix_devices WHERE deployment_id = ?1 AND current_label = ?2)",
+        params![deployment_id, label_number],
+        |row| Ok([row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?]),
+    )?)
+}
+
+/// Check counts of a deployment: (binary version, with cookie, count).
+///
+/// # Errors
+/// SQLite errors.
+pub fn check_counts(connection: &Connection, deployment_id: i64) -> StoreResult<Vec<(String, bool, i64)>> {
+    let mut statement = connection.prepare(
+        "SELECT native_binary_version, with_cookie, count FROM mendix_checks WHERE deployment_id = ?1
+         ORDER BY native_binary_version, with_cookie",
+    )?;
+    let rows = statement.query_map([deployment_id], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}

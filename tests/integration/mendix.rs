@@ -1,0 +1,410 @@
+//! The Mendix runtime OTA gateway against a stub Mendix runtime on loopback, driven by virtual
+//! Mendix devices that follow the reference doc: pass-through, the check's exact answer, staged
+//! rollouts that stay sticky, rollback, halt, upload validation, devices without cookies.
+
+use std::collections::BTreeMap;
+use std::io::Write as _;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use axum::body::{Body, Bytes};
+use axum::extract::Request;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use futures_util::StreamExt as _;
+use otadeck::api::management::PackageInfo;
+use otadeck::api::mendix::{ChannelMode, MendixChannel};
+use otadeck::client::ManagementClient;
+use otadeck::client::mendix_device::{MendixDeviceProfile, MendixHttp, MendixStart, VirtualMendixDevice};
+use serde_json::{Value, json};
+use sha2::Digest as _;
+
+use crate::support::{TestServer, upload};
+
+/// The deployment ID the stub runtime serves, and the one inside the binaries' embedded bundle.
+const RUNTIME_ID: &str = "638405879271646879";
+
+/// A stub Mendix runtime: answers `/xas/` (echoing what it got, or its own OTA answer), echoes
+/// headers, streams and counts large bodies. Returns its URL with a trailing `/`.
+async fn stub_runtime() -> String {
+    let app = axum::Router::new().fallback(stub);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind stub");
+    let url = format!("http://{}/", listener.local_addr().expect("addr"));
+    tokio::spawn(async move { axum::serve(listener, app).await.expect("stub runs") });
+    url
+}
+
+fn headers_json(headers: &HeaderMap) -> Value {
+    let mut map = serde_json::Map::new();
+    for (name, value) in headers {
+        map.insert(name.as_str().to_owned(), json!(value.to_str().unwrap_or("?")));
+    }
+    Value::Object(map)
+}
+
+async fn stub(request: Request) -> Response {
+    let (method, path, query) =
+        (request.method().clone(), request.uri().path().to_owned(), request.uri().query().map(str::to_owned));
+    let headers = request.headers().clone();
+    if path == "/big" {
+        let chunks = futures_util::stream::iter(
+            (0..320_u32).map(|n| Ok::<_, std::io::Error>(Bytes::from(vec![(n % 251) as u8; 65_536]))),
+        );
+        return Body::from_stream(chunks).into_response();
+    }
+    if path.starts_with("/status/") {
+        let code = path.trim_start_matches("/status/").parse().unwrap_or(500);
+        return (StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR), "status").into_response();
+    }
+    // Stream the body through a hash: large bodies are never held whole.
+    let mut stream = request.into_body().into_data_stream();
+    let (mut length, mut hasher, mut head) = (0_usize, sha2::Sha256::new(), Vec::new());
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.expect("body");
+        length += chunk.len();
+        hasher.update(&chunk);
+        if head.len() < 100_000 {
+            head.extend_from_slice(&chunk);
+        }
+    }
+    let action = serde_json::from_slice::<Value>(&head).ok().and_then(|v| v["action"].as_str().map(str::to_owned));
+    if path == "/xas/" && action.as_deref() == Some("get_ota_info") {
+        return axum::Json(json!({"otaEnabled": true, "deploymentID": RUNTIME_ID, "bundlePath": "ota/runtime.zip",
+            "satisfiesNativeDependencies": true, "satisfiesNativeBinaryVersion": true}))
+        .into_response();
+    }
+    let echo = json!({
+        "method": method.as_str(), "path": path, "query": query, "headers": headers_json(&headers),
+        "bytes": length, "sha256": format!("{:x}", hasher.finalize()), "action": action,
+    });
+    ([(header::SET_COOKIE, "XASSESSIONID=runtime-session; Path=/; HttpOnly")], axum::Json(echo)).into_response()
+}
+
+/// A JS bundle with `id` compiled in, zipped as MxBuild lays out an Android bundle folder.
+fn bundle_zip(dir: &std::path::Path, name: &str, platform: &str, id: &str) -> std::path::PathBuf {
+    let path = dir.join(format!("{name}.zip"));
+    let mut zip = zip::ZipWriter::new(std::fs::File::create(&path).expect("zip"));
+    let options = zip::write::SimpleFileOptions::default();
+    zip.start_file(format!("index.{platform}.bundle"), options).expect("entry");
+    let js = format!("__d(function(g,r,i,a,m,e,d){{e.default={{deploymentID:\"{id}\",checkForOTAUpdates:!0}}}},42);");
+    zip.write_all(js.as_bytes()).expect("write");
+    zip.start_file("res/raw/app_logo.txt", options).expect("asset");
+    zip.write_all(name.as_bytes()).expect("write");
+    zip.finish().expect("finish");
+    path
+}
+
+/// `Shop-Android`/`Shop-iOS` with a channel on `Production` for host 127.0.0.1 in front of `upstream`.
+async fn channel(admin: &ManagementClient, upstream: &str, mode: ChannelMode) {
+    admin.create_app("Shop-Android").await.expect("android app");
+    admin.create_app("Shop-iOS").await.expect("ios app");
+    let channel = MendixChannel {
+        host: "127.0.0.1".into(),
+        upstream: upstream.into(),
+        android_app: "Shop-Android".into(),
+        ios_app: "Shop-iOS".into(),
+        deployment: "Production".into(),
+        mode,
+    };
+    let stored = admin.set_mendix_channel(&channel).await.expect("channel");
+    assert_eq!(stored.host, "127.0.0.1");
+}
+
+async fn release(admin: &ManagementClient, dir: &std::path::Path, id: &str, rollout: Option<u8>) {
+    let mut info = PackageInfo { app_version: Some("*".into()), ..PackageInfo::default() };
+    info.rollout = rollout.map(|r| json!(r));
+    let zip = bundle_zip(dir, id, "android", id);
+    admin.release("Shop-Android", "Production", &upload(zip, info)).await.expect("mendix release");
+}
+
+fn phone(gateway: &str, dir: &std::path::Path, keeps_cookies: bool) -> VirtualMendixDevice {
+    VirtualMendixDevice::new(profile(gateway, keeps_cookies), dir).expect("device")
+}
+
+fn profile(gateway: &str, keeps_cookies: bool) -> MendixDeviceProfile {
+    MendixDeviceProfile {
+        runtime_url: gateway.to_owned(),
+        platform: "android".into(),
+        native_binary_version: 40,
+        native_dependencies: BTreeMap::new(),
+        embedded_deployment_id: RUNTIME_ID.into(),
+        app_version: "1.0.0-7".into(),
+        keeps_cookies,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn everything_but_the_ota_check_streams_through_to_the_runtime_unchanged() {
+    let server = TestServer::start().await;
+    let upstream = stub_runtime().await;
+    channel(&server.admin(), &upstream, ChannelMode::Serve).await;
+    let gateway = server.start_gateway().await;
+    let http =
+        reqwest::Client::builder().no_proxy().redirect(reqwest::redirect::Policy::none()).build().expect("client");
+
+    // A 20 MB synchronize-style body without a length, then a 20 MB answer.
+    let sent = Arc::new(AtomicUsize::new(0));
+    let counter = Arc::clone(&sent);
+    let chunks = futures_util::stream::iter(0..320_u32).map(move |n| {
+        counter.fetch_add(65_536, Ordering::Relaxed);
+        Ok::<_, std::io::Error>(Bytes::from(vec![(n % 7) as u8; 65_536]))
+    });
+    let echo: Value = http
+        .post(format!("{gateway}xas/"))
+        .header("X-Custom", "kept")
+        .header(header::COOKIE, "XASSESSIONID=abc")
+        .body(reqwest::Body::wrap_stream(chunks))
+        .send()
+        .await
+        .expect("large post")
+        .json()
+        .await
+        .expect("echo");
+    let mut expected = sha2::Sha256::new();
+    for n in 0..320_u32 {
+        expected.update(vec![(n % 7) as u8; 65_536]);
+    }
+    assert_eq!(echo["bytes"], json!(20_971_520));
+    assert_eq!(echo["sha256"], json!(format!("{:x}", expected.finalize())), "the body arrives intact");
+    assert_eq!(echo["headers"]["x-custom"], json!("kept"));
+    assert_eq!(echo["headers"]["cookie"], json!("XASSESSIONID=abc"));
+    assert_eq!(echo["headers"]["x-forwarded-for"], json!("127.0.0.1"));
+    assert_eq!(echo["headers"]["x-forwarded-proto"], json!("http"));
+    assert!(echo["headers"]["x-forwarded-host"].as_str().is_some_and(|h| h.starts_with("127.0.0.1:")));
+
+    let big = http.get(format!("{gateway}big")).send().await.expect("big");
+    assert_eq!(big.status(), 200);
+    let body = big.bytes().await.expect("body");
+    assert_eq!(body.len(), 20_971_520);
+    assert!(body.chunks(65_536).enumerate().all(|(n, chunk)| chunk.iter().all(|b| usize::from(*b) == n % 251)));
+
+    // Other actions, query strings, cookies from the runtime and status codes pass unchanged.
+    let small = http
+        .post(format!("{gateway}xas/?x=1"))
+        .body(r#"{"action":"get_session_data","params":{}}"#)
+        .send()
+        .await
+        .expect("other action");
+    assert_eq!(small.headers()[header::SET_COOKIE], "XASSESSIONID=runtime-session; Path=/; HttpOnly");
+    let small: Value = small.json().await.expect("json");
+    assert_eq!((small["action"].clone(), small["query"].clone()), (json!("get_session_data"), json!("x=1")));
+    let teapot = http.get(format!("{gateway}status/418")).send().await.expect("status");
+    assert_eq!(teapot.status(), 418);
+    let unknown =
+        http.get(format!("{gateway}p/home")).header(header::HOST, "other.example").send().await.expect("host");
+    assert_eq!(unknown.status(), 404, "a host without a channel");
+
+    // A runtime that is down: a clear 502, not a hang.
+    server
+        .admin()
+        .set_mendix_channel(&MendixChannel {
+            host: "127.0.0.1".into(),
+            upstream: format!("http://127.0.0.1:{}/", crate::support::free_port()),
+            android_app: "Shop-Android".into(),
+            ios_app: "Shop-iOS".into(),
+            deployment: "Production".into(),
+            mode: ChannelMode::Serve,
+        })
+        .await
+        .expect("channel to nowhere");
+    let down = http.get(format!("{gateway}p/home")).send().await.expect("down");
+    assert_eq!(down.status(), 502);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_ota_check_gets_exactly_the_answer_the_mendix_client_expects() {
+    let server = TestServer::start().await;
+    let upstream = stub_runtime().await;
+    let admin = server.admin();
+    channel(&admin, &upstream, ChannelMode::Serve).await;
+    let gateway = server.start_gateway().await;
+    let dir = tempfile::tempdir().expect("dir");
+    let http = reqwest::Client::builder().no_proxy().build().expect("client");
+    let check = json!({"action": "get_ota_info",
+        "params": {"platform": "android", "nativeDependencies": {"react-native-maps": "1.20.1"}, "nativeBinaryVersion": 40}});
+
+    let none: Value =
+        http.post(format!("{gateway}xas/")).json(&check).send().await.expect("check").json().await.expect("json");
+    assert_eq!(none["otaEnabled"], json!(false), "no release yet: devices keep what they run");
+
+    release(&admin, dir.path(), "638700000000000001", None).await;
+    let answer = http.post(format!("{gateway}xas/")).json(&check).send().await.expect("check");
+    assert_eq!(answer.status(), 200);
+    let cookie = answer.headers()[header::SET_COOKIE].to_str().expect("cookie").to_owned();
+    assert!(
+        cookie.starts_with("otadeck_device=") && cookie.contains("HttpOnly") && cookie.contains("Max-Age="),
+        "{cookie}"
+    );
+    assert!(!cookie.contains("Secure"), "not over plain HTTP");
+    let body: Value = answer.json().await.expect("json");
+    assert_eq!(body["otaEnabled"], json!(true));
+    assert_eq!(body["deploymentID"], json!("638700000000000001"), "a string, never a number");
+    assert_eq!(
+        (body["satisfiesNativeDependencies"].clone(), body["satisfiesNativeBinaryVersion"].clone()),
+        (json!(true), json!(true))
+    );
+    let path = body["bundlePath"].as_str().expect("bundlePath");
+    assert!(path.starts_with("otadeck/b/") && path.ends_with("/638700000000000001.zip"), "{path}");
+    let zip = http.get(format!("{gateway}{path}")).send().await.expect("download");
+    assert_eq!(zip.status(), 200);
+    assert!(zip.bytes().await.expect("zip").starts_with(b"PK"));
+    let guessed =
+        http.get(format!("{gateway}otadeck/b/not-a-token/-/638700000000000001.zip")).send().await.expect("guess");
+    assert_eq!(guessed.status(), 404, "bundle URLs need their token");
+
+    // The device's own virtual run: download, deploy, reload, and nothing more next time.
+    let mut device = phone(&gateway, dir.path().join("phone").as_path(), true);
+    let started = device.start().await;
+    assert_eq!(started, MendixStart::Updated { from: RUNTIME_ID.into(), to: "638700000000000001".into() });
+    assert_eq!(device.start().await, MendixStart::UpToDate);
+    assert_eq!(device.downloads, 1);
+    let manifest: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("phone/Ota/manifest.json")).expect("manifest"))
+            .expect("json");
+    assert_eq!(manifest["relativeBundlePath"], json!("638700000000000001/index.android.bundle"));
+    assert_eq!(manifest["appVersion"], json!("1.0.0-7"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn uploads_to_a_mendix_channel_must_be_runtime_ota_zips_with_a_known_id() {
+    let server = TestServer::start().await;
+    let upstream = stub_runtime().await;
+    let admin = server.admin();
+    channel(&admin, &upstream, ChannelMode::Serve).await;
+    let dir = tempfile::tempdir().expect("dir");
+    let info = || PackageInfo { app_version: Some("*".into()), ..PackageInfo::default() };
+    let refused = |error: otadeck::client::ClientError| (error.status(), error.to_string());
+
+    let ios_layout = bundle_zip(dir.path(), "wrong-platform", "ios", "638700000000000002");
+    let (status, message) =
+        refused(admin.release("Shop-Android", "Production", &upload(ios_layout, info())).await.expect_err("layout"));
+    assert_eq!(status, Some(400));
+    assert!(message.contains("index.android.bundle must be at the zip's root"), "{message}");
+
+    let mut claimed = info();
+    claimed.mendix_deployment_id = Some("638799999999999999".into());
+    let zip = bundle_zip(dir.path(), "mismatch", "android", "638700000000000003");
+    let (status, message) =
+        refused(admin.release("Shop-Android", "Production", &upload(zip, claimed)).await.expect_err("mismatch"));
+    assert_eq!(status, Some(400), "an advertised ID other than the compiled one would loop devices");
+    assert!(message.contains("638700000000000003") && message.contains("638799999999999999"), "{message}");
+
+    let no_id = dir.path().join("no-id.zip");
+    let mut zip = zip::ZipWriter::new(std::fs::File::create(&no_id).expect("zip"));
+    zip.start_file("index.android.bundle", zip::write::SimpleFileOptions::default()).expect("entry");
+    zip.write_all(b"console.log('no config here')").expect("write");
+    zip.finish().expect("finish");
+    let (status, message) =
+        refused(admin.release("Shop-Android", "Production", &upload(no_id, info())).await.expect_err("no id"));
+    assert_eq!(status, Some(400));
+    assert!(message.contains("deploymentID"), "{message}");
+
+    let slip = dir.path().join("slip.zip");
+    let mut zip = zip::ZipWriter::new(std::fs::File::create(&slip).expect("zip"));
+    zip.start_file("index.android.bundle", zip::write::SimpleFileOptions::default()).expect("entry");
+    zip.write_all(br#"deploymentID:"638700000000000004""#).expect("write");
+    zip.start_file("../../files/evil.js", zip::write::SimpleFileOptions::default()).expect("entry");
+    zip.write_all(b"x").expect("write");
+    zip.finish().expect("finish");
+    let (status, message) =
+        refused(admin.release("Shop-Android", "Production", &upload(slip, info())).await.expect_err("zip-slip"));
+    assert_eq!(status, Some(400));
+    assert!(message.contains("unsafe path"), "{message}");
+
+    assert!(admin.history("Shop-Android", "Production").await.expect("history").is_empty(), "nothing was stored");
+}
+
+/// Starts every device once, `parallel` at a time; returns the outcomes.
+async fn start_all(devices: &mut [VirtualMendixDevice]) -> Vec<MendixStart> {
+    let mut outcomes = Vec::with_capacity(devices.len());
+    for batch in devices.chunks_mut(64) {
+        let starts = batch.iter_mut().map(VirtualMendixDevice::start);
+        outcomes.extend(futures_util::future::join_all(starts).await);
+    }
+    outcomes
+}
+
+fn running(devices: &[VirtualMendixDevice], id: &str) -> usize {
+    devices.iter().filter(|d| d.running_deployment_id() == id).count()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_fleet_of_10000_rolls_out_25_percent_sticky_then_rolls_back_and_halts() {
+    let server = TestServer::start().await;
+    let upstream = stub_runtime().await;
+    let admin = server.admin();
+    channel(&admin, &upstream, ChannelMode::Serve).await;
+    let gateway = server.start_gateway().await;
+    let dir = tempfile::tempdir().expect("dir");
+    // v1 is what the binaries carry (so no one downloads it), v2 is the new bundle.
+    let (v1, v2) = (RUNTIME_ID, "638700000000000010");
+    release(&admin, dir.path(), v1, None).await;
+    let http = MendixHttp::new("android").expect("http");
+    let mut devices: Vec<VirtualMendixDevice> = (0..10_000)
+        .map(|n| {
+            VirtualMendixDevice::with_http(
+                profile(&gateway, true),
+                &dir.path().join(format!("phone-{n}")),
+                http.clone(),
+            )
+        })
+        .collect();
+    let first = start_all(&mut devices).await;
+    let odd = first.iter().find(|o| **o != MendixStart::UpToDate);
+    assert!(odd.is_none(), "everyone runs v1 and gets a cookie: {odd:?}");
+
+    release(&admin, dir.path(), v2, Some(25)).await;
+    start_all(&mut devices).await;
+    let on_v2 = running(&devices, v2);
+    assert!((2_300..=2_700).contains(&on_v2), "25 % ± 2 points of 10,000: {on_v2}");
+    let first_wave: Vec<bool> = devices.iter().map(|d| d.running_deployment_id() == v2).collect();
+    start_all(&mut devices).await;
+    assert_eq!(running(&devices, v2), on_v2, "the same devices at the next start: no flips");
+
+    let raise = PackageInfo { rollout: Some(json!(50)), ..PackageInfo::default() };
+    admin.patch_release("Shop-Android", "Production", raise).await.expect("50 %");
+    start_all(&mut devices).await;
+    let now_v2: Vec<bool> = devices.iter().map(|d| d.running_deployment_id() == v2).collect();
+    assert!(
+        first_wave.iter().zip(&now_v2).all(|(was, is)| !was || *is),
+        "a device on v2 never goes back as the rollout grows"
+    );
+    let half = now_v2.iter().filter(|v| **v).count();
+    assert!((4_800..=5_200).contains(&half), "50 % ± 2 points: {half}");
+    let downloads: u32 = devices.iter().map(|d| d.downloads).sum();
+    assert_eq!(usize::try_from(downloads).expect("count"), half, "one download per device that moved");
+
+    // Halt: devices stay where they are; nobody new gets v2.
+    let pause = PackageInfo { is_paused: Some(true), ..PackageInfo::default() };
+    admin.patch_release("Shop-Android", "Production", pause).await.expect("halt");
+    let halted = start_all(&mut devices).await;
+    assert!(halted.iter().all(|o| *o == MendixStart::UpToDate), "a halt moves no device");
+    assert_eq!(running(&devices, v2), half);
+
+    // Rollback: everyone is told to run v1 again (its old ID and zip).
+    admin.rollback("Shop-Android", "Production", None).await.expect("rollback");
+    start_all(&mut devices).await;
+    assert_eq!(running(&devices, v1), 10_000, "all devices back on v1");
+    assert_eq!(running(&devices, v2), 0);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_device_whose_cookie_store_drops_the_cookie_never_flips() {
+    let server = TestServer::start().await;
+    let upstream = stub_runtime().await;
+    let admin = server.admin();
+    channel(&admin, &upstream, ChannelMode::Serve).await;
+    let gateway = server.start_gateway().await;
+    let dir = tempfile::tempdir().expect("dir");
+    release(&admin, dir.path(), RUNTIME_ID, None).await;
+    release(&admin, dir.path(), "638700000000000020", Some(99)).await;
+    let mut forgetful = phone(&gateway, &dir.path().join("forgetful"), false);
+    for _ in 0..20 {
+        assert_eq!(forgetful.start().await, MendixStart::UpToDate);
+    }
+    assert_eq!(forgetful.downloads, 0, "outside every partial rollout, so never a download");
+    let mut keeper = phone(&gateway, &dir.path().join("keeper"), true);
+    assert_eq!(keeper.start().await, MendixStart::UpToDate, "first start: no cookie yet");
+    let second = keeper.start().await;
+    assert!(matches!(second, MendixStart::Updated { .. } | MendixStart::UpToDate), "{second:?}");
+}
