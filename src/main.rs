@@ -26,6 +26,7 @@ fn main() -> anyhow::Result<()> {
         Some(Command::Audit(args)) => exit_on_error(run_async(otadeck::cli::run_audit(args))?),
         Some(Command::Deployment(command)) => exit_on_error(run_async(otadeck::cli::run_deployment(command))?),
         Some(Command::Collaborator(command)) => exit_on_error(run_async(otadeck::cli::run_collaborator(command))?),
+        Some(Command::Mendix(command)) => exit_on_error(run_async(otadeck::cli::run_mendix(command))?),
         None => open_window(),
     }
 }

@@ -6,6 +6,7 @@
 
 mod admin;
 mod config;
+mod mendix;
 mod release;
 
 use std::net::SocketAddr;
@@ -15,6 +16,7 @@ use clap::{Args, Parser, Subcommand};
 
 pub use admin::{run_audit, run_collaborator, run_deployment};
 pub use config::{CliConfig, Connection};
+pub use mendix::run_mendix;
 pub use release::{run as run_release, run_binary, run_demo, run_key, run_simulate};
 
 use crate::bundle::Platform;
@@ -54,6 +56,58 @@ pub enum Command {
     /// Add collaborators with a role that caps their keys on an app, or change the role.
     #[command(subcommand)]
     Collaborator(CollaboratorCommand),
+    /// Mendix runtime OTA: channels of the gateway (`otadeck serve --gateway-listen`).
+    #[command(subcommand)]
+    Mendix(MendixCommand),
+}
+
+/// `otadeck mendix …`.
+#[derive(Debug, Subcommand)]
+pub enum MendixCommand {
+    /// Channels: which host the gateway answers for, in front of which runtime.
+    #[command(subcommand)]
+    Channel(ChannelCommand),
+}
+
+/// `otadeck mendix channel …`.
+#[derive(Debug, Subcommand)]
+pub enum ChannelCommand {
+    /// Bind a deployment of an app pair to a host name in front of a Mendix runtime.
+    Set(ChannelSetArgs),
+    /// List the channels.
+    List(ChannelListArgs),
+}
+
+/// Arguments of `otadeck mendix channel set`.
+#[derive(Debug, Args)]
+pub struct ChannelSetArgs {
+    /// The server app of the Android build, e.g. Shop-Android.
+    #[arg(long)]
+    pub android_app: String,
+    /// The server app of the iOS build, e.g. Shop-iOS.
+    #[arg(long)]
+    pub ios_app: String,
+    /// The deployment both apps release into, e.g. Production.
+    #[arg(long)]
+    pub deployment: String,
+    /// The host name of the app's runtime URL, now pointing at the gateway.
+    #[arg(long)]
+    pub host: String,
+    /// The real Mendix runtime, e.g. https://runtime.internal:8080/.
+    #[arg(long)]
+    pub upstream: String,
+    /// serve: otadeck answers the OTA check; observe: the runtime does, otadeck only passes it on.
+    #[arg(long, default_value = "serve")]
+    pub mode: String,
+    #[command(flatten)]
+    pub connection: ConnectionArgs,
+}
+
+/// Arguments of `otadeck mendix channel list`.
+#[derive(Debug, Args)]
+pub struct ChannelListArgs {
+    #[command(flatten)]
+    pub connection: ConnectionArgs,
 }
 
 /// `otadeck audit`.

@@ -41,6 +41,9 @@ pub struct MendixDeviceProfile {
     pub app_version: String,
     /// Whether the cookie store keeps cookies between starts.
     pub keeps_cookies: bool,
+    /// Deployment IDs this phone fails to apply (unzip or deploy fails: a full disk, a corrupt
+    /// zip), so it downloads them again at every start.
+    pub fails_to_apply: Vec<String>,
 }
 
 /// What one start of the app did.
@@ -288,6 +291,9 @@ impl VirtualMendixDevice {
         }
         if !mendix::is_valid_id(id) {
             return Err(failed(format!("INVALID_DEPLOY_CONFIG: {id}")));
+        }
+        if self.profile.fails_to_apply.iter().any(|broken| broken == id) {
+            return Err(failed("OTA_DEPLOYMENT_FAILED: the bundle could not be applied".into()));
         }
         let target = ota.join(id);
         let _ = std::fs::remove_dir_all(&target);

@@ -130,6 +130,7 @@ fn profile(gateway: &str, keeps_cookies: bool) -> MendixDeviceProfile {
         embedded_deployment_id: RUNTIME_ID.into(),
         app_version: "1.0.0-7".into(),
         keeps_cookies,
+        fails_to_apply: Vec::new(),
     }
 }
 
@@ -407,4 +408,91 @@ async fn a_device_whose_cookie_store_drops_the_cookie_never_flips() {
     assert_eq!(keeper.start().await, MendixStart::UpToDate, "first start: no cookie yet");
     let second = keeper.start().await;
     assert!(matches!(second, MendixStart::Updated { .. } | MendixStart::UpToDate), "{second:?}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn inferred_metrics_count_installs_and_a_re_download_loop_trips_the_health_gate() {
+    let server = TestServer::start().await;
+    let upstream = stub_runtime().await;
+    let admin = server.admin();
+    channel(&admin, &upstream, ChannelMode::Serve).await;
+    let gateway = server.start_gateway().await;
+    let dir = tempfile::tempdir().expect("dir");
+    let policy: otadeck::api::management::RolloutPolicy = serde_json::from_value(
+        json!({"steps": [100], "intervalMs": 3_600_000, "maxFailureRatio": 0.2, "minReports": 10, "minFailurePrefixes": 1}),
+    )
+    .expect("policy");
+    admin.set_policy("Shop-Android", "Production", &policy).await.expect("gate");
+    release(&admin, dir.path(), RUNTIME_ID, None).await;
+    let bad = "638700000000000030";
+    let http = MendixHttp::new("android").expect("http");
+    let mut devices: Vec<VirtualMendixDevice> = (0..40)
+        .map(|n| {
+            let mut profile = profile(&gateway, true);
+            if n % 10 < 3 {
+                profile.fails_to_apply = vec![bad.to_owned()];
+            }
+            VirtualMendixDevice::with_http(profile, &dir.path().join(format!("phone-{n}")), http.clone())
+        })
+        .collect();
+    start_all(&mut devices).await;
+    release(&admin, dir.path(), bad, None).await;
+    start_all(&mut devices).await;
+
+    let metrics = admin.metrics("Shop-Android", "Production").await.expect("metrics");
+    let v2 = &metrics["v2"];
+    assert_eq!((v2.downloaded, v2.installed, v2.failed), (Some(40), Some(28), Some(0)), "one start: 28 applied it");
+    start_all(&mut devices).await;
+    let history = admin.history("Shop-Android", "Production").await.expect("history");
+    assert!(history[1].is_paused, "12 of 40 re-downloading devices (30 % > 20 %) halt the release");
+    let events = admin.events("Shop-Android", "Production").await.expect("events");
+    assert!(events.iter().any(|e| e.kind == "halted" && e.detail.contains("inferred")), "{events:?}");
+
+    // Halted: the 28 keep v2, the 12 failing phones are told to stay on what they run.
+    let outcomes = start_all(&mut devices).await;
+    assert!(outcomes.iter().all(|o| *o == MendixStart::UpToDate), "{outcomes:?}");
+    assert_eq!(running(&devices, bad), 28);
+    let metrics = admin.metrics("Shop-Android", "Production").await.expect("metrics");
+    assert_eq!((metrics["v2"].installed, metrics["v2"].failed, metrics["v2"].active), (Some(28), Some(12), 28));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_cli_sets_and_lists_mendix_channels() {
+    let server = TestServer::start().await;
+    let admin = server.admin();
+    admin.create_app("Shop-Android").await.expect("android app");
+    admin.create_app("Shop-iOS").await.expect("ios app");
+    let envs = [("OTADECK_SERVER", server.url.as_str()), ("OTADECK_ACCESS_KEY", crate::support::ADMIN_KEY)];
+    let set = [
+        "mendix",
+        "channel",
+        "set",
+        "--android-app",
+        "Shop-Android",
+        "--ios-app",
+        "Shop-iOS",
+        "--deployment",
+        "Production",
+        "--host",
+        "Shop.Example.com",
+        "--upstream",
+        "https://runtime.internal:8080",
+        "--mode",
+        "observe",
+        "--json",
+    ];
+    let (code, stdout, stderr) = crate::support::run_otadeck(&set, &envs).await;
+    assert_eq!(code, 0, "{stderr}");
+    let answer: Value = serde_json::from_str(&stdout).expect("json");
+    assert_eq!(answer["channel"]["host"], json!("shop.example.com"));
+    assert_eq!(answer["channel"]["upstream"], json!("https://runtime.internal:8080/"));
+    assert_eq!(answer["channel"]["mode"], json!("observe"));
+    let (code, stdout, _) = crate::support::run_otadeck(&["mendix", "channel", "list"], &envs).await;
+    assert_eq!(code, 0);
+    assert!(stdout.contains("shop.example.com -> https://runtime.internal:8080/ (observe)"), "{stdout}");
+    let mut bad = set;
+    bad[12] = "ftp://runtime";
+    let (code, _, stderr) = crate::support::run_otadeck(&bad, &envs).await;
+    assert_eq!(code, 4, "refused by the server");
+    assert!(stderr.contains("upstream"), "{stderr}");
 }

@@ -78,7 +78,8 @@ async fn handle(
     };
     let path = request.uri().path();
     if request.method() == Method::GET && path.starts_with(BUNDLE_PREFIX) {
-        return ota::bundle(&gateway, &channel, path).await;
+        let network = crate::domain::network::prefix(gateway.server.client_address(peer, request.headers()));
+        return ota::bundle(&gateway, &channel, path, network).await;
     }
     if request.method() == Method::POST && (path == "/xas/" || path == "/xas") {
         return inspect_xas(&gateway, &channel, peer, request).await;

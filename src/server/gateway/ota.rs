@@ -144,7 +144,7 @@ pub async fn answer(gateway: &Gateway, channel: &ChannelRow, headers: &HeaderMap
 }
 
 /// `GET /otadeck/b/<token>/<device>/<deploymentID>.zip`: the release's zip; counts the download.
-pub async fn bundle(gateway: &Gateway, channel: &ChannelRow, path: &str) -> Response {
+pub async fn bundle(gateway: &Gateway, channel: &ChannelRow, path: &str, network: String) -> Response {
     let not_found = || text(StatusCode::NOT_FOUND, "No such bundle.".into());
     let mut segments = path.trim_start_matches(BUNDLE_PREFIX).split('/');
     let (Some(token), Some(device), Some(_file), None) =
@@ -161,8 +161,12 @@ pub async fn bundle(gateway: &Gateway, channel: &ChannelRow, path: &str) -> Resp
             let Some((deployment_id, label_number, blob)) = mendix::release_by_token(c, &lookup, &token)? else {
                 return Ok(None);
             };
-            if device != ANONYMOUS && device.len() == 24 && device.bytes().all(|b| b.is_ascii_hexdigit()) {
-                mendix::record_download(c, deployment_id, &device, label_number)?;
+            let halted = device != ANONYMOUS
+                && device.len() == 24
+                && device.bytes().all(|b| b.is_ascii_hexdigit())
+                && mendix::record_download(c, deployment_id, &device, label_number, &network)?;
+            if halted {
+                tracing::warn!(label_number, "the health gate halted a Mendix release (inferred failures)");
             }
             Ok(Some(blob))
         })

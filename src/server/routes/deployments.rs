@@ -175,7 +175,13 @@ pub async fn metrics(
 ) -> Result<Response, ApiError> {
     caller.require(&Permission::Read)?;
     let metrics = on_app(&state, caller, app, move |c, _, access| {
-        metrics::metrics(c, apps::find_deployment(c, access, &name)?.id)
+        let id = apps::find_deployment(c, access, &name)?.id;
+        // A Mendix channel's devices send no reports: its counters are inferred from checks and
+        // downloads through the gateway.
+        match crate::server::store::mendix::platform_of_deployment(c, id)? {
+            Some(_) => crate::server::store::mendix::inferred_metrics(c, id),
+            None => metrics::metrics(c, id),
+        }
     })
     .await?;
     Ok(ok(&MetricsEnvelope { metrics }))

@@ -197,14 +197,18 @@ pub fn release_by_token(
         .optional()?)
 }
 
-/// The label number a device was last told to run on a deployment.
+/// The label number a device runs, as far as the gateway can tell: the one it was last told to run,
+/// unless it downloaded that one more than once (it keeps failing to apply it).
 ///
 /// # Errors
 /// SQLite errors.
 pub fn current_label(connection: &Connection, deployment_id: i64, device: &str) -> StoreResult<Option<u64>> {
     Ok(connection
         .query_row(
-            "SELECT current_label FROM mendix_devices WHERE deployment_id = ?1 AND device = ?2",
+            "SELECT v.current_label FROM mendix_devices v
+             LEFT JOIN mendix_downloads d
+                 ON d.deployment_id = v.deployment_id AND d.device = v.device AND d.label_number = v.current_label
+             WHERE v.deployment_id = ?1 AND v.device = ?2 AND IFNULL(d.count, 0) <= 1",
             params![deployment_id, device],
             |row| row.get(0),
         )
@@ -238,7 +242,9 @@ pub fn record_check(
     Ok(())
 }
 
-/// Counts one bundle download by a device.
+/// Counts one bundle download by a device from network `prefix`. A second download of the same
+/// release by the same device is an inferred apply failure: the deployment's health gate then
+/// looks at the release. Returns whether the gate halted it.
 ///
 /// # Errors
 /// SQLite errors.
@@ -247,13 +253,63 @@ pub fn record_download(
     deployment_id: i64,
     device: &str,
     label_number: u64,
-) -> StoreResult<()> {
-    connection.execute(
-        "INSERT INTO mendix_downloads (deployment_id, device, label_number, count, last_download) VALUES (?1, ?2, ?3, 1, ?4)
-         ON CONFLICT DO UPDATE SET count = count + 1, last_download = excluded.last_download",
-        params![deployment_id, device, label_number, now_ms()],
+    prefix: &str,
+) -> StoreResult<bool> {
+    let count: i64 = connection.query_row(
+        "INSERT INTO mendix_downloads (deployment_id, device, label_number, count, last_download, prefix)
+         VALUES (?1, ?2, ?3, 1, ?4, ?5)
+         ON CONFLICT DO UPDATE SET count = count + 1, last_download = excluded.last_download, prefix = excluded.prefix
+         RETURNING count",
+        params![deployment_id, device, label_number, now_ms(), prefix],
+        |row| row.get(0),
     )?;
-    Ok(())
+    if count < 2 {
+        return Ok(false);
+    }
+    check_gate(connection, deployment_id, label_number)
+}
+
+/// The health gate on inferred counts: halts the release when its policy's failure ratio is
+/// exceeded by failures from enough networks.
+fn check_gate(connection: &Connection, deployment_id: i64, label_number: u64) -> StoreResult<bool> {
+    let Some(policy) = super::policy::get(connection, deployment_id)? else { return Ok(false) };
+    let [_, installed, failed, _] = inferred_counts(connection, deployment_id, label_number)?;
+    let prefixes: i64 = connection.query_row(
+        "SELECT COUNT(DISTINCT prefix) FROM mendix_downloads WHERE deployment_id = ?1 AND label_number = ?2 AND count > 1",
+        params![deployment_id, label_number],
+        |row| row.get(0),
+    )?;
+    let Some(reason) = policy.health_violation(installed, failed, prefixes) else { return Ok(false) };
+    let halted = connection.execute(
+        "UPDATE releases SET is_paused = 1 WHERE deployment_id = ?1 AND label_number = ?2 AND is_paused = 0 AND is_disabled = 0",
+        params![deployment_id, label_number],
+    )?;
+    if halted == 0 {
+        return Ok(false);
+    }
+    let detail = format!("halted: {reason} (inferred from re-downloads)");
+    super::policy::record_event(connection, deployment_id, label_number, "health gate", "halted", &detail, now_ms())?;
+    Ok(true)
+}
+
+/// The inferred counters of every Mendix release of a deployment, keyed by label.
+///
+/// # Errors
+/// SQLite errors.
+pub fn inferred_metrics(connection: &Connection, deployment_id: i64) -> StoreResult<crate::api::management::Metrics> {
+    let mut metrics = crate::api::management::Metrics::new();
+    for release in super::releases::history(connection, deployment_id)? {
+        let [downloaded, installed, failed, active] = inferred_counts(connection, deployment_id, release.label_number)?;
+        let counts = crate::api::management::MetricCounts {
+            active,
+            downloaded: Some(downloaded),
+            installed: Some(installed),
+            failed: Some(failed),
+            unverified: None,
+        };
+        metrics.insert(release.label(), counts);
+    }
+    Ok(metrics)
 }
 
 /// Inferred counters of one release: (downloaded, installed, failed, active).

@@ -32,6 +32,8 @@ CREATE TABLE mendix_downloads (
     label_number INTEGER NOT NULL,
     count INTEGER NOT NULL DEFAULT 0,
     last_download INTEGER NOT NULL,
+    -- The network prefix of the last download (domain::network), for the health gate.
+    prefix TEXT NOT NULL DEFAULT '',
     PRIMARY KEY (deployment_id, device, label_number)
 );
 

@@ -1,0 +1,64 @@
+//! `otadeck mendix channel set | list`: the Mendix channels of the OTA gateway.
+
+use super::{ChannelCommand, CliError, Connection, MendixCommand};
+use crate::api::mendix::{ChannelMode, MendixChannel};
+
+fn mode(text: &str) -> Result<ChannelMode, CliError> {
+    match text {
+        "serve" => Ok(ChannelMode::Serve),
+        "observe" => Ok(ChannelMode::Observe),
+        other => Err(CliError::Usage(format!("--mode {other}: expected serve or observe"))),
+    }
+}
+
+fn line(channel: &MendixChannel) -> String {
+    let mode = match channel.mode {
+        ChannelMode::Serve => "serve",
+        ChannelMode::Observe => "observe",
+    };
+    format!(
+        "{} -> {} ({mode}): {} + {} / {}",
+        channel.host, channel.upstream, channel.android_app, channel.ios_app, channel.deployment
+    )
+}
+
+/// Runs `otadeck mendix …`.
+///
+/// # Errors
+/// [`CliError`].
+pub async fn run_mendix(command: MendixCommand) -> Result<(), CliError> {
+    let MendixCommand::Channel(command) = command;
+    match command {
+        ChannelCommand::Set(args) => {
+            let connection = Connection::resolve(&args.connection)?;
+            let channel = MendixChannel {
+                host: args.host,
+                upstream: args.upstream,
+                android_app: args.android_app,
+                ios_app: args.ios_app,
+                deployment: args.deployment,
+                mode: mode(&args.mode)?,
+            };
+            let stored = connection.client.set_mendix_channel(&channel).await?;
+            if args.connection.json {
+                println!("{}", serde_json::json!({ "channel": stored }));
+            } else {
+                println!("{}", line(&stored));
+            }
+        }
+        ChannelCommand::List(args) => {
+            let connection = Connection::resolve(&args.connection)?;
+            let channels = connection.client.mendix_channels().await?;
+            if args.connection.json {
+                println!("{}", serde_json::json!({ "channels": channels }));
+            } else if channels.is_empty() {
+                println!("No Mendix channels yet: otadeck mendix channel set --help");
+            } else {
+                for channel in &channels {
+                    println!("{}", line(channel));
+                }
+            }
+        }
+    }
+    Ok(())
+}
