@@ -71,6 +71,35 @@ pub struct MendixChannel {
     pub mode: ChannelMode,
 }
 
+/// What the runtime answered to OTA checks through a channel in observe mode.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Observation {
+    pub platform: String,
+    pub native_binary_version: String,
+    #[serde(rename = "deploymentID")]
+    pub deployment_id: String,
+    pub bundle_path: String,
+    pub count: i64,
+    pub last_seen: i64,
+}
+
+/// `{"observations": […]}`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ObservationsEnvelope {
+    pub observations: Vec<Observation>,
+}
+
+/// Body of `POST /mendix/channels/{host}/import`: which platform's bundle to import from the
+/// runtime, and the binary to ask as (the runtime's verdicts depend on it).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ImportRequest {
+    pub platform: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub native_binary_version: Option<u32>,
+}
+
 /// `{"channel": …}`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct MendixChannelEnvelope {

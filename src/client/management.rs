@@ -14,7 +14,9 @@ use crate::api::management::{
     NewBinary, NewDeployment, Package, PackageEnvelope, PackageInfo, PackageInfoEnvelope, PolicyEnvelope,
     REASON_HEADER, ReleaseEvent, Rename, RolloutPolicy, SeriesEnvelope,
 };
-use crate::api::mendix::{MendixChannel, MendixChannelEnvelope, MendixChannelsEnvelope};
+use crate::api::mendix::{
+    ImportRequest, MendixChannel, MendixChannelEnvelope, MendixChannelsEnvelope, Observation, ObservationsEnvelope,
+};
 
 /// A signed-in management client.
 #[derive(Debug, Clone)]
@@ -320,6 +322,30 @@ impl ManagementClient {
     /// [`ClientError`].
     pub async fn mendix_channels(&self) -> ClientResult<Vec<MendixChannel>> {
         Ok(self.get::<MendixChannelsEnvelope>("/mendix/channels").await?.channels)
+    }
+
+    /// `GET /mendix/channels/{host}/observations` (otadeck extension).
+    ///
+    /// # Errors
+    /// [`ClientError`].
+    pub async fn mendix_observations(&self, host: &str) -> ClientResult<Vec<Observation>> {
+        let path = format!("/mendix/channels/{}/observations", segment(host));
+        Ok(self.get::<ObservationsEnvelope>(&path).await?.observations)
+    }
+
+    /// `POST /mendix/channels/{host}/import` (otadeck extension): stores the bundle the runtime
+    /// serves now as a release of the platform's app.
+    ///
+    /// # Errors
+    /// [`ClientError`].
+    pub async fn import_mendix_bundle(&self, host: &str, platform: &str) -> ClientResult<Package> {
+        let path = format!("/mendix/channels/{}/import", segment(host));
+        let body = ImportRequest { platform: Some(platform.to_owned()), native_binary_version: None };
+        // The server downloads the whole bundle first: a transfer, not a quick call.
+        let response = self.http.send(self.request(reqwest::Method::POST, &path).json(&body), Limit::Transfer).await?;
+        let bytes = self.http.bytes(response, Limit::Transfer).await?;
+        let answer: PackageEnvelope = serde_json::from_slice(&bytes).map_err(|e| ClientError::Decode(e.to_string()))?;
+        Ok(answer.package)
     }
 
     /// `GET /audit` (otadeck extension), newest first.

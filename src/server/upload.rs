@@ -54,24 +54,8 @@ pub async fn receive(state: &ServerState, mut multipart: Multipart) -> Result<Re
                 return Err(ApiError::BadRequest("The upload has more than one \"packageInfo\" part.".into()));
             }
             Some("package") => {
-                let path = state.blobs.tmp_dir().join(format!("upload-{}", super::store::accounts::generate_key()));
-                let temp = TempFileGuard(path.clone());
-                let mut file = tokio::fs::File::create(&path).await?;
-                let mut hasher = Sha256::new();
-                let mut size: u64 = 0;
-                while let Some(chunk) = field.chunk().await.map_err(|e| bad_multipart(&e))? {
-                    size += chunk.len() as u64;
-                    if size > state.upload_limit_bytes {
-                        return Err(ApiError::PayloadTooLarge(format!(
-                            "The uploaded package is larger than the limit of {} bytes.",
-                            state.upload_limit_bytes
-                        )));
-                    }
-                    hasher.update(&chunk);
-                    file.write_all(&chunk).await?;
-                }
-                file.flush().await?;
-                package = Some(ReceivedPackage { temp, sha256: hex::encode(hasher.finalize()), size });
+                let chunks = futures_util::StreamExt::map(&mut field, |chunk| chunk.map_err(|e| bad_multipart(&e)));
+                package = Some(write_package(state, chunks).await?);
             }
             Some("packageInfo") => {
                 // Read in chunks with a cap: a huge part must not be buffered whole.
@@ -103,6 +87,37 @@ pub async fn receive(state: &ServerState, mut multipart: Multipart) -> Result<Re
     let package_info = package_info
         .ok_or_else(|| ApiError::BadRequest("A deployment package must include packageInfo (JSON).".into()))?;
     Ok(ReleaseUpload { package, package_info })
+}
+
+/// Streams a package into a temp file, hashing it on the way and stopping at the upload limit
+/// (413). The file is removed again unless the package is committed.
+///
+/// # Errors
+/// The stream's own errors, 413 past the limit, I/O errors.
+pub async fn write_package<S>(state: &ServerState, chunks: S) -> Result<ReceivedPackage, ApiError>
+where
+    S: futures_util::Stream<Item = Result<bytes::Bytes, ApiError>>,
+{
+    let path = state.blobs.tmp_dir().join(format!("upload-{}", super::store::accounts::generate_key()));
+    let temp = TempFileGuard(path.clone());
+    let mut file = tokio::fs::File::create(&path).await?;
+    let mut hasher = Sha256::new();
+    let mut size: u64 = 0;
+    let mut chunks = std::pin::pin!(chunks);
+    while let Some(chunk) = futures_util::StreamExt::next(&mut chunks).await {
+        let chunk = chunk?;
+        size += chunk.len() as u64;
+        if size > state.upload_limit_bytes {
+            return Err(ApiError::PayloadTooLarge(format!(
+                "The uploaded package is larger than the limit of {} bytes.",
+                state.upload_limit_bytes
+            )));
+        }
+        hasher.update(&chunk);
+        file.write_all(&chunk).await?;
+    }
+    file.flush().await?;
+    Ok(ReceivedPackage { temp, sha256: hex::encode(hasher.finalize()), size })
 }
 
 /// The CodePush package hash of a received file: the manifest hash of a zip, else its SHA-256.

@@ -46,6 +46,10 @@ async fn stub(request: Request) -> Response {
     let (method, path, query) =
         (request.method().clone(), request.uri().path().to_owned(), request.uri().query().map(str::to_owned));
     let headers = request.headers().clone();
+    if path == "/ota/runtime.zip" {
+        return ([(header::CONTENT_TYPE, "application/zip")], bundle_zip_bytes("android", RUNTIME_ID, "runtime"))
+            .into_response();
+    }
     if path == "/big" {
         let chunks = futures_util::stream::iter(
             (0..320_u32).map(|n| Ok::<_, std::io::Error>(Bytes::from(vec![(n % 251) as u8; 65_536]))),
@@ -80,17 +84,21 @@ async fn stub(request: Request) -> Response {
     ([(header::SET_COOKIE, "XASSESSIONID=runtime-session; Path=/; HttpOnly")], axum::Json(echo)).into_response()
 }
 
-/// A JS bundle with `id` compiled in, zipped as MxBuild lays out an Android bundle folder.
-fn bundle_zip(dir: &std::path::Path, name: &str, platform: &str, id: &str) -> std::path::PathBuf {
-    let path = dir.join(format!("{name}.zip"));
-    let mut zip = zip::ZipWriter::new(std::fs::File::create(&path).expect("zip"));
+/// A JS bundle with `id` compiled in, zipped as MxBuild lays out a bundle folder.
+fn bundle_zip_bytes(platform: &str, id: &str, name: &str) -> Vec<u8> {
+    let mut zip = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
     let options = zip::write::SimpleFileOptions::default();
     zip.start_file(format!("index.{platform}.bundle"), options).expect("entry");
     let js = format!("__d(function(g,r,i,a,m,e,d){{e.default={{deploymentID:\"{id}\",checkForOTAUpdates:!0}}}},42);");
     zip.write_all(js.as_bytes()).expect("write");
     zip.start_file("res/raw/app_logo.txt", options).expect("asset");
     zip.write_all(name.as_bytes()).expect("write");
-    zip.finish().expect("finish");
+    zip.finish().expect("finish").into_inner()
+}
+
+fn bundle_zip(dir: &std::path::Path, name: &str, platform: &str, id: &str) -> std::path::PathBuf {
+    let path = dir.join(format!("{name}.zip"));
+    std::fs::write(&path, bundle_zip_bytes(platform, id, name)).expect("zip");
     path
 }
 
@@ -495,4 +503,47 @@ async fn the_cli_sets_and_lists_mendix_channels() {
     let (code, _, stderr) = crate::support::run_otadeck(&bad, &envs).await;
     assert_eq!(code, 4, "refused by the server");
     assert!(stderr.contains("upstream"), "{stderr}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn observe_then_import_then_take_over_with_a_rollback_target_from_day_one() {
+    let server = TestServer::start().await;
+    let upstream = stub_runtime().await;
+    let admin = server.admin();
+    channel(&admin, &upstream, ChannelMode::Observe).await;
+    let gateway = server.start_gateway().await;
+    let dir = tempfile::tempdir().expect("dir");
+    // These phones carry an older bundle than the runtime serves.
+    let old = "638400000000000000";
+    let mut device = VirtualMendixDevice::new(
+        MendixDeviceProfile { embedded_deployment_id: old.into(), ..profile(&gateway, true) },
+        &dir.path().join("phone"),
+    )
+    .expect("device");
+
+    // Observe: the runtime answers, through the gateway, and otadeck records what it served.
+    assert_eq!(device.start().await, MendixStart::Updated { from: old.into(), to: RUNTIME_ID.into() });
+    let seen = admin.mendix_observations("127.0.0.1").await.expect("observations");
+    assert_eq!(seen.len(), 1, "{seen:?}");
+    assert_eq!((seen[0].platform.as_str(), seen[0].native_binary_version.as_str()), ("android", "40"));
+    assert_eq!((seen[0].deployment_id.as_str(), seen[0].bundle_path.as_str()), (RUNTIME_ID, "ota/runtime.zip"));
+    assert_eq!(seen[0].count, 2, "the check and the reload's check");
+    assert!(admin.history("Shop-Android", "Production").await.expect("history").is_empty(), "nothing decided yet");
+
+    // Import: the runtime's bundle becomes v1, with the ID the runtime advertises.
+    let imported = admin.import_mendix_bundle("127.0.0.1", "android").await.expect("import");
+    assert_eq!(imported.label, "v1");
+    let audit = admin.audit(&otadeck::api::management::AuditQuery::default()).await.expect("audit");
+    assert_eq!(audit[0].action, "mendix.import");
+    assert_eq!(audit[0].after.as_ref().expect("after")["deploymentID"], json!(RUNTIME_ID));
+
+    // Take over: otadeck answers; a new bundle, then a rollback to the imported one.
+    let mut serve = admin.mendix_channels().await.expect("channels").remove(0);
+    serve.mode = ChannelMode::Serve;
+    admin.set_mendix_channel(&serve).await.expect("serve");
+    assert_eq!(device.start().await, MendixStart::UpToDate, "otadeck serves what the runtime served");
+    release(&admin, dir.path(), "638700000000000040", None).await;
+    assert_eq!(device.start().await, MendixStart::Updated { from: RUNTIME_ID.into(), to: "638700000000000040".into() });
+    admin.rollback("Shop-Android", "Production", Some("v1")).await.expect("rollback to the imported bundle");
+    assert_eq!(device.start().await, MendixStart::Updated { from: "638700000000000040".into(), to: RUNTIME_ID.into() });
 }

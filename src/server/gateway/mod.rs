@@ -38,15 +38,64 @@ pub struct Gateway {
 /// # Errors
 /// When the upstream HTTP client cannot be set up (TLS).
 pub fn router(server: ServerState) -> Result<Router, reqwest::Error> {
+    let upstream = upstream_client()?;
+    Ok(Router::new().fallback(handle).with_state(Gateway { server, upstream }))
+}
+
+/// The HTTP client for upstream runtimes: no redirects followed (the runtime's answer goes back
+/// as it is), no proxy from the environment, long reads for slow synchronisations.
+///
+/// # Errors
+/// When TLS cannot be set up.
+pub fn upstream_client() -> Result<reqwest::Client, reqwest::Error> {
     crate::tls::install_crypto_provider();
-    let upstream = reqwest::Client::builder()
+    reqwest::Client::builder()
         .tls_backend_rustls()
         .redirect(reqwest::redirect::Policy::none())
         .no_proxy()
         .connect_timeout(std::time::Duration::from_secs(10))
         .read_timeout(std::time::Duration::from_secs(300))
-        .build()?;
-    Ok(Router::new().fallback(handle).with_state(Gateway { server, upstream }))
+        .build()
+}
+
+/// Asks a runtime which bundle it serves to `platform` (as a binary of `native_binary_version`)
+/// and starts downloading it: returns the advertised deployment ID and the download's answer.
+///
+/// # Errors
+/// 502 when the runtime cannot be reached or answers badly; 409 when it serves no bundle.
+pub async fn runtime_bundle(
+    client: &reqwest::Client,
+    upstream: &str,
+    platform: &str,
+    native_binary_version: u32,
+) -> Result<(String, reqwest::Response), super::error::ApiError> {
+    use super::error::ApiError;
+    let unreachable =
+        |e: reqwest::Error| ApiError::Unavailable(format!("The Mendix runtime at {upstream} cannot be reached: {e}"));
+    let check = serde_json::json!({"action": GET_OTA_INFO,
+        "params": {"platform": platform, "nativeDependencies": {}, "nativeBinaryVersion": native_binary_version}});
+    let answer = client.post(format!("{upstream}xas/")).json(&check).send().await.map_err(unreachable)?;
+    if answer.status() != StatusCode::OK {
+        return Err(ApiError::Unavailable(format!("The runtime answered get_ota_info with {}.", answer.status())));
+    }
+    let answer: crate::api::mendix::OtaInfoResponse = answer
+        .json()
+        .await
+        .map_err(|e| ApiError::Unavailable(format!("The runtime's answer to get_ota_info is not valid: {e}")))?;
+    let (true, Some(id), Some(path)) = (answer.ota_enabled, answer.deployment_id, answer.bundle_path) else {
+        return Err(ApiError::Conflict(format!(
+            "The runtime serves no OTA bundle to {platform} devices (otaEnabled is off)."
+        )));
+    };
+    let download =
+        client.get(format!("{upstream}{}", path.trim_start_matches('/'))).send().await.map_err(unreachable)?;
+    if !download.status().is_success() {
+        return Err(ApiError::Unavailable(format!(
+            "The runtime answered the bundle download with {}.",
+            download.status()
+        )));
+    }
+    Ok((id, download))
 }
 
 /// The `Host` a request was sent to, lower case, without port.
@@ -122,7 +171,11 @@ async fn inspect_xas(gateway: &Gateway, channel: &ChannelRow, peer: SocketAddr, 
         Some(params) if channel.mode == ChannelMode::Serve => {
             ota::answer(gateway, channel, &parts.headers, params).await
         }
-        _ => proxy::forward(gateway, channel, peer, Request::from_parts(parts, Body::from(bytes))).await,
+        Some(params) => {
+            let answer = proxy::forward(gateway, channel, peer, Request::from_parts(parts, Body::from(bytes))).await;
+            ota::observe(gateway, channel, &params, answer).await
+        }
+        None => proxy::forward(gateway, channel, peer, Request::from_parts(parts, Body::from(bytes))).await,
     }
 }
 

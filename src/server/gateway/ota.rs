@@ -143,6 +143,30 @@ pub async fn answer(gateway: &Gateway, channel: &ChannelRow, headers: &HeaderMap
     response
 }
 
+/// Observe mode: records what the runtime answered to a check and hands the answer on unchanged.
+pub async fn observe(gateway: &Gateway, channel: &ChannelRow, params: &OtaInfoParams, answer: Response) -> Response {
+    let (parts, body) = answer.into_parts();
+    let Ok(bytes) = axum::body::to_bytes(body, super::INSPECT_LIMIT).await else {
+        return text(StatusCode::BAD_GATEWAY, "The runtime's answer to get_ota_info could not be read.".into());
+    };
+    if parts.status == StatusCode::OK
+        && let Ok(seen) = serde_json::from_slice::<OtaInfoResponse>(&bytes)
+    {
+        let platform = params.platform.clone().unwrap_or_default();
+        let version = native_of(params).native_binary_version.map_or_else(|| "unknown".to_owned(), |v| v.to_string());
+        let channel_id = channel.id;
+        let recorded = gateway
+            .server
+            .store
+            .run(move |c| mendix::record_observation(c, channel_id, &platform, &version, &seen))
+            .await;
+        if let Err(error) = recorded {
+            tracing::warn!(%error, "cannot record an observed OTA answer");
+        }
+    }
+    Response::from_parts(parts, axum::body::Body::from(bytes))
+}
+
 /// `GET /otadeck/b/<token>/<device>/<deploymentID>.zip`: the release's zip; counts the download.
 pub async fn bundle(gateway: &Gateway, channel: &ChannelRow, path: &str, network: String) -> Response {
     let not_found = || text(StatusCode::NOT_FOUND, "No such bundle.".into());

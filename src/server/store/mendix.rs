@@ -6,7 +6,7 @@ use rusqlite::{Connection, OptionalExtension as _, params};
 
 use super::apps::{find_deployment, resolve_app};
 use super::{AuthenticatedCaller, StoreError, StoreResult, now_ms};
-use crate::api::mendix::{ChannelMode, MendixChannel};
+use crate::api::mendix::{ChannelMode, MendixChannel, Observation, OtaInfoResponse};
 
 /// A channel as the gateway uses it.
 #[derive(Debug, Clone)]
@@ -332,6 +332,57 @@ pub fn inferred_counts(connection: &Connection, deployment_id: i64, label_number
         params![deployment_id, label_number],
         |row| Ok([row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?]),
     )?)
+}
+
+/// Records what the runtime answered to one OTA check (observe mode).
+///
+/// # Errors
+/// SQLite errors.
+pub fn record_observation(
+    connection: &Connection,
+    channel_id: i64,
+    platform: &str,
+    native_binary_version: &str,
+    answer: &OtaInfoResponse,
+) -> StoreResult<()> {
+    let (Some(id), Some(path)) = (&answer.deployment_id, &answer.bundle_path) else { return Ok(()) };
+    connection.execute(
+        "INSERT INTO mendix_observations (channel_id, platform, native_binary_version, deployment_id, bundle_path, count, last_seen)
+         VALUES (?1, ?2, ?3, ?4, ?5, 1, ?6)
+         ON CONFLICT DO UPDATE SET count = count + 1, last_seen = excluded.last_seen",
+        params![channel_id, platform, native_binary_version, id, path, now_ms()],
+    )?;
+    Ok(())
+}
+
+/// What a channel's runtime was seen serving, most recent first.
+///
+/// # Errors
+/// [`StoreError::NotFound`] for an unknown host or one the caller cannot see.
+pub fn observations(
+    connection: &Connection,
+    caller: &AuthenticatedCaller,
+    host: &str,
+) -> StoreResult<Vec<Observation>> {
+    let host = host.to_ascii_lowercase();
+    let visible = channels_of(connection, caller)?.into_iter().any(|c| c.host == host);
+    let channel = channel_for_host(connection, &host)?.filter(|_| visible);
+    let channel = channel.ok_or_else(|| StoreError::NotFound(format!("No Mendix channel for host \"{host}\".")))?;
+    let mut statement = connection.prepare(
+        "SELECT platform, native_binary_version, deployment_id, bundle_path, count, last_seen FROM mendix_observations
+         WHERE channel_id = ?1 ORDER BY last_seen DESC",
+    )?;
+    let rows = statement.query_map([channel.id], |row| {
+        Ok(Observation {
+            platform: row.get(0)?,
+            native_binary_version: row.get(1)?,
+            deployment_id: row.get(2)?,
+            bundle_path: row.get(3)?,
+            count: row.get(4)?,
+            last_seen: row.get(5)?,
+        })
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
 }
 
 /// Check counts of a deployment: (binary version, with cookie, count).

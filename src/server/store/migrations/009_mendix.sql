@@ -45,3 +45,15 @@ CREATE TABLE mendix_checks (
     count INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (deployment_id, native_binary_version, with_cookie)
 );
+
+-- Observe mode: what the runtime itself answered to OTA checks.
+CREATE TABLE mendix_observations (
+    channel_id INTEGER NOT NULL REFERENCES mendix_channels(id) ON DELETE CASCADE,
+    platform TEXT NOT NULL,
+    native_binary_version TEXT NOT NULL,
+    deployment_id TEXT NOT NULL,
+    bundle_path TEXT NOT NULL,
+    count INTEGER NOT NULL DEFAULT 0,
+    last_seen INTEGER NOT NULL,
+    PRIMARY KEY (channel_id, platform, native_binary_version, deployment_id, bundle_path)
+);
