@@ -100,6 +100,24 @@ pub struct ImportRequest {
     pub native_binary_version: Option<u32>,
 }
 
+/// OTA checks of one platform and binary version, with or without the gateway's cookie (devices
+/// whose checks keep arriving without it do not keep cookies: they stay outside partial
+/// rollouts).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CheckCount {
+    pub platform: String,
+    pub native_binary_version: String,
+    pub with_cookie: bool,
+    pub count: i64,
+}
+
+/// `{"checks": […]}`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CheckCountsEnvelope {
+    pub checks: Vec<CheckCount>,
+}
+
 /// `{"channel": …}`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct MendixChannelEnvelope {

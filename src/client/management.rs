@@ -15,7 +15,8 @@ use crate::api::management::{
     REASON_HEADER, ReleaseEvent, Rename, RolloutPolicy, SeriesEnvelope,
 };
 use crate::api::mendix::{
-    ImportRequest, MendixChannel, MendixChannelEnvelope, MendixChannelsEnvelope, Observation, ObservationsEnvelope,
+    CheckCount, CheckCountsEnvelope, ImportRequest, MendixChannel, MendixChannelEnvelope, MendixChannelsEnvelope,
+    Observation, ObservationsEnvelope,
 };
 
 /// A signed-in management client.
@@ -331,6 +332,15 @@ impl ManagementClient {
     pub async fn mendix_observations(&self, host: &str) -> ClientResult<Vec<Observation>> {
         let path = format!("/mendix/channels/{}/observations", segment(host));
         Ok(self.get::<ObservationsEnvelope>(&path).await?.observations)
+    }
+
+    /// `GET /mendix/channels/{host}/checks` (otadeck extension).
+    ///
+    /// # Errors
+    /// [`ClientError`].
+    pub async fn mendix_checks(&self, host: &str) -> ClientResult<Vec<CheckCount>> {
+        let path = format!("/mendix/channels/{}/checks", segment(host));
+        Ok(self.get::<CheckCountsEnvelope>(&path).await?.checks)
     }
 
     /// `POST /mendix/channels/{host}/import` (otadeck extension): stores the bundle the runtime

@@ -374,9 +374,14 @@ pub async fn serve_gateway(
     state: ServerState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let router = gateway::router(state.clone()).map_err(std::io::Error::other)?;
+    let checks = gateway::checks::CheckCounter::default();
+    let router = gateway::router(state.clone(), checks.clone()).map_err(std::io::Error::other)?;
+    let flusher = tokio::spawn(checks.clone().flush_periodically(state.store.clone()));
     // Paths reach the runtime exactly as sent: `/xas/` keeps its slash.
-    serve_router(listener, &state, router, keep_request, shutdown).await
+    let result = serve_router(listener, &state, router, keep_request, shutdown).await;
+    flusher.abort();
+    checks.flush(&state.store).await;
+    result
 }
 
 fn keep_request(request: IncomingRequest) -> axum::extract::Request {

@@ -416,6 +416,21 @@ async fn a_device_whose_cookie_store_drops_the_cookie_never_flips() {
     assert_eq!(keeper.start().await, MendixStart::UpToDate, "first start: no cookie yet");
     let second = keeper.start().await;
     assert!(matches!(second, MendixStart::Updated { .. } | MendixStart::UpToDate), "{second:?}");
+
+    // The operator sees that checks arrive without the cookie (written every few seconds).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    let without = loop {
+        let checks = admin.mendix_checks("127.0.0.1").await.expect("checks");
+        let without: i64 = checks.iter().filter(|c| !c.with_cookie).map(|c| c.count).sum();
+        let with: i64 = checks.iter().filter(|c| c.with_cookie).map(|c| c.count).sum();
+        if without + with >= 22 || std::time::Instant::now() > deadline {
+            assert!(with >= 1, "{checks:?}");
+            assert!(checks.iter().all(|c| c.platform == "android" && c.native_binary_version == "40"));
+            break without;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    };
+    assert_eq!(without, 21, "20 starts of the forgetful phone and the keeper's first");
 }
 
 #[tokio::test(flavor = "multi_thread")]

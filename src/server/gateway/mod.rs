@@ -3,6 +3,7 @@
 //! answers the OTA check (`POST /xas/` with `"action":"get_ota_info"`) and serves its bundle zips
 //! under `/otadeck/b/`; everything else streams through to the runtime unchanged (`proxy`).
 
+pub mod checks;
 mod ota;
 mod proxy;
 
@@ -31,15 +32,16 @@ pub const BUNDLE_PREFIX: &str = "/otadeck/b/";
 pub struct Gateway {
     server: ServerState,
     upstream: reqwest::Client,
+    checks: checks::CheckCounter,
 }
 
 /// Builds the gateway router.
 ///
 /// # Errors
 /// When the upstream HTTP client cannot be set up (TLS).
-pub fn router(server: ServerState) -> Result<Router, reqwest::Error> {
+pub fn router(server: ServerState, checks: checks::CheckCounter) -> Result<Router, reqwest::Error> {
     let upstream = upstream_client()?;
-    Ok(Router::new().fallback(handle).with_state(Gateway { server, upstream }))
+    Ok(Router::new().fallback(handle).with_state(Gateway { server, upstream, checks }))
 }
 
 /// The HTTP client for upstream runtimes: no redirects followed (the runtime's answer goes back

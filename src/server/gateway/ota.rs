@@ -62,6 +62,7 @@ pub async fn answer(gateway: &Gateway, channel: &ChannelRow, headers: &HeaderMap
         );
     };
     let cookie = device_cookie(headers);
+    let cookie_sent = cookie.is_some();
     let device = cookie.as_deref().map(device_key);
     let native = native_of(&params);
     let binary_version = native.native_binary_version.map_or_else(|| "unknown".to_owned(), |v| v.to_string());
@@ -94,10 +95,13 @@ pub async fn answer(gateway: &Gateway, channel: &ChannelRow, headers: &HeaderMap
                 let verdicts = m.needs.verdicts(&asking.native);
                 (bundle, verdicts)
             });
-            mendix::record_check(c, deployment_id, device.as_deref(), &binary_version, label_number)?;
+            if let Some(device) = &device {
+                mendix::record_device(c, deployment_id, device, label_number)?;
+            }
             Ok((picked, device))
         })
         .await;
+    gateway.checks.count(deployment_id, binary_version, cookie_sent);
     let (picked, device) = match chosen {
         Ok(chosen) => chosen,
         Err(error) => {

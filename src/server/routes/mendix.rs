@@ -7,7 +7,8 @@ use axum::response::Response;
 use super::body::{JsonBody, change, change_on_app, ok};
 use crate::api::management::{PackageEnvelope, ReleaseMethod};
 use crate::api::mendix::{
-    ImportRequest, MendixChannel, MendixChannelEnvelope, MendixChannelsEnvelope, ObservationsEnvelope,
+    CheckCountsEnvelope, ImportRequest, MendixChannel, MendixChannelEnvelope, MendixChannelsEnvelope,
+    ObservationsEnvelope,
 };
 use crate::domain::mendix::NativeNeeds;
 use crate::domain::scope::Permission;
@@ -55,6 +56,17 @@ pub async fn observations(
     caller.require(&Permission::Read)?;
     let observations = state.store.run(move |c| mendix::observations(c, &caller, &host)).await?;
     Ok(ok(&ObservationsEnvelope { observations }))
+}
+
+/// `GET /mendix/channels/{host}/checks`: OTA checks per platform, binary version and cookie.
+pub async fn checks(
+    State(state): State<ServerState>,
+    Caller(caller): Caller,
+    Path(host): Path<String>,
+) -> Result<Response, ApiError> {
+    caller.require(&Permission::Read)?;
+    let checks = state.store.run(move |c| mendix::check_counts(c, &caller, &host)).await?;
+    Ok(ok(&CheckCountsEnvelope { checks }))
 }
 
 /// `POST /mendix/channels/{host}/import`: downloads the bundle the runtime serves now (through the

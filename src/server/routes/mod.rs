@@ -62,6 +62,7 @@ pub fn router(state: ServerState) -> Router {
         .route("/audit", get(audit::list))
         .route("/mendix/channels", get(mendix::list).put(mendix::set))
         .route("/mendix/channels/{host}/observations", get(mendix::observations))
+        .route("/mendix/channels/{host}/checks", get(mendix::checks))
         .route("/mendix/channels/{host}/import", post(mendix::import).layer(DefaultBodyLimit::max(JSON_BODY_LIMIT)))
         .route("/apps/{app}/deployments", get(deployments::list).post(deployments::create))
         .route(

@@ -6,7 +6,7 @@ use rusqlite::{Connection, OptionalExtension as _, params};
 
 use super::apps::{find_deployment, resolve_app};
 use super::{AuthenticatedCaller, StoreError, StoreResult, now_ms};
-use crate::api::mendix::{ChannelMode, MendixChannel, Observation, OtaInfoResponse};
+use crate::api::mendix::{ChannelMode, CheckCount, MendixChannel, Observation, OtaInfoResponse};
 
 /// A channel as the gateway uses it.
 #[derive(Debug, Clone)]
@@ -216,29 +216,55 @@ pub fn current_label(connection: &Connection, deployment_id: i64, device: &str) 
         .flatten())
 }
 
-/// Counts one OTA check, and remembers what a device (with the cookie) was told to run.
+/// Remembers what a device (with the cookie) was told to run. Writes only when that changed, or
+/// when the device downloaded something since its last check (the check then confirms an
+/// install): a fleet that is up to date costs reads only.
 ///
 /// # Errors
 /// SQLite errors.
-pub fn record_check(
+pub fn record_device(
     connection: &Connection,
     deployment_id: i64,
-    device: Option<&str>,
-    native_binary_version: &str,
+    device: &str,
     label_number: Option<u64>,
 ) -> StoreResult<()> {
+    let known: Option<(Option<u64>, i64, Option<i64>)> = connection
+        .query_row(
+            "SELECT v.current_label, v.last_check,
+                    (SELECT MAX(last_download) FROM mendix_downloads d WHERE d.deployment_id = v.deployment_id AND d.device = v.device)
+             FROM mendix_devices v WHERE v.deployment_id = ?1 AND v.device = ?2",
+            params![deployment_id, device],
+            |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
+        )
+        .optional()?;
+    if let Some((current, last_check, last_download)) = known
+        && current == label_number
+        && last_download.is_none_or(|download| download < last_check)
+    {
+        return Ok(());
+    }
     connection.execute(
-        "INSERT INTO mendix_checks (deployment_id, native_binary_version, with_cookie, count) VALUES (?1, ?2, ?3, 1)
-         ON CONFLICT DO UPDATE SET count = count + 1",
-        params![deployment_id, native_binary_version, device.is_some()],
+        "INSERT INTO mendix_devices (deployment_id, device, current_label, last_check) VALUES (?1, ?2, ?3, ?4)
+         ON CONFLICT DO UPDATE SET current_label = excluded.current_label, last_check = excluded.last_check",
+        params![deployment_id, device, label_number, now_ms()],
     )?;
-    if let Some(device) = device {
-        connection.execute(
-            "INSERT INTO mendix_devices (deployment_id, device, current_label, last_check) VALUES (?1, ?2, ?3, ?4)
-             ON CONFLICT DO UPDATE SET current_label = excluded.current_label, last_check = excluded.last_check",
-            params![deployment_id, device, label_number, now_ms()],
+    Ok(())
+}
+
+/// Adds check counts gathered in memory: ((deployment, binary version, with cookie), count).
+///
+/// # Errors
+/// SQLite errors.
+pub fn add_check_counts(connection: &mut Connection, counts: &[((i64, String, bool), i64)]) -> StoreResult<()> {
+    let tx = connection.savepoint()?;
+    for ((deployment_id, version, with_cookie), count) in counts {
+        tx.execute(
+            "INSERT INTO mendix_checks (deployment_id, native_binary_version, with_cookie, count) VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT DO UPDATE SET count = count + excluded.count",
+            params![deployment_id, version, with_cookie, count],
         )?;
     }
+    tx.commit()?;
     Ok(())
 }
 
@@ -364,10 +390,7 @@ pub fn observations(
     caller: &AuthenticatedCaller,
     host: &str,
 ) -> StoreResult<Vec<Observation>> {
-    let host = host.to_ascii_lowercase();
-    let visible = channels_of(connection, caller)?.into_iter().any(|c| c.host == host);
-    let channel = channel_for_host(connection, &host)?.filter(|_| visible);
-    let channel = channel.ok_or_else(|| StoreError::NotFound(format!("No Mendix channel for host \"{host}\".")))?;
+    let channel = visible_channel(connection, caller, host)?;
     let mut statement = connection.prepare(
         "SELECT platform, native_binary_version, deployment_id, bundle_path, count, last_seen FROM mendix_observations
          WHERE channel_id = ?1 ORDER BY last_seen DESC",
@@ -385,15 +408,30 @@ pub fn observations(
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
-/// Check counts of a deployment: (binary version, with cookie, count).
+/// The check counts of a channel's deployments.
 ///
 /// # Errors
-/// SQLite errors.
-pub fn check_counts(connection: &Connection, deployment_id: i64) -> StoreResult<Vec<(String, bool, i64)>> {
+/// [`StoreError::NotFound`] for an unknown host or one the caller cannot see.
+pub fn check_counts(connection: &Connection, caller: &AuthenticatedCaller, host: &str) -> StoreResult<Vec<CheckCount>> {
+    let channel = visible_channel(connection, caller, host)?;
     let mut statement = connection.prepare(
-        "SELECT native_binary_version, with_cookie, count FROM mendix_checks WHERE deployment_id = ?1
-         ORDER BY native_binary_version, with_cookie",
+        "SELECT CASE deployment_id WHEN ?1 THEN 'android' ELSE 'ios' END, native_binary_version, with_cookie, count
+         FROM mendix_checks WHERE deployment_id IN (?1, ?2) ORDER BY 1, 2, 3",
     )?;
-    let rows = statement.query_map([deployment_id], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))?;
+    let rows = statement.query_map(params![channel.android_deployment_id, channel.ios_deployment_id], |row| {
+        Ok(CheckCount {
+            platform: row.get(0)?,
+            native_binary_version: row.get(1)?,
+            with_cookie: row.get(2)?,
+            count: row.get(3)?,
+        })
+    })?;
     Ok(rows.collect::<Result<_, _>>()?)
+}
+
+fn visible_channel(connection: &Connection, caller: &AuthenticatedCaller, host: &str) -> StoreResult<ChannelRow> {
+    let host = host.to_ascii_lowercase();
+    let visible = channels_of(connection, caller)?.into_iter().any(|c| c.host == host);
+    let channel = channel_for_host(connection, &host)?.filter(|_| visible);
+    channel.ok_or_else(|| StoreError::NotFound(format!("No Mendix channel for host \"{host}\".")))
 }
