@@ -33,6 +33,22 @@ pub struct PushRequest {
     pub confirm_offline_checklist: bool,
     /// Create the apps (with `Production` and `Staging`) if the server does not have them yet.
     pub create_missing_apps: bool,
+    /// Mendix channels: MxBuild's already built `deployment/native/bundle` folder, used instead of
+    /// running MxBuild.
+    pub bundle_dir: Option<PathBuf>,
+}
+
+/// The platform's folder in MxBuild's `deployment/native/bundle` (`android`, `iOS`).
+fn mendix_bundle_folder(bundle_dir: &std::path::Path, platform: Platform) -> Result<PathBuf, BundleError> {
+    let names: &[&str] = match platform {
+        Platform::Android => &["android"],
+        Platform::Ios => &["iOS", "ios"],
+    };
+    names
+        .iter()
+        .map(|name| bundle_dir.join(name))
+        .find(|dir| dir.is_dir())
+        .ok_or_else(|| BundleError::NoOutput(bundle_dir.join(names[0])))
 }
 
 /// Progress of a push.
@@ -126,6 +142,23 @@ pub async fn push(
     let sign_key = request.sign_key.clone().or_else(|| project.signing_key());
     let signer = sign_key.as_deref().map(ReleaseSigner::from_pem_file).transpose()?;
 
+    // Apps whose deployment is a Mendix channel get runtime-OTA zips instead of CodePush packages.
+    let channels = if project.kind == ProjectKind::Mendix || request.bundle_dir.is_some() {
+        client.mendix_channels().await?
+    } else {
+        Vec::new()
+    };
+    let on_channel = |app: &str| {
+        channels.iter().any(|c| (c.android_app == app || c.ios_app == app) && c.deployment == request.deployment)
+    };
+    if request.bundle_dir.is_some()
+        && let Some((_, app)) = request.targets.iter().find(|(_, app)| !on_channel(app))
+    {
+        return Err(PushError::Invalid(format!(
+            "--bundle-dir is for Mendix channels, and {app}/{} is not on one (otadeck mendix channel set)",
+            request.deployment
+        )));
+    }
     let mut findings = Vec::new();
     let mut warnings = Vec::new();
     for (platform, app) in &request.targets {
@@ -164,21 +197,17 @@ pub async fn push(
     let mut released = Vec::new();
     for (platform, app) in &request.targets {
         let platform = *platform;
-        let spec = BuildSpec::for_project(project, platform, &work.path().join(platform.as_str()))?;
-        let (build_tx, mut build_rx) = mpsc::channel(256);
-        let forward_events = events.clone();
-        let forwarder = tokio::spawn(async move {
-            while let Some(event) = build_rx.recv().await {
-                let _ = forward_events.send(PushEvent::Build { platform, event }).await;
-            }
-        });
-        let built = crate::bundle::build::run(&spec, &build_tx, cancel).await;
-        drop(build_tx);
-        let _ = forwarder.await;
-        let code_push_dir = built?;
+        let built = match &request.bundle_dir {
+            Some(bundle_dir) => mendix_bundle_folder(bundle_dir, platform)?,
+            None => build_platform(project, platform, work.path(), events, cancel).await?,
+        };
         let zip_path = work.path().join(format!("{}.zip", platform.as_str()));
         let signer_ref = signer.as_ref();
-        let packaged = tokio::task::block_in_place(|| package::package(&code_push_dir, &zip_path, signer_ref))?;
+        let packaged = if on_channel(app) {
+            tokio::task::block_in_place(|| package::package_mendix_ota(&built, platform, &zip_path))?
+        } else {
+            tokio::task::block_in_place(|| package::package(&built, &zip_path, signer_ref))?
+        };
         let _ = events
             .send(PushEvent::Packaged {
                 platform,
@@ -212,4 +241,27 @@ pub async fn push(
         released.push(PushedRelease { platform, app: app.clone(), package, signed: packaged.signed });
     }
     Ok(released)
+}
+
+/// Builds one platform with the project's real tool, forwarding its output as events; returns the
+/// folder to package.
+async fn build_platform(
+    project: &Project,
+    platform: Platform,
+    work: &std::path::Path,
+    events: &mpsc::Sender<PushEvent>,
+    cancel: &CancellationToken,
+) -> Result<PathBuf, BundleError> {
+    let spec = BuildSpec::for_project(project, platform, &work.join(platform.as_str()))?;
+    let (build_tx, mut build_rx) = mpsc::channel(256);
+    let forward_events = events.clone();
+    let forwarder = tokio::spawn(async move {
+        while let Some(event) = build_rx.recv().await {
+            let _ = forward_events.send(PushEvent::Build { platform, event }).await;
+        }
+    });
+    let built = crate::bundle::build::run(&spec, &build_tx, cancel).await;
+    drop(build_tx);
+    let _ = forwarder.await;
+    built
 }

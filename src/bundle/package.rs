@@ -6,6 +6,7 @@
 //! size-balanced contiguous runs, one per core; each run becomes an in-memory zip, and the runs are
 //! merged in order without recompressing.
 
+use super::Platform;
 use std::io::{Cursor, Write as _};
 use std::path::{Path, PathBuf};
 
@@ -59,6 +60,54 @@ pub fn package(
     }
     let mut files = Vec::new();
     collect(code_push_dir, &top, &mut files)?;
+    write_package(files, code_push_dir, zip_path, signer.map(|s| (s, signature_path.as_path(), top.as_str())))
+}
+
+/// Packs MxBuild's bundle folder of one platform (`deployment/native/bundle/android` or `…/iOS`)
+/// in the Mendix runtime-OTA layout: `index.<platform>.bundle` at the zip's root, Android's
+/// `assets/index.android.bundle` moved there and its `res/*` folders (`drawable-*`, `raw`) next
+/// to it, as the device resolves assets relative to the bundle.
+///
+/// # Errors
+/// I/O and zip errors; [`BundleError::NoOutput`] for an empty folder.
+pub fn package_mendix_ota(
+    platform_dir: &Path,
+    platform: Platform,
+    zip_path: &Path,
+) -> Result<PackagedRelease, BundleError> {
+    let mut files = Vec::new();
+    collect(platform_dir, "", &mut files)?;
+    for file in &mut files {
+        file.name = mendix_ota_name(file.name.trim_start_matches('/'), platform);
+    }
+    write_package(files, platform_dir, zip_path, None)
+}
+
+/// Where a file of MxBuild's bundle folder goes in a runtime-OTA zip.
+fn mendix_ota_name(relative: &str, platform: Platform) -> String {
+    match platform {
+        Platform::Android => {
+            if relative == "assets/index.android.bundle" {
+                "index.android.bundle".to_owned()
+            } else if let Some(resource) = relative.strip_prefix("res/") {
+                resource.to_owned()
+            } else {
+                relative.to_owned()
+            }
+        }
+        Platform::Ios => relative.to_owned(),
+    }
+}
+
+/// Zips `files` (sorted, ignored names dropped) on all cores; signs when a signer with its
+/// signature path and top folder is given.
+fn write_package(
+    mut files: Vec<SourceFile>,
+    source_dir: &Path,
+    zip_path: &Path,
+    signer: Option<(&ReleaseSigner, &Path, &str)>,
+) -> Result<PackagedRelease, BundleError> {
+    let code_push_dir = source_dir;
     files.retain(|f| !is_ignored(&f.name));
     files.sort_by(|a, b| a.name.cmp(&b.name));
     if files.is_empty() {
@@ -85,10 +134,10 @@ pub fn package(
         writer.merge_archive(archive).map_err(|e| BundleError::Zip(e.to_string()))?;
     }
     let package_hash = manifest_hash(&entries);
-    if let Some(signer) = signer {
+    if let Some((signer, signature_path, top)) = signer {
         let iat = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
         let token = signer.sign(&package_hash, iat);
-        std::fs::write(&signature_path, &token).map_err(BundleError::io(&signature_path))?;
+        std::fs::write(signature_path, &token).map_err(BundleError::io(signature_path))?;
         writer
             .start_file(format!("{top}/{SIGNATURE_FILE_NAME}"), zip_options())
             .map_err(|e| BundleError::Zip(e.to_string()))?;

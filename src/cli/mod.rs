@@ -408,6 +408,10 @@ pub struct PushUpdateArgs {
     /// Create the server apps (with Production and Staging) if they do not exist yet.
     #[arg(long)]
     pub create_apps: bool,
+    /// Mendix channels: an already built `deployment/native/bundle` folder of MxBuild, packed in
+    /// the runtime-OTA layout instead of running MxBuild.
+    #[arg(long)]
+    pub bundle_dir: Option<PathBuf>,
 }
 
 /// `release list`.

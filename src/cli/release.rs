@@ -422,6 +422,7 @@ async fn push_update(args: super::PushUpdateArgs) -> Result<(), CliError> {
         force_reason: args.force_reason.clone(),
         confirm_offline_checklist: args.confirm_offline_checklist,
         create_missing_apps: args.create_apps,
+        bundle_dir: args.bundle_dir.clone(),
     };
     let (tx, rx) = mpsc::channel::<PushEvent>(256);
     let cancel = CancellationToken::new();

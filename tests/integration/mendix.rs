@@ -562,3 +562,79 @@ async fn observe_then_import_then_take_over_with_a_rollback_target_from_day_one(
     admin.rollback("Shop-Android", "Production", Some("v1")).await.expect("rollback to the imported bundle");
     assert_eq!(device.start().await, MendixStart::Updated { from: "638700000000000040".into(), to: RUNTIME_ID.into() });
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn push_update_packs_mxbuild_output_for_both_platforms_and_devices_install_it() {
+    let server = TestServer::start().await;
+    let upstream = stub_runtime().await;
+    let admin = server.admin();
+    admin.create_app("FieldService-Android").await.expect("android app");
+    admin.create_app("FieldService-iOS").await.expect("ios app");
+    let channel = MendixChannel {
+        host: "127.0.0.1".into(),
+        upstream: upstream.clone(),
+        android_app: "FieldService-Android".into(),
+        ios_app: "FieldService-iOS".into(),
+        deployment: "Production".into(),
+        mode: ChannelMode::Serve,
+    };
+    admin.set_mendix_channel(&channel).await.expect("channel");
+    let gateway = server.start_gateway().await;
+    let dir = tempfile::tempdir().expect("dir");
+
+    // MxBuild's deployment/native/bundle, as `mxbuild --target=deploy --native-packager` leaves it.
+    let id = "638800000000000001";
+    let bundle = dir.path().join("deployment/native/bundle");
+    let js = format!("__d(function(g,r,i,a,m,e,d){{e.default={{deploymentID:\"{id}\",checkForOTAUpdates:!0}}}},7);");
+    for (path, contents) in [
+        ("android/assets/index.android.bundle", js.as_str()),
+        ("android/res/raw/app_config.json", "{}"),
+        ("android/res/drawable-mdpi/logo.png", "png"),
+        ("iOS/index.ios.bundle", js.as_str()),
+        ("iOS/assets/logo.png", "png"),
+    ] {
+        let file = bundle.join(path);
+        std::fs::create_dir_all(file.parent().expect("parent")).expect("mkdir");
+        std::fs::write(file, contents).expect("write");
+    }
+    let project = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/mendix-app");
+    let (project, bundle) = (project.to_string_lossy().into_owned(), bundle.to_string_lossy().into_owned());
+    let envs = [("OTADECK_SERVER", server.url.as_str()), ("OTADECK_ACCESS_KEY", crate::support::ADMIN_KEY)];
+    let push = [
+        "release",
+        "push-update",
+        "--project",
+        &project,
+        "--deployment",
+        "Production",
+        "--target-version",
+        "*",
+        "--rollout-percentage",
+        "100",
+        "--confirm-offline-checklist",
+        "--bundle-dir",
+        &bundle,
+    ];
+    let (code, stdout, stderr) = crate::support::run_otadeck(&push, &envs).await;
+    assert_eq!(code, 0, "{stdout}\n{stderr}");
+
+    for (platform, asset) in [("android", "raw/app_config.json"), ("ios", "assets/logo.png")] {
+        let phone_dir = dir.path().join(format!("phone-{platform}"));
+        let mut device = VirtualMendixDevice::new(
+            MendixDeviceProfile { platform: platform.into(), ..profile(&gateway, true) },
+            &phone_dir,
+        )
+        .expect("device");
+        assert_eq!(device.start().await, MendixStart::Updated { from: RUNTIME_ID.into(), to: id.into() }, "{platform}");
+        assert!(phone_dir.join("Ota").join(id).join(asset).is_file(), "{platform}: {asset} next to the bundle");
+    }
+    let android = dir.path().join("phone-android/Ota").join(id);
+    assert!(android.join("drawable-mdpi/logo.png").is_file() && !android.join("assets").exists(), "Android layout");
+
+    // A deployment that is not on a channel refuses --bundle-dir with a clear message.
+    let mut staging = push.to_vec();
+    staging[5] = "Staging";
+    let (code, _, stderr) = crate::support::run_otadeck(&staging, &envs).await;
+    assert_ne!(code, 0);
+    assert!(stderr.contains("--bundle-dir is for Mendix channels"), "{stderr}");
+}

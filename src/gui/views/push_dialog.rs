@@ -77,6 +77,7 @@ impl PushForm {
             force_reason: Some(self.force_reason.trim().to_owned()).filter(|r| !r.is_empty()),
             confirm_offline_checklist: self.confirm_offline,
             create_missing_apps: self.create_apps,
+            bundle_dir: None,
         }
     }
 }
