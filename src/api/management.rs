@@ -143,6 +143,10 @@ pub struct Deployment {
     /// otadeck extension: changes to a protected deployment need a reason.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub is_protected: bool,
+    /// otadeck extension: the host of the Mendix channel this deployment serves, if any (its
+    /// devices update through Mendix runtime OTA).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mendix_host: Option<String>,
 }
 
 /// Body of `POST …/deployments`.

@@ -276,6 +276,14 @@ impl AppState {
     }
 
     /// Selects a deployment of the selected app.
+    /// The Mendix channel host of the selected deployment, if its devices use runtime OTA.
+    #[must_use]
+    pub fn selected_mendix_host(&self) -> Option<&str> {
+        let selected = self.selected_deployment.as_deref()?;
+        let deployment = self.deployments.value().into_iter().flatten().find(|d| d.name == selected)?;
+        deployment.mendix_host.as_deref()
+    }
+
     /// Whether the selected deployment is protected (changes need a reason).
     #[must_use]
     pub fn selected_deployment_is_protected(&self) -> bool {

@@ -689,3 +689,36 @@ fn the_access_keys_window_creates_a_scoped_key_and_shows_its_secret_once() {
     assert_eq!(created.scopes, Some(vec!["read".into(), "rollback".into(), "pause".into()]));
     step_until(&mut harness, "listed with its scopes", |h| shows(h, "read rollback pause"));
 }
+
+#[test]
+fn a_mendix_channel_deployment_says_updates_apply_at_the_next_start_and_counts_are_inferred() {
+    let gui = Gui::seeded();
+    gui.runtime.block_on(async {
+        let admin = gui.server().admin();
+        admin.create_app("Shop-iOS").await.expect("ios app");
+        let channel = otadeck::api::mendix::MendixChannel {
+            host: "shop.example.com".into(),
+            upstream: "https://runtime.internal/".into(),
+            android_app: "Shop-Android".into(),
+            ios_app: "Shop-iOS".into(),
+            deployment: "Staging".into(),
+            mode: otadeck::api::mendix::ChannelMode::Serve,
+        };
+        admin.set_mendix_channel(&channel).await.expect("channel");
+    });
+    let mut harness = gui.harness();
+    step_until(&mut harness, "v3 selected", |h| shows(h, "Release v3"));
+    step_until(&mut harness, "the Mendix note", |h| {
+        h.query_all_by_label_contains(
+            "Mendix runtime OTA via shop.example.com: every update is applied at the next start",
+        )
+        .next()
+        .is_some()
+    });
+    assert!(shows(&harness, "Adoption (inferred)"));
+    assert!(
+        harness.query_by_role_and_label(Role::CheckBox, "Mandatory").is_none(),
+        "no optional updates in this protocol"
+    );
+    assert!(shows(&harness, "Enabled"), "the other controls stay");
+}

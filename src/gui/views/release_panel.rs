@@ -139,13 +139,19 @@ pub fn release_panel_ui(ctx: &ViewContext<'_>, inputs: &mut ViewInputs, ui: &mut
             if let ReleaseStatus::Halted { .. } = &status {
                 halted_banner(ctx, inputs, ui, package, &status, history, read_only, now);
             }
+            let mendix = state.selected_mendix_host();
+            if let Some(host) = mendix {
+                ui.label(format!(
+                    "Mendix runtime OTA via {host}: every update is applied at the next start of the app; there are no optional updates."
+                ));
+            }
             ui.add_space(theme::SECTION_GAP);
-            funnel(ui, history, package);
+            funnel(ui, history, package, mendix.is_some());
             ui.separator();
             ui.add_enabled_ui(!read_only, |ui| {
                 rollout_section(ctx, inputs, ui, history, package, &status);
                 ui.separator();
-                toggles(ctx, ui, package);
+                toggles(ctx, ui, package, mendix.is_none());
                 ui.separator();
                 description_section(ctx, inputs, ui, package);
                 ui.separator();
@@ -260,13 +266,21 @@ fn halted_banner(
     });
 }
 
-fn funnel(ui: &mut egui::Ui, history: &HistoryData, package: &Package) {
+/// `inferred`: the counts come from checks and downloads through the Mendix gateway, not from
+/// device reports.
+fn funnel(ui: &mut egui::Ui, history: &HistoryData, package: &Package, inferred: bool) {
     let counts = history.metrics.get(&package.label).cloned().unwrap_or_else(MetricCounts::default);
     let eligible = eligible_devices(history, package);
     let offered = eligible * i64::from(package.rollout.unwrap_or(100)) / 100;
     let (downloaded, installed, failed) =
         (counts.downloaded.unwrap_or(0), counts.installed.unwrap_or(0), counts.failed.unwrap_or(0));
-    ui.label(theme::section("Adoption"));
+    if inferred {
+        ui.label(theme::section("Adoption (inferred)")).on_hover_text(
+            "Mendix devices send no reports: installs and failures are inferred from checks and downloads",
+        );
+    } else {
+        ui.label(theme::section("Adoption"));
+    }
     egui::Grid::new("funnel").num_columns(3).show(ui, |ui| {
         for (stage, value, of) in [
             ("Offered (about)", offered, eligible),
@@ -349,14 +363,16 @@ fn rollout_section(
     let _ = ctx;
 }
 
-fn toggles(ctx: &ViewContext<'_>, ui: &mut egui::Ui, package: &Package) {
+/// `optional_updates`: whether the protocol knows optional updates (CodePush does, Mendix runtime
+/// OTA does not, so the Mandatory toggle is left out there).
+fn toggles(ctx: &ViewContext<'_>, ui: &mut egui::Ui, package: &Package, optional_updates: bool) {
     let pending = ctx.state.pending.iter().rev().find(|p| p.label == package.label).map(|p| &p.info);
     let mut mandatory = pending.and_then(|p| p.is_mandatory).unwrap_or(package.is_mandatory);
     let mut enabled = !pending.and_then(|p| p.is_disabled).unwrap_or(package.is_disabled);
     let paused = pending.and_then(|p| p.is_paused).unwrap_or(package.is_paused);
     let label = package.label.clone();
     ui.horizontal(|ui| {
-        if ui.checkbox(&mut mandatory, "Mandatory").changed() {
+        if optional_updates && ui.checkbox(&mut mandatory, "Mandatory").changed() {
             let info = PackageInfo { is_mandatory: Some(mandatory), ..PackageInfo::default() };
             ctx.send(Command::PatchRelease { change: Change::Mandatory { label: label.clone(), on: mandatory }, info });
         }

@@ -28,6 +28,7 @@ fn deployment_view(
         package,
         created_time: Some(row.created_time),
         is_protected: row.is_protected,
+        mendix_host: crate::server::store::mendix::host_of_deployment(connection, row.id)?,
     })
 }
 
@@ -68,8 +69,14 @@ pub async fn create(
     })
     .await?;
     let location = format!("/apps/{}/deployments/{}", segment(&app_name), segment(&row.name));
-    let deployment =
-        Deployment { name: row.name, key: row.key, package: None, created_time: None, is_protected: false };
+    let deployment = Deployment {
+        name: row.name,
+        key: row.key,
+        package: None,
+        created_time: None,
+        is_protected: false,
+        mendix_host: None,
+    };
     Ok(created(&location, &DeploymentEnvelope { deployment }))
 }
 

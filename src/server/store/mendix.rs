@@ -155,6 +155,20 @@ pub fn channel_for_host(connection: &Connection, host: &str) -> StoreResult<Opti
         .optional()?)
 }
 
+/// The host of the Mendix channel a deployment serves, if any.
+///
+/// # Errors
+/// SQLite errors.
+pub fn host_of_deployment(connection: &Connection, deployment_id: i64) -> StoreResult<Option<String>> {
+    Ok(connection
+        .query_row(
+            "SELECT host FROM mendix_channels WHERE android_deployment_id = ?1 OR ios_deployment_id = ?1 LIMIT 1",
+            [deployment_id],
+            |row| row.get(0),
+        )
+        .optional()?)
+}
+
 /// The platform a deployment serves on a Mendix channel, if it is bound to one.
 ///
 /// # Errors
