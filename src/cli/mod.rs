@@ -241,9 +241,21 @@ pub struct SimulateArgs {
     /// PEM file of CA certificates to trust besides the system's (a private CA).
     #[arg(long, env = "OTADECK_CA_CERT")]
     pub ca_cert: Option<PathBuf>,
-    /// The deployment key the devices use.
+    /// The deployment key the devices use (CodePush fleets).
+    #[arg(long, required_unless_present = "mendix")]
+    pub deployment_key: Option<String>,
+    /// Simulate Mendix runtime-OTA phones instead: --server is the app's runtime URL (the gateway).
+    #[arg(long, requires = "embedded_deployment_id")]
+    pub mendix: bool,
+    /// Mendix: android or ios.
+    #[arg(long, default_value = "android")]
+    pub platform: String,
+    /// Mendix: the binary's native binary version.
+    #[arg(long, default_value_t = 40)]
+    pub native_binary_version: u32,
+    /// Mendix: the deployment ID of the bundle inside the binary.
     #[arg(long)]
-    pub deployment_key: String,
+    pub embedded_deployment_id: Option<String>,
     /// Number of devices.
     #[arg(long, default_value_t = 1000)]
     pub devices: usize,

@@ -217,13 +217,18 @@ pub async fn run_binary(command: BinaryCommand) -> Result<(), CliError> {
 /// # Errors
 /// [`CliError::Usage`] for bad arguments; [`CliError::Server`] if the server is unreachable.
 pub async fn run_simulate(args: super::SimulateArgs) -> Result<(), CliError> {
+    if args.mendix {
+        return simulate_mendix(&args).await;
+    }
+    let deployment_key =
+        args.deployment_key.clone().ok_or_else(|| CliError::Usage("--deployment-key is required".into()))?;
     let crash_probability = crate::sim::parse_failures(&args.fail).map_err(CliError::Usage)?;
     if !(0.0..=1.0).contains(&args.accept_optional) {
         return Err(CliError::Usage("--accept-optional must be between 0 and 1".into()));
     }
     let config = crate::sim::FleetConfig {
         server: args.server.clone(),
-        deployment_key: args.deployment_key.clone(),
+        deployment_key,
         devices: args.devices,
         app_versions: args.app_version.clone(),
         build_numbers: args.build_number.clone(),
@@ -274,6 +279,40 @@ pub async fn run_simulate(args: super::SimulateArgs) -> Result<(), CliError> {
         );
     }
     println!("{:<8} {:>57}", "binary", summary.on_binary);
+    Ok(())
+}
+
+/// `otadeck simulate --mendix`: virtual Mendix phones against a runtime URL.
+async fn simulate_mendix(args: &super::SimulateArgs) -> Result<(), CliError> {
+    if !matches!(args.platform.as_str(), "android" | "ios") {
+        return Err(CliError::Usage(format!("--platform {}: android or ios", args.platform)));
+    }
+    let config = crate::sim::mendix::MendixFleetConfig {
+        runtime_url: args.server.clone(),
+        platform: args.platform.clone(),
+        devices: args.devices,
+        native_binary_version: args.native_binary_version,
+        embedded_deployment_id: args.embedded_deployment_id.clone().unwrap_or_default(),
+        app_version: args.app_version.first().cloned().unwrap_or_else(|| "1.0.0".into()),
+        restarts: args.restarts,
+        concurrency: args.concurrency,
+    };
+    let summary = crate::sim::mendix::run(&config).await.map_err(CliError::Usage)?;
+    if summary.failed == summary.starts && summary.starts > 0 {
+        let why = summary.first_error.as_deref().unwrap_or("unknown error");
+        return Err(CliError::Usage(format!("no start reached {}: {why}", config.runtime_url)));
+    }
+    if args.json {
+        println!("{}", serde_json::to_string(&summary).unwrap_or_default());
+        return Ok(());
+    }
+    println!(
+        "{} devices, {} starts: {} updated, {} up to date, {} skipped, {} failed",
+        summary.devices, summary.starts, summary.updated, summary.up_to_date, summary.skipped, summary.failed
+    );
+    for (id, devices) in &summary.running {
+        println!("  running {id:<24} {devices:>7}");
+    }
     Ok(())
 }
 

@@ -3,6 +3,7 @@
 //! and tested without phones.
 
 pub mod demo;
+pub mod mendix;
 
 use std::collections::{BTreeMap, BTreeSet};
 

@@ -323,18 +323,12 @@ async fn uploads_to_a_mendix_channel_must_be_runtime_ota_zips_with_a_known_id() 
     assert!(admin.history("Shop-Android", "Production").await.expect("history").is_empty(), "nothing was stored");
 }
 
-/// Starts every device once, `parallel` at a time; returns the outcomes.
 async fn start_all(devices: &mut [VirtualMendixDevice]) -> Vec<MendixStart> {
-    let mut outcomes = Vec::with_capacity(devices.len());
-    for batch in devices.chunks_mut(64) {
-        let starts = batch.iter_mut().map(VirtualMendixDevice::start);
-        outcomes.extend(futures_util::future::join_all(starts).await);
-    }
-    outcomes
+    otadeck::sim::mendix::start_all(devices, 64).await
 }
 
 fn running(devices: &[VirtualMendixDevice], id: &str) -> usize {
-    devices.iter().filter(|d| d.running_deployment_id() == id).count()
+    otadeck::sim::mendix::running(devices, id)
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -637,4 +631,35 @@ async fn push_update_packs_mxbuild_output_for_both_platforms_and_devices_install
     let (code, _, stderr) = crate::support::run_otadeck(&staging, &envs).await;
     assert_ne!(code, 0);
     assert!(stderr.contains("--bundle-dir is for Mendix channels"), "{stderr}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn otadeck_simulate_mendix_runs_a_fleet_through_the_gateway() {
+    let server = TestServer::start().await;
+    let upstream = stub_runtime().await;
+    let admin = server.admin();
+    channel(&admin, &upstream, ChannelMode::Serve).await;
+    let gateway = server.start_gateway().await;
+    let dir = tempfile::tempdir().expect("dir");
+    release(&admin, dir.path(), "638700000000000050", None).await;
+    let args = [
+        "simulate",
+        "--mendix",
+        "--server",
+        gateway.as_str(),
+        "--devices",
+        "50",
+        "--restarts",
+        "2",
+        "--embedded-deployment-id",
+        RUNTIME_ID,
+        "--app-version",
+        "1.0.0-7",
+        "--json",
+    ];
+    let (code, stdout, stderr) = crate::support::run_otadeck(&args, &[]).await;
+    assert_eq!(code, 0, "{stderr}");
+    let summary: Value = serde_json::from_str(&stdout).expect("json");
+    assert_eq!((summary["updated"].clone(), summary["upToDate"].clone()), (json!(50), json!(50)), "{summary}");
+    assert_eq!(summary["running"], json!({"638700000000000050": 50}));
 }
