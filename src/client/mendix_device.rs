@@ -342,3 +342,26 @@ fn unzip(bytes: &[u8], target: &Path) -> Result<(), String> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::unzip;
+    use std::io::Write as _;
+
+    fn zip_with(name: &str) -> Vec<u8> {
+        let mut zip = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+        zip.start_file(name, zip::write::SimpleFileOptions::default()).expect("entry");
+        zip.write_all(b"x").expect("write");
+        zip.finish().expect("finish").into_inner()
+    }
+
+    #[test]
+    fn unzipping_refuses_entries_that_escape_the_target() {
+        let dir = tempfile::tempdir().expect("dir");
+        let target = dir.path().join("Ota/638700000000000001");
+        assert!(unzip(&zip_with("../../files/evil.js"), &target).expect_err("zip-slip").contains("zip-slip"));
+        assert!(!dir.path().join("files/evil.js").exists());
+        unzip(&zip_with("raw/logo.txt"), &target).expect("a normal entry");
+        assert!(target.join("raw/logo.txt").is_file());
+    }
+}

@@ -663,3 +663,80 @@ async fn otadeck_simulate_mendix_runs_a_fleet_through_the_gateway() {
     assert_eq!((summary["updated"].clone(), summary["upToDate"].clone()), (json!(50), json!(50)), "{summary}");
     assert_eq!(summary["running"], json!({"638700000000000050": 50}));
 }
+
+/// A runtime that answers the check badly in one of the ways the reference lists.
+async fn bad_runtime(answer: &'static str) -> String {
+    let app = axum::Router::new().fallback(move || async move {
+        match answer {
+            "500" => (StatusCode::INTERNAL_SERVER_ERROR, "boom").into_response(),
+            "html" => (StatusCode::OK, "<html>login</html>").into_response(),
+            "number" => axum::Json(json!({"otaEnabled": true, "deploymentID": 638_700_000_000_000_060_u64,
+                "bundlePath": "x.zip", "satisfiesNativeDependencies": true, "satisfiesNativeBinaryVersion": true}))
+            .into_response(),
+            "slash" => axum::Json(json!({"otaEnabled": true, "deploymentID": "638700000000000061",
+                "bundlePath": "/x.zip", "satisfiesNativeDependencies": true, "satisfiesNativeBinaryVersion": true}))
+            .into_response(),
+            "redirect" => (StatusCode::FOUND, [(header::LOCATION, "/elsewhere")]).into_response(),
+            "flags" => axum::Json(json!({"otaEnabled": true, "deploymentID": "638700000000000062",
+                "bundlePath": "x.zip", "satisfiesNativeDependencies": true, "satisfiesNativeBinaryVersion": false}))
+            .into_response(),
+            "slow" => {
+                tokio::time::sleep(std::time::Duration::from_secs(6)).await;
+                (StatusCode::OK, "{}").into_response()
+            }
+            _ => (StatusCode::OK, r#"{"otaEnabled":false}"#).into_response(),
+        }
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let url = format!("http://{}/", listener.local_addr().expect("addr"));
+    tokio::spawn(async move { axum::serve(listener, app).await.expect("bad runtime runs") });
+    url
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_virtual_device_keeps_its_bundle_whenever_the_check_goes_wrong() {
+    let dir = tempfile::tempdir().expect("dir");
+    for (answer, expected) in [
+        ("500", "answered 500"),
+        ("html", "not JSON"),
+        ("number", "deploymentID is not a string"),
+        ("slash", "bundlePath starts with /"),
+        ("redirect", "answered 302"),
+        ("slow", "get_ota_info"),
+    ] {
+        let runtime = bad_runtime(answer).await;
+        let mut device = phone(&runtime, &dir.path().join(answer), true);
+        match device.start().await {
+            MendixStart::CheckFailed(why) => assert!(why.contains(expected), "{answer}: {why}"),
+            other => panic!("{answer}: {other:?}"),
+        }
+        assert_eq!((device.downloads, device.running_deployment_id()), (0, RUNTIME_ID.to_owned()), "{answer}");
+    }
+    let mut skipping = phone(&bad_runtime("flags").await, &dir.path().join("flags"), true);
+    assert_eq!(skipping.start().await, MendixStart::Skipped("native binary version mismatch".into()));
+    let mut disabled = phone(&bad_runtime("off").await, &dir.path().join("off"), true);
+    assert_eq!(disabled.start().await, MendixStart::Disabled);
+    let down = format!("http://127.0.0.1:{}/", crate::support::free_port());
+    let mut offline = phone(&down, &dir.path().join("down"), true);
+    assert!(matches!(offline.start().await, MendixStart::CheckFailed(_)));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn after_a_store_update_the_old_ota_id_is_not_applied_again() {
+    let server = TestServer::start().await;
+    let upstream = stub_runtime().await;
+    let admin = server.admin();
+    channel(&admin, &upstream, ChannelMode::Serve).await;
+    let gateway = server.start_gateway().await;
+    let dir = tempfile::tempdir().expect("dir");
+    release(&admin, dir.path(), "638700000000000070", None).await;
+    let mut device = phone(&gateway, &dir.path().join("phone"), true);
+    assert!(matches!(device.start().await, MendixStart::Updated { .. }));
+    // The store update carries a newer embedded bundle; the manifest's appVersion no longer matches.
+    device.install_store_update("1.1.0-8", "638700000000000080");
+    assert_eq!(device.running_deployment_id(), "638700000000000080", "the embedded bundle of the new binary");
+    // The gateway still advertises v1's ID. The old OTA files are still there, so the device's
+    // loop guard refuses to deploy that ID again, and it keeps running the new binary's bundle.
+    assert_eq!(device.start().await, MendixStart::AlreadyDeployed { advertised: "638700000000000070".into() });
+    assert_eq!((device.downloads, device.running_deployment_id().as_str()), (2, "638700000000000080"));
+}

@@ -589,3 +589,41 @@ async fn the_cli_goes_through_http_proxy_and_honours_no_proxy() {
     assert_eq!(code, 4, "{stderr}");
     assert!(stderr.contains("proxy error") && stderr.contains(&dead), "the proxy is named: {stderr}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn serve_with_gateway_listen_answers_mendix_checks_and_stops_on_sigterm() {
+    let data = tempfile::tempdir().expect("data");
+    let logs = tempfile::tempdir().expect("logs");
+    let gateway = format!("127.0.0.1:{}", free_port());
+    let (mut server, _, admin) =
+        ServeProcess::start_loopback(data.path(), &["--gateway-listen", gateway.as_str()], logs.path()).await;
+    admin.create_app("Field-Android").await.expect("android");
+    admin.create_app("Field-iOS").await.expect("ios");
+    let channel = otadeck::api::mendix::MendixChannel {
+        host: "127.0.0.1".into(),
+        upstream: format!("http://127.0.0.1:{}/", free_port()),
+        android_app: "Field-Android".into(),
+        ios_app: "Field-iOS".into(),
+        deployment: "Production".into(),
+        mode: otadeck::api::mendix::ChannelMode::Serve,
+    };
+    admin.set_mendix_channel(&channel).await.expect("channel");
+    let http = reqwest::Client::builder().no_proxy().build().expect("client");
+    let check = serde_json::json!({"action": "get_ota_info", "params": {"platform": "ios", "nativeBinaryVersion": 40}});
+    let answer: serde_json::Value = http
+        .post(format!("http://{gateway}/xas/"))
+        .json(&check)
+        .send()
+        .await
+        .expect("check")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(answer["otaEnabled"], serde_json::json!(false), "no release yet: {answer}");
+    let passed = http.get(format!("http://{gateway}/p/home")).send().await.expect("pass-through");
+    assert_eq!(passed.status(), 502, "the upstream of this channel is down");
+    assert!(server.log().contains("Mendix OTA gateway ready"), "{}", server.log());
+    server.signal(nix::sys::signal::Signal::SIGTERM);
+    let status = server.wait_exit(Duration::from_secs(20)).expect("exits after SIGTERM");
+    assert!(status.success(), "{status:?}\n{}", server.log());
+}
