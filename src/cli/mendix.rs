@@ -27,7 +27,51 @@ fn line(channel: &MendixChannel) -> String {
 /// # Errors
 /// [`CliError`].
 pub async fn run_mendix(command: MendixCommand) -> Result<(), CliError> {
-    let MendixCommand::Channel(command) = command;
+    let command = match command {
+        MendixCommand::Channel(command) => command,
+        MendixCommand::Observations(args) => {
+            let connection = Connection::resolve(&args.connection)?;
+            let observations = connection.client.mendix_observations(&args.host).await?;
+            if args.connection.json {
+                println!("{}", serde_json::json!({ "observations": observations }));
+            }
+            for seen in observations.iter().filter(|_| !args.connection.json) {
+                println!(
+                    "{:<8} binary {:<8} deploymentID {} at {} ({} checks)",
+                    seen.platform, seen.native_binary_version, seen.deployment_id, seen.bundle_path, seen.count
+                );
+            }
+            return Ok(());
+        }
+        MendixCommand::Checks(args) => {
+            let connection = Connection::resolve(&args.connection)?;
+            let checks = connection.client.mendix_checks(&args.host).await?;
+            if args.connection.json {
+                println!("{}", serde_json::json!({ "checks": checks }));
+            }
+            for check in checks.iter().filter(|_| !args.connection.json) {
+                let cookie = if check.with_cookie { "with cookie" } else { "without cookie" };
+                println!(
+                    "{:<8} binary {:<8} {cookie:<15} {:>9}",
+                    check.platform, check.native_binary_version, check.count
+                );
+            }
+            return Ok(());
+        }
+        MendixCommand::Import(args) => {
+            let connection = Connection::resolve(&args.connection)?;
+            let package = connection.client.import_mendix_bundle(&args.host, &args.platform).await?;
+            if args.connection.json {
+                println!("{}", serde_json::json!({ "imported": package }));
+            } else {
+                println!(
+                    "Imported the runtime's {} bundle as {} ({}).",
+                    args.platform, package.label, package.description
+                );
+            }
+            return Ok(());
+        }
+    };
     match command {
         ChannelCommand::Set(args) => {
             let connection = Connection::resolve(&args.connection)?;

@@ -67,6 +67,35 @@ pub enum MendixCommand {
     /// Channels: which host the gateway answers for, in front of which runtime.
     #[command(subcommand)]
     Channel(ChannelCommand),
+    /// What the runtime served to devices through an observing channel.
+    Observations(ChannelHostArgs),
+    /// OTA checks per platform and binary version, with and without the gateway's cookie.
+    Checks(ChannelHostArgs),
+    /// Store the bundle the runtime serves now as a release (a rollback target from day one).
+    Import(ImportArgs),
+}
+
+/// A channel named by its host.
+#[derive(Debug, Args)]
+pub struct ChannelHostArgs {
+    /// The channel's host name.
+    #[arg(long)]
+    pub host: String,
+    #[command(flatten)]
+    pub connection: ConnectionArgs,
+}
+
+/// Arguments of `otadeck mendix import`.
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    /// The channel's host name.
+    #[arg(long)]
+    pub host: String,
+    /// android or ios.
+    #[arg(long)]
+    pub platform: String,
+    #[command(flatten)]
+    pub connection: ConnectionArgs,
 }
 
 /// `otadeck mendix channel …`.

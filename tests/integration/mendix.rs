@@ -425,6 +425,10 @@ async fn a_device_whose_cookie_store_drops_the_cookie_never_flips() {
         tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     };
     assert_eq!(without, 21, "20 starts of the forgetful phone and the keeper's first");
+    let envs = [("OTADECK_SERVER", server.url.as_str()), ("OTADECK_ACCESS_KEY", crate::support::ADMIN_KEY)];
+    let (code, stdout, stderr) = crate::support::run_otadeck(&["mendix", "checks", "--host", "127.0.0.1"], &envs).await;
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stdout.lines().any(|l| l.contains("without cookie") && l.trim_end().ends_with(" 21")), "{stdout}");
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -539,9 +543,17 @@ async fn observe_then_import_then_take_over_with_a_rollback_target_from_day_one(
     assert_eq!(seen[0].count, 2, "the check and the reload's check");
     assert!(admin.history("Shop-Android", "Production").await.expect("history").is_empty(), "nothing decided yet");
 
+    let envs = [("OTADECK_SERVER", server.url.as_str()), ("OTADECK_ACCESS_KEY", crate::support::ADMIN_KEY)];
+    let (code, stdout, stderr) =
+        crate::support::run_otadeck(&["mendix", "observations", "--host", "127.0.0.1"], &envs).await;
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stdout.contains(&format!("deploymentID {RUNTIME_ID} at ota/runtime.zip (2 checks)")), "{stdout}");
+
     // Import: the runtime's bundle becomes v1, with the ID the runtime advertises.
-    let imported = admin.import_mendix_bundle("127.0.0.1", "android").await.expect("import");
-    assert_eq!(imported.label, "v1");
+    let import = ["mendix", "import", "--host", "127.0.0.1", "--platform", "android"];
+    let (code, stdout, stderr) = crate::support::run_otadeck(&import, &envs).await;
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stdout.contains("Imported the runtime's android bundle as v1"), "{stdout}");
     let audit = admin.audit(&otadeck::api::management::AuditQuery::default()).await.expect("audit");
     assert_eq!(audit[0].action, "mendix.import");
     assert_eq!(audit[0].after.as_ref().expect("after")["deploymentID"], json!(RUNTIME_ID));
