@@ -153,6 +153,7 @@ impl eframe::App for OtadeckApp {
             views::confirm_ui(&view, inputs, &ctx);
             views::server_form_ui(&view, inputs, &ctx);
             views::keys_dialog_ui(&view, inputs, &ctx);
+            views::channel_dialog_ui(&view, inputs, &ctx);
             if let Some(form) = &mut inputs.push {
                 views::push_dialog_ui(&view, form, &ctx);
             }

@@ -82,6 +82,8 @@ pub enum Command {
     },
     /// Drop the secret of the key just created (the window closed).
     ForgetCreatedKey,
+    /// Create or replace a Mendix channel of the gateway.
+    SetMendixChannel(Box<crate::api::mendix::MendixChannel>),
     /// Back from a blocked or failed push to the form.
     EditPush,
 }

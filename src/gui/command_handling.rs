@@ -81,6 +81,7 @@ impl OtadeckApp {
             Command::LoadKeys => self.load_keys(),
             Command::CreateKey { name, scopes, ttl_days } => self.create_key(name, scopes, ttl_days),
             Command::ForgetCreatedKey => self.state.created_key = None,
+            Command::SetMendixChannel(channel) => self.set_mendix_channel(*channel),
             Command::SetPushFolder(folder) => {
                 if let Some(form) = &mut self.inputs.push {
                     form.folder.clone_from(&folder);
@@ -247,6 +248,14 @@ impl OtadeckApp {
         self.tasks.spawn(generation, async move {
             let result = client.promote(&app, &source, &destination, info).await.map(Some).map_err(UiError::from);
             Event::Changed { change: Change::Promote { label, destination }, result }
+        });
+    }
+
+    fn set_mendix_channel(&mut self, channel: crate::api::mendix::MendixChannel) {
+        let (client, generation) = (self.change_client(), self.state.generation);
+        self.tasks.spawn(generation, async move {
+            let result = client.set_mendix_channel(&channel).await.map(|_| ()).map_err(UiError::from);
+            Event::Created { what: Creation::MendixChannel(channel.host), result }
         });
     }
 

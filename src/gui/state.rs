@@ -365,6 +365,7 @@ impl AppState {
                         }
                         Creation::DemoDataRemoved => self.toast("Demo data removed", false),
                         Creation::App(_) | Creation::Deployment(_) => self.toast(format!("{what} created"), false),
+                        Creation::MendixChannel(_) => self.toast(format!("{what} is saved"), false),
                     },
                     Err(error) => self.toast(format!("{what} failed: {error}"), true),
                 }

@@ -109,6 +109,7 @@ pub enum Creation {
     App(String),
     Deployment(String),
     SimulatedFleet { devices: usize },
+    MendixChannel(String),
     DemoData,
     DemoDataRemoved,
 }
@@ -119,6 +120,7 @@ impl std::fmt::Display for Creation {
             Self::App(name) => write!(f, "App {name}"),
             Self::Deployment(name) => write!(f, "Deployment {name}"),
             Self::SimulatedFleet { devices } => write!(f, "A simulated fleet of {devices} devices"),
+            Self::MendixChannel(host) => write!(f, "The Mendix channel {host}"),
             Self::DemoData => f.write_str("Demo data"),
             Self::DemoDataRemoved => f.write_str("Removing the demo data"),
         }

@@ -722,3 +722,34 @@ fn a_mendix_channel_deployment_says_updates_apply_at_the_next_start_and_counts_a
     );
     assert!(shows(&harness, "Enabled"), "the other controls stay");
 }
+
+#[test]
+fn the_mendix_channel_window_puts_the_deployment_behind_the_gateway() {
+    let gui = Gui::seeded();
+    gui.runtime.block_on(gui.server().admin().create_app("Shop-iOS")).expect("ios app");
+    let mut harness = gui.harness();
+    step_until(&mut harness, "v3 selected", |h| shows(h, "Release v3"));
+    harness.get_by_label("Mendix channel…").click();
+    step_until(&mut harness, "window", |h| shows(h, "Save channel"));
+    for (field, value) in
+        [("Runtime host", "shop.example.com"), ("Upstream runtime URL", "https://runtime.internal:8080/")]
+    {
+        harness.get_by_role_and_label(Role::TextInput, field).focus();
+        harness.step();
+        harness.get_by_role_and_label(Role::TextInput, field).type_text(value);
+        harness.step();
+    }
+    harness.get_by_label("Save channel").click();
+    wait_for_server(&mut harness, "channel stored", || {
+        let channels = gui.runtime.block_on(gui.server().admin().mendix_channels()).expect("channels");
+        channels.iter().any(|c| {
+            c.host == "shop.example.com"
+                && c.ios_app == "Shop-iOS"
+                && c.deployment == "Staging"
+                && c.upstream == "https://runtime.internal:8080/"
+        })
+    });
+    step_until(&mut harness, "the release panel knows", |h| {
+        h.query_all_by_label_contains("Mendix runtime OTA via shop.example.com").next().is_some()
+    });
+}

@@ -5,6 +5,7 @@
 
 mod audit_text;
 mod banner;
+mod channel_dialog;
 mod chart;
 mod dialogs;
 mod first_start;
@@ -17,6 +18,7 @@ mod sidebar;
 mod toolbar;
 
 pub use banner::{TOAST_SECONDS, banner_ui, toasts_ui};
+pub use channel_dialog::{ChannelForm, channel_dialog_ui};
 pub use dialogs::{confirm_ui, server_form_ui};
 pub use first_start::first_start_ui;
 pub use keys_dialog::{KeyForm, RolePick, keys_dialog_ui};
@@ -92,4 +94,6 @@ pub struct ViewInputs {
     pub server_form: Option<ServerForm>,
     /// The "Access keys" window's new-key form, while the window is open.
     pub keys: Option<KeyForm>,
+    /// The "Mendix channel" window's form, while it is open.
+    pub channel_form: Option<ChannelForm>,
 }

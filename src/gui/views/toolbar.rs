@@ -17,6 +17,15 @@ pub fn toolbar_ui(ctx: &ViewContext<'_>, inputs: &mut ViewInputs, ui: &mut egui:
             if ui.button("Refresh").on_hover_text("Reload everything (F5)").clicked() {
                 ctx.send(Command::Refresh);
             }
+            if let (Some(app), Some(deployment)) = (&ctx.state.selected_app, &ctx.state.selected_deployment)
+                && ui
+                    .button("Mendix channel…")
+                    .on_hover_text("Put this deployment behind the Mendix OTA gateway (runtime OTA apps)")
+                    .clicked()
+            {
+                let host = ctx.state.selected_mendix_host();
+                inputs.channel_form = Some(super::ChannelForm::for_deployment(app, deployment, host));
+            }
             if ui.button("Access keys…").on_hover_text("Keys for CI, product owners and support staff").clicked() {
                 inputs.keys = Some(super::KeyForm::default());
                 ctx.send(Command::LoadKeys);
