@@ -752,3 +752,58 @@ async fn after_a_store_update_the_old_ota_id_is_not_applied_again() {
     assert_eq!(device.start().await, MendixStart::AlreadyDeployed { advertised: "638700000000000070".into() });
     assert_eq!((device.downloads, device.running_deployment_id().as_str()), (2, "638700000000000080"));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn over_https_the_gateway_uses_the_servers_certificate_and_a_secure_cookie() {
+    let pki = crate::support::TestPki::new();
+    let files = pki.tls_files();
+    let server = TestServer::start_with(|config| config.tls = Some(files)).await;
+    let upstream = stub_runtime().await;
+    let admin = server.admin_over(&pki.transport());
+    admin.create_app("Shop-Android").await.expect("android app");
+    admin.create_app("Shop-iOS").await.expect("ios app");
+    let channel = MendixChannel {
+        host: "localhost".into(),
+        upstream,
+        android_app: "Shop-Android".into(),
+        ios_app: "Shop-iOS".into(),
+        deployment: "Production".into(),
+        mode: ChannelMode::Serve,
+    };
+    admin.set_mendix_channel(&channel).await.expect("channel");
+    let gateway = server.start_gateway().await;
+    assert!(gateway.starts_with("https://localhost:"), "{gateway}");
+    let ca = reqwest::Certificate::from_pem(&std::fs::read(pki.path("ca.pem")).expect("ca")).expect("pem");
+    let http = reqwest::Client::builder().no_proxy().tls_certs_merge([ca]).build().expect("client");
+    let check = json!({"action": "get_ota_info", "params": {"platform": "android", "nativeBinaryVersion": 40}});
+    let answer = http.post(format!("{gateway}xas/")).json(&check).send().await.expect("check over TLS");
+    assert_eq!(answer.status(), 200);
+    let cookie = answer.headers()[header::SET_COOKIE].to_str().expect("cookie");
+    assert!(cookie.ends_with("; Secure"), "{cookie}");
+    let echo: Value =
+        http.get(format!("{gateway}echo")).send().await.expect("pass-through").json().await.expect("json");
+    assert_eq!(echo["headers"]["x-forwarded-proto"], json!("https"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_hermes_bundle_needs_its_id_given_and_containing_it() {
+    let server = TestServer::start().await;
+    let upstream = stub_runtime().await;
+    let admin = server.admin();
+    channel(&admin, &upstream, ChannelMode::Serve).await;
+    let dir = tempfile::tempdir().expect("dir");
+    let hermes = dir.path().join("hermes.zip");
+    let mut zip = zip::ZipWriter::new(std::fs::File::create(&hermes).expect("zip"));
+    zip.start_file("index.android.bundle", zip::write::SimpleFileOptions::default()).expect("entry");
+    zip.write_all(&otadeck::domain::mendix::HERMES_MAGIC).expect("magic");
+    zip.write_all(b"\x00\x00string table: 638700000000000090\x00").expect("strings");
+    zip.finish().expect("finish");
+    let info = || PackageInfo { app_version: Some("*".into()), ..PackageInfo::default() };
+    let refused =
+        admin.release("Shop-Android", "Production", &upload(hermes.clone(), info())).await.expect_err("no id");
+    assert_eq!(refused.status(), Some(400));
+    assert!(refused.to_string().contains("Hermes") && refused.to_string().contains("mendixDeploymentId"), "{refused}");
+    let mut given = info();
+    given.mendix_deployment_id = Some("638700000000000090".into());
+    admin.release("Shop-Android", "Production", &upload(hermes, given)).await.expect("the ID is in the bundle");
+}

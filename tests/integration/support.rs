@@ -66,7 +66,13 @@ impl TestServer {
     /// with a trailing `/`). It runs until the test's runtime ends.
     pub async fn start_gateway(&self) -> String {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind gateway");
-        let url = format!("http://{}/", listener.local_addr().expect("gateway addr"));
+        let port = listener.local_addr().expect("gateway addr").port();
+        // Over TLS the gateway is reached by the certificate's name.
+        let url = if self.url.starts_with("https://") {
+            format!("https://localhost:{port}/")
+        } else {
+            format!("http://127.0.0.1:{port}/")
+        };
         let state = self.state.clone();
         tokio::spawn(async move {
             otadeck::server::serve_gateway(listener, state, std::future::pending()).await.expect("gateway runs");
