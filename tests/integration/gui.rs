@@ -753,3 +753,76 @@ fn the_mendix_channel_window_puts_the_deployment_behind_the_gateway() {
         h.query_all_by_label_contains("Mendix runtime OTA via shop.example.com").next().is_some()
     });
 }
+
+#[test]
+fn a_mendix_fleet_gets_a_staged_rollout_and_a_rollback_from_the_app() {
+    use crate::mendix::{RUNTIME_ID, bundle_zip, profile, stub_runtime};
+    use otadeck::client::mendix_device::{MendixHttp, VirtualMendixDevice};
+    use otadeck::sim::mendix::{running, start_all};
+    let gui = Gui::seeded();
+    let v2 = "638700000000000100";
+    let (gateway, mut devices) = gui.runtime.block_on(async {
+        let admin = gui.server().admin();
+        admin.create_app("Shop-iOS").await.expect("ios app");
+        let channel = otadeck::api::mendix::MendixChannel {
+            host: "127.0.0.1".into(),
+            upstream: stub_runtime().await,
+            android_app: "Shop-Android".into(),
+            ios_app: "Shop-iOS".into(),
+            deployment: "Production".into(),
+            mode: otadeck::api::mendix::ChannelMode::Serve,
+        };
+        admin.set_mendix_channel(&channel).await.expect("channel");
+        for (id, rollout) in [(RUNTIME_ID, None), (v2, Some(10))] {
+            let info = PackageInfo {
+                app_version: Some("*".into()),
+                rollout: rollout.map(|r| json!(r)),
+                ..PackageInfo::default()
+            };
+            let zip = bundle_zip(gui.dir.path(), id, "android", id);
+            admin.release("Shop-Android", "Production", &upload(zip, info)).await.expect("mendix release");
+        }
+        let gateway = gui.server().start_gateway().await;
+        let http = MendixHttp::new("android").expect("http");
+        let devices: Vec<VirtualMendixDevice> = (0..400)
+            .map(|n| {
+                VirtualMendixDevice::with_http(
+                    profile(&gateway, true),
+                    &gui.dir.path().join(format!("phone-{n}")),
+                    http.clone(),
+                )
+            })
+            .collect();
+        (gateway, devices)
+    });
+    assert!(gateway.starts_with("http://127.0.0.1:"));
+    let fleet_starts = |devices: &mut Vec<VirtualMendixDevice>| {
+        gui.runtime.block_on(async {
+            start_all(devices, 64).await;
+            start_all(devices, 64).await;
+        });
+        running(devices, v2)
+    };
+    let at_ten = fleet_starts(&mut devices);
+    assert!((20..=70).contains(&at_ten), "about 10 % of 400: {at_ten}");
+
+    let mut harness = gui.harness();
+    step_until(&mut harness, "deployments loaded", |h| shows(h, "Production · v2"));
+    harness.get_by_label("Production · v2").click();
+    step_until(&mut harness, "v2 of Production", |h| shows(h, "Shop-Android / Production") && shows(h, "Release v2"));
+    harness.get_by_role_and_label(Role::Slider, "Rollout percentage").set_value_accesskit(60.0);
+    harness.run_steps(2);
+    harness.get_by_label("Apply rollout…").click();
+    step_until(&mut harness, "confirmation", |h| shows(h, "Confirm rollout"));
+    harness.get_by_label("Confirm rollout").click_accesskit();
+    wait_for_server(&mut harness, "rollout 60", || gui.history("Production")[1].rollout == Some(60));
+    let at_sixty = fleet_starts(&mut devices);
+    assert!((200..=280).contains(&at_sixty) && at_sixty > at_ten, "about 60 % of 400: {at_sixty}");
+
+    harness.get_by_label("Roll back…").click();
+    step_until(&mut harness, "rollback confirmation", |h| shows(h, "Confirm rollback"));
+    harness.get_by_label("Confirm rollback").click_accesskit();
+    wait_for_server(&mut harness, "rollback release", || gui.history("Production").len() == 3);
+    assert_eq!(fleet_starts(&mut devices), 0, "every device is back on v1");
+    assert_eq!(running(&devices, RUNTIME_ID), 400);
+}

@@ -16,7 +16,7 @@ mod gui;
 mod holes;
 mod hygiene;
 mod management;
-mod mendix;
+pub mod mendix;
 mod node_tools;
 mod packaging;
 mod real_clients;

@@ -22,11 +22,11 @@ use sha2::Digest as _;
 use crate::support::{TestServer, upload};
 
 /// The deployment ID the stub runtime serves, and the one inside the binaries' embedded bundle.
-const RUNTIME_ID: &str = "638405879271646879";
+pub const RUNTIME_ID: &str = "638405879271646879";
 
 /// A stub Mendix runtime: answers `/xas/` (echoing what it got, or its own OTA answer), echoes
 /// headers, streams and counts large bodies. Returns its URL with a trailing `/`.
-async fn stub_runtime() -> String {
+pub async fn stub_runtime() -> String {
     let app = axum::Router::new().fallback(stub);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind stub");
     let url = format!("http://{}/", listener.local_addr().expect("addr"));
@@ -96,7 +96,7 @@ fn bundle_zip_bytes(platform: &str, id: &str, name: &str) -> Vec<u8> {
     zip.finish().expect("finish").into_inner()
 }
 
-fn bundle_zip(dir: &std::path::Path, name: &str, platform: &str, id: &str) -> std::path::PathBuf {
+pub fn bundle_zip(dir: &std::path::Path, name: &str, platform: &str, id: &str) -> std::path::PathBuf {
     let path = dir.join(format!("{name}.zip"));
     std::fs::write(&path, bundle_zip_bytes(platform, id, name)).expect("zip");
     path
@@ -129,7 +129,7 @@ fn phone(gateway: &str, dir: &std::path::Path, keeps_cookies: bool) -> VirtualMe
     VirtualMendixDevice::new(profile(gateway, keeps_cookies), dir).expect("device")
 }
 
-fn profile(gateway: &str, keeps_cookies: bool) -> MendixDeviceProfile {
+pub fn profile(gateway: &str, keeps_cookies: bool) -> MendixDeviceProfile {
     MendixDeviceProfile {
         runtime_url: gateway.to_owned(),
         platform: "android".into(),
