@@ -637,6 +637,43 @@ async fn push_update_packs_mxbuild_output_for_both_platforms_and_devices_install
     let android = dir.path().join("phone-android/Ota").join(id);
     assert!(android.join("drawable-mdpi/logo.png").is_file() && !android.join("assets").exists(), "Android layout");
 
+    // Staged: a second bundle at 50 % from the CLI, raised to 100 %, then rolled back from the CLI.
+    let id2 = "638800000000000002";
+    let js2 = js.replace(id, id2);
+    std::fs::write(dir.path().join("deployment/native/bundle/android/assets/index.android.bundle"), &js2)
+        .expect("write");
+    std::fs::write(dir.path().join("deployment/native/bundle/iOS/index.ios.bundle"), &js2).expect("write");
+    let mut half = push.to_vec();
+    half[9] = "50";
+    let (code, _, stderr) = crate::support::run_otadeck(&half, &envs).await;
+    assert_eq!(code, 0, "{stderr}");
+    let http = MendixHttp::new("android").expect("http");
+    let mut fleet: Vec<VirtualMendixDevice> = (0..200)
+        .map(|n| {
+            VirtualMendixDevice::with_http(
+                profile(&gateway, true),
+                &dir.path().join(format!("fleet-{n}")),
+                http.clone(),
+            )
+        })
+        .collect();
+    start_all(&mut fleet).await;
+    start_all(&mut fleet).await;
+    let on_new = running(&fleet, id2);
+    assert!((70..=130).contains(&on_new), "about half of 200: {on_new}");
+    assert_eq!(on_new + running(&fleet, id), 200);
+    let project_args = ["--project", project.as_str(), "--deployment", "Production"];
+    let raise = [&["release", "patch-update", "--rollout-percentage", "100"][..], &project_args].concat();
+    let (code, _, stderr) = crate::support::run_otadeck(&raise, &envs).await;
+    assert_eq!(code, 0, "{stderr}");
+    start_all(&mut fleet).await;
+    assert_eq!(running(&fleet, id2), 200);
+    let rollback = [&["release", "rollback-update"][..], &project_args].concat();
+    let (code, _, stderr) = crate::support::run_otadeck(&rollback, &envs).await;
+    assert_eq!(code, 0, "{stderr}");
+    start_all(&mut fleet).await;
+    assert_eq!(running(&fleet, id), 200, "back on the first bundle");
+
     // A deployment that is not on a channel refuses --bundle-dir with a clear message.
     let mut staging = push.to_vec();
     staging[5] = "Staging";
