@@ -272,6 +272,21 @@ async fn the_ota_check_gets_exactly_the_answer_the_mendix_client_expects() {
             .expect("json");
     assert_eq!(manifest["relativeBundlePath"], json!("638700000000000001/index.android.bundle"));
     assert_eq!(manifest["appVersion"], json!("1.0.0-7"));
+
+    // Made-up device tags in the bundle path count for nothing: no forged downloads or failures.
+    let token = path.split('/').nth(2).expect("token");
+    for n in 0..10 {
+        let forged = format!("{gateway}otadeck/b/{token}/{n:024x}/638700000000000001.zip");
+        for _ in 0..2 {
+            assert_eq!(http.get(&forged).send().await.expect("forged download").status(), 200);
+        }
+    }
+    let metrics = admin.metrics("Shop-Android", "Production").await.expect("metrics");
+    assert_eq!(
+        (metrics["v1"].downloaded, metrics["v1"].failed),
+        (Some(2), Some(0)),
+        "the raw download and the phone, no forged ones"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -129,8 +129,12 @@ async fn handle(
     };
     let path = request.uri().path();
     if request.method() == Method::GET && path.starts_with(BUNDLE_PREFIX) {
-        let network = crate::domain::network::prefix(gateway.server.client_address(peer, request.headers()));
-        return ota::bundle(&gateway, &channel, path, network).await;
+        let address = gateway.server.client_address(peer, request.headers());
+        // Bundle downloads share the API's per-address download budget.
+        if let Err(wait) = gateway.server.download_limiter.check(address) {
+            return super::error::ApiError::TooManyRequests(wait.as_secs().max(1)).into_response();
+        }
+        return ota::bundle(&gateway, &channel, path, crate::domain::network::prefix(address)).await;
     }
     if request.method() == Method::POST && (path == "/xas/" || path == "/xas") {
         return inspect_xas(&gateway, &channel, peer, request).await;

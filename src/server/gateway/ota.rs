@@ -16,7 +16,7 @@ pub const DEVICE_COOKIE: &str = "otadeck_device";
 /// Ten years: the cookie outlives any store release cycle.
 const COOKIE_MAX_AGE_SECONDS: u64 = 10 * 365 * 24 * 60 * 60;
 /// The path segment standing for "no device cookie" in bundle paths.
-const ANONYMOUS: &str = "-";
+const ANONYMOUS: &str = mendix::ANONYMOUS_DEVICE;
 
 /// The device cookie's value, if the request carries a well-formed one.
 fn device_cookie(headers: &HeaderMap) -> Option<String> {
@@ -189,10 +189,9 @@ pub async fn bundle(gateway: &Gateway, channel: &ChannelRow, path: &str, network
             let Some((deployment_id, label_number, blob)) = mendix::release_by_token(c, &lookup, &token)? else {
                 return Ok(None);
             };
-            let halted = device != ANONYMOUS
-                && device.len() == 24
-                && device.bytes().all(|b| b.is_ascii_hexdigit())
-                && mendix::record_download(c, deployment_id, &device, label_number, &network)?;
+            let well_formed =
+                device == ANONYMOUS || (device.len() == 24 && device.bytes().all(|b| b.is_ascii_hexdigit()));
+            let halted = well_formed && mendix::record_download(c, deployment_id, &device, label_number, &network)?;
             if halted {
                 tracing::warn!(label_number, "the health gate halted a Mendix release (inferred failures)");
             }

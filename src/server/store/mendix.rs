@@ -8,6 +8,9 @@ use super::apps::{find_deployment, resolve_app};
 use super::{AuthenticatedCaller, StoreError, StoreResult, now_ms};
 use crate::api::mendix::{ChannelMode, CheckCount, MendixChannel, Observation, OtaInfoResponse};
 
+/// How downloads by devices without the gateway's cookie are recorded (counted, never attributed).
+pub const ANONYMOUS_DEVICE: &str = "-";
+
 /// A channel as the gateway uses it.
 #[derive(Debug, Clone)]
 pub struct ChannelRow {
@@ -282,9 +285,10 @@ pub fn add_check_counts(connection: &mut Connection, counts: &[((i64, String, bo
     Ok(())
 }
 
-/// Counts one bundle download by a device from network `prefix`. A second download of the same
-/// release by the same device is an inferred apply failure: the deployment's health gate then
-/// looks at the release. Returns whether the gate halted it.
+/// Counts one bundle download by a device from network `prefix`, if the gateway told that device
+/// to run this release (a made-up device tag in the path counts for nothing). A second download of
+/// the same release by the same device is an inferred apply failure: the deployment's health gate
+/// then looks at the release. Returns whether the gate halted it.
 ///
 /// # Errors
 /// SQLite errors.
@@ -295,6 +299,16 @@ pub fn record_download(
     label_number: u64,
     prefix: &str,
 ) -> StoreResult<bool> {
+    let anonymous = device == ANONYMOUS_DEVICE;
+    let told: bool = anonymous
+        || connection.query_row(
+            "SELECT EXISTS (SELECT 1 FROM mendix_devices WHERE deployment_id = ?1 AND device = ?2 AND current_label = ?3)",
+            params![deployment_id, device, label_number],
+            |row| row.get(0),
+        )?;
+    if !told {
+        return Ok(false);
+    }
     let count: i64 = connection.query_row(
         "INSERT INTO mendix_downloads (deployment_id, device, label_number, count, last_download, prefix)
          VALUES (?1, ?2, ?3, 1, ?4, ?5)
@@ -303,7 +317,7 @@ pub fn record_download(
         params![deployment_id, device, label_number, now_ms(), prefix],
         |row| row.get(0),
     )?;
-    if count < 2 {
+    if count < 2 || anonymous {
         return Ok(false);
     }
     check_gate(connection, deployment_id, label_number)
@@ -315,7 +329,8 @@ fn check_gate(connection: &Connection, deployment_id: i64, label_number: u64) ->
     let Some(policy) = super::policy::get(connection, deployment_id)? else { return Ok(false) };
     let [_, installed, failed, _] = inferred_counts(connection, deployment_id, label_number)?;
     let prefixes: i64 = connection.query_row(
-        "SELECT COUNT(DISTINCT prefix) FROM mendix_downloads WHERE deployment_id = ?1 AND label_number = ?2 AND count > 1",
+        "SELECT COUNT(DISTINCT prefix) FROM mendix_downloads
+         WHERE deployment_id = ?1 AND label_number = ?2 AND count > 1 AND device != '-'",
         params![deployment_id, label_number],
         |row| row.get(0),
     )?;
@@ -353,6 +368,7 @@ pub fn inferred_metrics(connection: &Connection, deployment_id: i64) -> StoreRes
 }
 
 /// Inferred counters of one release: (downloaded, installed, failed, active).
+/// - downloaded: all downloads, including those of devices without the cookie yet;
 /// - installed: a device downloaded it once and checked again afterwards, told to keep it;
 /// - failed: a device downloaded it more than once (the device's re-download loop);
 /// - active: devices last told to run it.
@@ -362,12 +378,13 @@ pub fn inferred_metrics(connection: &Connection, deployment_id: i64) -> StoreRes
 pub fn inferred_counts(connection: &Connection, deployment_id: i64, label_number: u64) -> StoreResult<[i64; 4]> {
     Ok(connection.query_row(
         "SELECT
-            (SELECT COUNT(*) FROM mendix_downloads WHERE deployment_id = ?1 AND label_number = ?2),
+            (SELECT IFNULL(SUM(count), 0) FROM mendix_downloads WHERE deployment_id = ?1 AND label_number = ?2),
             (SELECT COUNT(*) FROM mendix_downloads d JOIN mendix_devices v
                 ON v.deployment_id = d.deployment_id AND v.device = d.device
              WHERE d.deployment_id = ?1 AND d.label_number = ?2 AND d.count = 1
                AND v.current_label = ?2 AND v.last_check > d.last_download),
-            (SELECT COUNT(*) FROM mendix_downloads WHERE deployment_id = ?1 AND label_number = ?2 AND count > 1),
+            (SELECT COUNT(*) FROM mendix_downloads WHERE deployment_id = ?1 AND label_number = ?2 AND count > 1
+                AND device != '-'),
             (SELECT COUNT(*) FROM mendix_devices WHERE deployment_id = ?1 AND current_label = ?2)",
         params![deployment_id, label_number],
         |row| Ok([row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?]),
