@@ -251,6 +251,10 @@ pub struct MetricCounts {
     /// counted apart and never fed to the health gate.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub unverified: Option<i64>,
+    /// otadeck extension, Mendix channels: devices that downloaded the release more than ten
+    /// minutes ago and have not checked since (a possible crash at start).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unconfirmed: Option<i64>,
 }
 
 /// Metrics of a deployment keyed by label (`v3`) or binary version (`1.0.0`).

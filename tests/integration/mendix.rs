@@ -478,6 +478,22 @@ async fn inferred_metrics_count_installs_and_a_re_download_loop_trips_the_health
     let metrics = admin.metrics("Shop-Android", "Production").await.expect("metrics");
     let v2 = &metrics["v2"];
     assert_eq!((v2.downloaded, v2.installed, v2.failed), (Some(40), Some(28), Some(0)), "one start: 28 applied it");
+    assert_eq!(v2.unconfirmed, Some(0), "nothing is overdue yet");
+    // Eleven minutes later, the 12 phones that could not apply it have not checked since.
+    server
+        .state
+        .store
+        .run(|c| Ok(c.execute("UPDATE mendix_downloads SET last_download = last_download - 660000", [])?))
+        .await
+        .expect("age the downloads");
+    server
+        .state
+        .store
+        .run(|c| Ok(c.execute("UPDATE mendix_devices SET last_check = last_check - 660000", [])?))
+        .await
+        .expect("age the checks");
+    let metrics = admin.metrics("Shop-Android", "Production").await.expect("metrics");
+    assert_eq!(metrics["v2"].unconfirmed, Some(12), "downloaded, never checked again: possible crashes");
     start_all(&mut devices).await;
     let history = admin.history("Shop-Android", "Production").await.expect("history");
     assert!(history[1].is_paused, "12 of 40 re-downloading devices (30 % > 20 %) halt the release");

@@ -296,6 +296,15 @@ fn funnel(ui: &mut egui::Ui, history: &HistoryData, package: &Package, inferred:
             ui.end_row();
         }
     });
+    if let Some(unconfirmed) = counts.unconfirmed.filter(|n| *n > 0) {
+        ui.colored_label(
+            theme::warn(ui),
+            format!(
+                "{} downloaded it over 10 min ago and have not started since (possible crashes)",
+                count(unconfirmed)
+            ),
+        );
+    }
     let attempts = installed + failed;
     let text = format!("Failed {} · failure rate {}", count(failed), percent(failed, attempts));
     let threshold = history.policy.as_ref().map(|p| p.max_failure_ratio);

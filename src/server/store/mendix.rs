@@ -327,7 +327,7 @@ pub fn record_download(
 /// exceeded by failures from enough networks.
 fn check_gate(connection: &Connection, deployment_id: i64, label_number: u64) -> StoreResult<bool> {
     let Some(policy) = super::policy::get(connection, deployment_id)? else { return Ok(false) };
-    let [_, installed, failed, _] = inferred_counts(connection, deployment_id, label_number)?;
+    let [_, installed, failed, _, _] = inferred_counts(connection, deployment_id, label_number)?;
     let prefixes: i64 = connection.query_row(
         "SELECT COUNT(DISTINCT prefix) FROM mendix_downloads
          WHERE deployment_id = ?1 AND label_number = ?2 AND count > 1 AND device != '-'",
@@ -354,28 +354,35 @@ fn check_gate(connection: &Connection, deployment_id: i64, label_number: u64) ->
 pub fn inferred_metrics(connection: &Connection, deployment_id: i64) -> StoreResult<crate::api::management::Metrics> {
     let mut metrics = crate::api::management::Metrics::new();
     for release in super::releases::history(connection, deployment_id)? {
-        let [downloaded, installed, failed, active] = inferred_counts(connection, deployment_id, release.label_number)?;
+        let [downloaded, installed, failed, active, unconfirmed] =
+            inferred_counts(connection, deployment_id, release.label_number)?;
         let counts = crate::api::management::MetricCounts {
             active,
             downloaded: Some(downloaded),
             installed: Some(installed),
             failed: Some(failed),
             unverified: None,
+            unconfirmed: Some(unconfirmed),
         };
         metrics.insert(release.label(), counts);
     }
     Ok(metrics)
 }
 
-/// Inferred counters of one release: (downloaded, installed, failed, active).
+/// How long after a download a device without a new check counts as a possible crash.
+pub const UNCONFIRMED_AFTER_MS: i64 = 10 * 60 * 1000;
+
+/// Inferred counters of one release: (downloaded, installed, failed, active, unconfirmed).
 /// - downloaded: all downloads, including those of devices without the cookie yet;
 /// - installed: a device downloaded it once and checked again afterwards, told to keep it;
 /// - failed: a device downloaded it more than once (the device's re-download loop);
-/// - active: devices last told to run it.
+/// - active: devices last told to run it;
+/// - unconfirmed: devices that downloaded it over [`UNCONFIRMED_AFTER_MS`] ago and have not checked
+///   since (a possible crash before the check).
 ///
 /// # Errors
 /// SQLite errors.
-pub fn inferred_counts(connection: &Connection, deployment_id: i64, label_number: u64) -> StoreResult<[i64; 4]> {
+pub fn inferred_counts(connection: &Connection, deployment_id: i64, label_number: u64) -> StoreResult<[i64; 5]> {
     Ok(connection.query_row(
         "SELECT
             (SELECT IFNULL(SUM(count), 0) FROM mendix_downloads WHERE deployment_id = ?1 AND label_number = ?2),
@@ -385,9 +392,13 @@ pub fn inferred_counts(connection: &Connection, deployment_id: i64, label_number
                AND v.current_label = ?2 AND v.last_check > d.last_download),
             (SELECT COUNT(*) FROM mendix_downloads WHERE deployment_id = ?1 AND label_number = ?2 AND count > 1
                 AND device != '-'),
-            (SELECT COUNT(*) FROM mendix_devices WHERE deployment_id = ?1 AND current_label = ?2)",
-        params![deployment_id, label_number],
-        |row| Ok([row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?]),
+            (SELECT COUNT(*) FROM mendix_devices WHERE deployment_id = ?1 AND current_label = ?2),
+            (SELECT COUNT(*) FROM mendix_downloads d JOIN mendix_devices v
+                ON v.deployment_id = d.deployment_id AND v.device = d.device
+             WHERE d.deployment_id = ?1 AND d.label_number = ?2 AND v.last_check <= d.last_download
+               AND d.last_download < ?3)",
+        params![deployment_id, label_number, now_ms() - UNCONFIRMED_AFTER_MS],
+        |row| Ok([row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?, row.get(4)?]),
     )?)
 }
 

@@ -366,6 +366,7 @@ pub fn metrics(connection: &Connection, deployment_id: i64) -> StoreResult<Metri
                 failed: Some(failed),
                 installed: Some(installed),
                 unverified: (unverified > 0).then_some(unverified),
+                unconfirmed: None,
             }
         } else {
             MetricCounts { active, ..MetricCounts::default() }
