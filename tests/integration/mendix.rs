@@ -875,3 +875,45 @@ async fn a_hermes_bundle_needs_its_id_given_and_containing_it() {
     given.mendix_deployment_id = Some("638700000000000090".into());
     admin.release("Shop-Android", "Production", &upload(hermes, given)).await.expect("the ID is in the bundle");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_rollout_schedule_moves_a_mendix_release_forward() {
+    let server = TestServer::start().await;
+    let upstream = stub_runtime().await;
+    let admin = server.admin();
+    channel(&admin, &upstream, ChannelMode::Serve).await;
+    let gateway = server.start_gateway().await;
+    let dir = tempfile::tempdir().expect("dir");
+    let policy: otadeck::api::management::RolloutPolicy = serde_json::from_value(
+        json!({"steps": [25, 100], "intervalMs": 60_000, "maxFailureRatio": 0.5, "minReports": 10}),
+    )
+    .expect("policy");
+    admin.set_policy("Shop-Android", "Production", &policy).await.expect("schedule");
+    release(&admin, dir.path(), RUNTIME_ID, None).await;
+    let v2 = "638700000000000110";
+    release(&admin, dir.path(), v2, Some(25)).await;
+    let http = MendixHttp::new("android").expect("http");
+    let mut devices: Vec<VirtualMendixDevice> = (0..200)
+        .map(|n| {
+            VirtualMendixDevice::with_http(
+                profile(&gateway, true),
+                &dir.path().join(format!("phone-{n}")),
+                http.clone(),
+            )
+        })
+        .collect();
+    start_all(&mut devices).await;
+    start_all(&mut devices).await;
+    assert!(running(&devices, v2) < 100, "about a quarter: {}", running(&devices, v2));
+    // The ticker's work, one interval later.
+    let later = otadeck::server::store::now_ms() + 61_000;
+    let moved = server
+        .state
+        .store
+        .run(move |c| otadeck::server::store::policy::advance_schedules(c, later))
+        .await
+        .expect("advance");
+    assert_eq!(moved, 1);
+    start_all(&mut devices).await;
+    assert_eq!(running(&devices, v2), 200, "the schedule took the release to 100 %");
+}
