@@ -49,6 +49,22 @@ fn routes() -> Vec<Route> {
         route("PATCH", "/apps/Nope/collaborators/nobody@example.com", Some(json!({"role": ["read"]})), Admin),
         route("DELETE", "/apps/Nope/collaborators/nobody@example.com", None, Admin),
         route("GET", "/audit", None, Read),
+        route("GET", "/mendix/channels", None, Read),
+        route(
+            "PUT",
+            "/mendix/channels",
+            Some(json!({"channel": {"host": "scoped.example.com", "upstream": "http://127.0.0.1:9/",
+                "androidApp": "Scoped", "iosApp": "Scoped-iOS", "deployment": "Production"}})),
+            Admin,
+        ),
+        route("GET", "/mendix/channels/scoped.example.com/observations", None, Read),
+        route("GET", "/mendix/channels/scoped.example.com/checks", None, Read),
+        route(
+            "POST",
+            "/mendix/channels/scoped.example.com/import",
+            Some(json!({"platform": "android"})),
+            Release(Some("Production".into())),
+        ),
         route("GET", "/apps/Scoped/deployments", None, Read),
         route("POST", "/apps/Nope/deployments", Some(json!({"name": "Beta"})), Admin),
         route("GET", "/apps/Scoped/deployments/Staging", None, Read),
@@ -112,6 +128,16 @@ async fn every_route_checks_the_scope_it_needs() {
     let server = TestServer::start().await;
     let admin = server.admin();
     app_with_keys(&admin, "Scoped").await;
+    admin.create_app("Scoped-iOS").await.expect("ios app");
+    let channel = otadeck::api::mendix::MendixChannel {
+        host: "scoped.example.com".into(),
+        upstream: "http://127.0.0.1:9/".into(),
+        android_app: "Scoped".into(),
+        ios_app: "Scoped-iOS".into(),
+        deployment: "Production".into(),
+        mode: otadeck::api::mendix::ChannelMode::Serve,
+    };
+    admin.set_mendix_channel(&channel).await.expect("channel");
     let dir = tempfile::tempdir().expect("dir");
     admin.release("Scoped", "Staging", &upload(package(dir.path(), "one"), info("1.0.0"))).await.expect("v1");
     let sets: [&[&str]; 8] = [
