@@ -4,6 +4,7 @@
 
 pub mod build;
 pub mod fingerprint;
+pub mod mendix_model;
 pub mod package;
 pub mod preflight;
 pub mod project;

@@ -58,6 +58,29 @@ pub async fn run_mendix(command: MendixCommand) -> Result<(), CliError> {
             }
             return Ok(());
         }
+        MendixCommand::Model(args) => {
+            let model = crate::bundle::mendix_model::read(&args.project).map_err(|e| CliError::Usage(e.to_string()))?;
+            if args.json {
+                println!("{}", serde_json::to_string(&model).unwrap_or_default());
+                return Ok(());
+            }
+            let entities: usize = model.modules.values().map(|m| m.entities.len()).sum();
+            println!(
+                "Studio Pro {}, .mpr format {}: {} modules, {entities} entities, {} unit files missing",
+                model.product_version,
+                model.format,
+                model.modules.len(),
+                model.missing_units
+            );
+            for profile in &model.native_profiles {
+                let ota = if profile.ota_enabled { "OTA on" } else { "OTA off" };
+                println!("native profile {} ({ota}), {} offline entities:", profile.name, profile.offline.len());
+                for (entity, mode) in &profile.offline {
+                    println!("  {entity:<50} {mode}");
+                }
+            }
+            return Ok(());
+        }
         MendixCommand::Import(args) => {
             let connection = Connection::resolve(&args.connection)?;
             let package = connection.client.import_mendix_bundle(&args.host, &args.platform).await?;

@@ -73,6 +73,18 @@ pub enum MendixCommand {
     Checks(ChannelHostArgs),
     /// Store the bundle the runtime serves now as a release (a rollback target from day one).
     Import(ImportArgs),
+    /// Read a project's .mpr: domain model, native profiles and their offline entities.
+    Model(ModelArgs),
+}
+
+/// Arguments of `otadeck mendix model`.
+#[derive(Debug, Args)]
+pub struct ModelArgs {
+    /// The Mendix project folder (with the .mpr).
+    pub project: PathBuf,
+    /// Print one JSON document instead of a summary.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// A channel named by its host.

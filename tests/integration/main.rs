@@ -17,6 +17,7 @@ mod holes;
 mod hygiene;
 mod management;
 pub mod mendix;
+mod mendix_model;
 mod node_tools;
 mod packaging;
 mod real_clients;
