@@ -51,6 +51,9 @@ fn patch_text(before: Option<&Value>, after: Option<&Value>) -> String {
         };
         parts.push(part);
     }
+    // Field order in a JSON object is not something to rely on (serde_json may keep insertion
+    // order when another crate enables `preserve_order`): read them alphabetically by text.
+    parts.sort();
     if parts.is_empty() { "changed".to_owned() } else { parts.join(", ") }
 }
 
