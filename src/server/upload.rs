@@ -143,6 +143,19 @@ pub async fn package_hash(state: &ServerState, package: &ReceivedPackage) -> Res
     .map_err(|e| ApiError::Internal(e.to_string()))?
 }
 
+/// Moves a received package into the blob store, durably; after this a release row may name it.
+///
+/// # Errors
+/// I/O errors (503 for a full disk or no file descriptors).
+pub async fn commit(state: &ServerState, package: &ReceivedPackage) -> Result<(), ApiError> {
+    let blobs = state.blobs.clone();
+    let (temp, sha) = (package.temp.0.clone(), package.sha256.clone());
+    tokio::task::spawn_blocking(move || blobs.commit(&temp, &sha))
+        .await
+        .map_err(|e| ApiError::Internal(e.to_string()))??;
+    Ok(())
+}
+
 /// Checks a release for a Mendix channel: a runtime-OTA zip (already inspected for unsafe paths by
 /// [`package_hash`]) with `index.<platform>.bundle` at its root, whose compiled deployment ID can be
 /// determined (given `claimed` must match it). Returns the bundle record with a fresh token.

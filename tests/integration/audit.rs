@@ -411,19 +411,8 @@ async fn the_cli_protects_a_deployment_passes_reasons_and_shows_the_trail() {
     let (code, _, stderr) = otadeck(patch).await;
     assert_eq!(code, 4, "refused by the server: {stderr}");
     assert!(stderr.contains("protected") && stderr.contains("--reason"), "{stderr}");
-    let with_reason: &'static [&'static str] = &[
-        "release",
-        "patch-update",
-        "--app",
-        "Cli-Android",
-        "--deployment",
-        "Production",
-        "--rollout-percentage",
-        "40",
-        "--reason",
-        "Nachts um 2: Absturzrate ok",
-    ];
-    let (code, _, stderr) = otadeck(with_reason).await;
+    let with_reason = [patch, &["--reason", "Nachts um 2: Absturzrate ok"]].concat();
+    let (code, _, stderr) = cli(&server, &with_reason).await;
     assert_eq!(code, 0, "{stderr}");
 
     let (code, stdout, stderr) =

@@ -52,6 +52,11 @@ fn native_of(params: &OtaInfoParams) -> DeviceNative {
     DeviceNative { native_binary_version, native_dependencies: params.native_dependencies.clone().unwrap_or_default() }
 }
 
+/// How a binary version is counted and recorded (`unknown` when the device sent none).
+fn version_label(native: &DeviceNative) -> String {
+    native.native_binary_version.map_or_else(|| "unknown".to_owned(), |v| v.to_string())
+}
+
 /// Answers `get_ota_info` for one device.
 pub async fn answer(gateway: &Gateway, channel: &ChannelRow, headers: &HeaderMap, params: OtaInfoParams) -> Response {
     let platform = params.platform.clone().unwrap_or_default();
@@ -65,7 +70,7 @@ pub async fn answer(gateway: &Gateway, channel: &ChannelRow, headers: &HeaderMap
     let cookie_sent = cookie.is_some();
     let device = cookie.as_deref().map(device_key);
     let native = native_of(&params);
-    let binary_version = native.native_binary_version.map_or_else(|| "unknown".to_owned(), |v| v.to_string());
+    let binary_version = version_label(&native);
     let chosen = gateway
         .server
         .store
@@ -134,7 +139,7 @@ pub async fn answer(gateway: &Gateway, channel: &ChannelRow, headers: &HeaderMap
     };
     let json = serde_json::to_vec(&body).unwrap_or_default();
     let mut response = (StatusCode::OK, [(header::CONTENT_TYPE, "application/json")], json).into_response();
-    if device_cookie(headers).is_none() {
+    if !cookie_sent {
         let secure = if is_https(gateway, headers) { "; Secure" } else { "" };
         let cookie = format!(
             "{DEVICE_COOKIE}={}; Max-Age={COOKIE_MAX_AGE_SECONDS}; Path=/; HttpOnly; SameSite=Lax{secure}",
@@ -157,7 +162,7 @@ pub async fn observe(gateway: &Gateway, channel: &ChannelRow, params: &OtaInfoPa
         && let Ok(seen) = serde_json::from_slice::<OtaInfoResponse>(&bytes)
     {
         let platform = params.platform.clone().unwrap_or_default();
-        let version = native_of(params).native_binary_version.map_or_else(|| "unknown".to_owned(), |v| v.to_string());
+        let version = version_label(&native_of(params));
         let channel_id = channel.id;
         let recorded = gateway
             .server

@@ -102,11 +102,7 @@ pub async fn import(
     let received = upload::write_package(&state, chunks).await?;
     let package_hash = upload::package_hash(&state, &received).await?;
     let bundle = upload::mendix_bundle(&received, platform, Some(advertised.clone()), NativeNeeds::default()).await?;
-    let blobs = state.blobs.clone();
-    let (temp, sha) = (received.temp.0.clone(), received.sha256.clone());
-    tokio::task::spawn_blocking(move || blobs.commit(&temp, &sha))
-        .await
-        .map_err(|e| ApiError::Internal(e.to_string()))??;
+    upload::commit(&state, &received).await?;
     let new = NewRelease {
         app_version: "*".into(),
         build_number: None,

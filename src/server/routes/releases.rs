@@ -95,11 +95,7 @@ async fn store_upload(
         None => None,
     };
 
-    let blobs = state.blobs.clone();
-    let (temp, sha) = (received.package.temp.0.clone(), received.package.sha256.clone());
-    tokio::task::spawn_blocking(move || blobs.commit(&temp, &sha))
-        .await
-        .map_err(|e| ApiError::Internal(e.to_string()))??;
+    upload::commit(&state, &received.package).await?;
 
     let new = NewRelease {
         app_version: target.as_str().to_owned(),

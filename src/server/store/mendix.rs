@@ -335,16 +335,8 @@ fn check_gate(connection: &Connection, deployment_id: i64, label_number: u64) ->
         |row| row.get(0),
     )?;
     let Some(reason) = policy.health_violation(installed, failed, prefixes) else { return Ok(false) };
-    let halted = connection.execute(
-        "UPDATE releases SET is_paused = 1 WHERE deployment_id = ?1 AND label_number = ?2 AND is_paused = 0 AND is_disabled = 0",
-        params![deployment_id, label_number],
-    )?;
-    if halted == 0 {
-        return Ok(false);
-    }
     let detail = format!("halted: {reason} (inferred from re-downloads)");
-    super::policy::record_event(connection, deployment_id, label_number, "health gate", "halted", &detail, now_ms())?;
-    Ok(true)
+    super::policy::halt_by_gate(connection, deployment_id, label_number, &detail, now_ms())
 }
 
 /// The inferred counters of every Mendix release of a deployment, keyed by label.

@@ -106,6 +106,21 @@ pub fn check_health(connection: &Connection, deployment_id: i64, label: &str, no
         |row| row.get(0),
     )?;
     let Some(reason) = policy.health_violation(installed, failed, prefixes) else { return Ok(false) };
+    halt_by_gate(connection, deployment_id, label_number, &format!("halted: {reason}"), now)
+}
+
+/// Pauses a release on the health gate's behalf and records why, unless it is already paused or
+/// disabled. Returns whether it halted it.
+///
+/// # Errors
+/// SQLite errors.
+pub fn halt_by_gate(
+    connection: &Connection,
+    deployment_id: i64,
+    label_number: u64,
+    detail: &str,
+    now: i64,
+) -> StoreResult<bool> {
     let halted = connection.execute(
         "UPDATE releases SET is_paused = 1 WHERE deployment_id = ?1 AND label_number = ?2 AND is_paused = 0 AND is_disabled = 0",
         params![deployment_id, label_number],
@@ -113,7 +128,7 @@ pub fn check_health(connection: &Connection, deployment_id: i64, label: &str, no
     if halted == 0 {
         return Ok(false);
     }
-    record_event(connection, deployment_id, label_number, "health gate", "halted", &format!("halted: {reason}"), now)?;
+    record_event(connection, deployment_id, label_number, "health gate", "halted", detail, now)?;
     Ok(true)
 }
 
