@@ -17,11 +17,14 @@ pub fn toolbar_ui(ctx: &ViewContext<'_>, inputs: &mut ViewInputs, ui: &mut egui:
             if ui.button("Refresh").on_hover_text("Reload everything (F5)").clicked() {
                 ctx.send(Command::Refresh);
             }
-            if let (Some(app), Some(deployment)) = (&ctx.state.selected_app, &ctx.state.selected_deployment)
-                && ui
-                    .button("Mendix channel…")
-                    .on_hover_text("Put this deployment behind the Mendix OTA gateway (runtime OTA apps)")
-                    .clicked()
+            // Always drawn (disabled until a deployment is selected), so the toolbar never shifts
+            // under the pointer while the selection loads.
+            let selection = ctx.state.selected_app.as_ref().zip(ctx.state.selected_deployment.as_ref());
+            if ui
+                .add_enabled(selection.is_some(), egui::Button::new("Mendix channel…"))
+                .on_hover_text("Put this deployment behind the Mendix OTA gateway (runtime OTA apps)")
+                .clicked()
+                && let Some((app, deployment)) = selection
             {
                 let host = ctx.state.selected_mendix_host();
                 inputs.channel_form = Some(super::ChannelForm::for_deployment(app, deployment, host));
