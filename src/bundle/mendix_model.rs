@@ -1,7 +1,9 @@
 //! Reads what an OTA update can break from a Mendix project (`*.mpr`, formats 1 and 2; reference
 //! `mendix-runtime-ota.md` §4): the product version, each module's entities (attributes with their
 //! types, generalization) and associations, and the native navigation profiles with their OTA flag
-//! and offline entity configurations. Pure file reading. Missing unit files and unknown fields are
+//! and offline entity configurations (sync mode, constraint). [`MendixModel::snapshot`] holds the
+//! same model keyed by id, with string lengths and enumeration values, for the preflight rules in
+//! [`crate::domain::model_diff`]. Pure file reading. Missing unit files and unknown fields are
 //! counted and skipped, never fatal.
 
 use std::collections::BTreeMap;
@@ -10,6 +12,11 @@ use std::path::{Path, PathBuf};
 use bson::{Bson, Document};
 use rusqlite::{Connection, OpenFlags, OptionalExtension as _};
 use serde::Serialize;
+
+use crate::domain::model_diff::{
+    AssociationSnapshot, AttributeSnapshot, EntitySnapshot, EnumerationSnapshot, ModelSnapshot, OfflineConfig,
+    ProfileSnapshot,
+};
 
 /// Why a project's model cannot be read at all.
 #[derive(Debug, thiserror::Error)]
@@ -66,6 +73,9 @@ pub struct MendixModel {
     pub modules: BTreeMap<String, Module>,
     pub native_profiles: Vec<NativeProfile>,
     pub missing_units: usize,
+    /// The same model keyed by id, as stored with binaries and releases and compared by preflight.
+    #[serde(skip)]
+    pub snapshot: ModelSnapshot,
 }
 
 /// The `.mpr` file of a project folder.
@@ -154,6 +164,17 @@ pub fn read(project: &Path) -> Result<MendixModel, ModelError> {
     Ok(model)
 }
 
+/// The model snapshot of a detected project: `None` for projects that are not Mendix projects.
+///
+/// # Errors
+/// [`ModelError`] when a Mendix project's `.mpr` cannot be read.
+pub fn snapshot_of(project: &super::project::Project) -> Result<Option<ModelSnapshot>, ModelError> {
+    if project.kind != super::project::ProjectKind::Mendix {
+        return Ok(None);
+    }
+    Ok(Some(read(&project.root)?.snapshot))
+}
+
 fn text(document: &Document, key: &str) -> String {
     document.get_str(key).unwrap_or_default().to_owned()
 }
@@ -179,68 +200,178 @@ fn short(type_name: &str) -> String {
     type_name.rsplit('$').next().unwrap_or(type_name).to_owned()
 }
 
+/// Qualified names need the module of a unit, which may sit in folders inside the module.
+struct Containers<'a> {
+    /// Unit id -> (container id, `$Type`, name).
+    units: BTreeMap<&'a [u8], (&'a [u8], &'a str, String)>,
+}
+
+impl<'a> Containers<'a> {
+    fn new(units: &'a [Unit]) -> Self {
+        let units = units
+            .iter()
+            .filter(|u| kind(&u.document).starts_with("Projects$"))
+            .map(|u| (u.id.as_slice(), (u.container.as_slice(), kind(&u.document), text(&u.document, "Name"))))
+            .collect();
+        Self { units }
+    }
+
+    /// The name of the module holding `container` (directly or through folders).
+    fn module(&self, mut container: &'a [u8]) -> Option<&str> {
+        for _ in 0..64 {
+            let (parent, type_name, name) = self.units.get(container)?;
+            if type_name.starts_with("Projects$Module") {
+                return Some(name);
+            }
+            if *parent == container {
+                return None;
+            }
+            container = parent;
+        }
+        None
+    }
+}
+
 fn collect(units: &[Unit], model: &mut MendixModel) {
-    let module_names: BTreeMap<&[u8], String> = units
-        .iter()
-        .filter(|u| kind(&u.document).starts_with("Projects$Module"))
-        .map(|u| (u.id.as_slice(), text(&u.document, "Name")))
-        .collect();
+    let containers = Containers::new(units);
+    let mut modules = Vec::new();
+    let snapshot = &mut model.snapshot;
+    snapshot.product_version.clone_from(&model.product_version);
     for unit in units {
         let document = &unit.document;
         match kind(document) {
             "DomainModels$DomainModel" => {
-                let Some(module) = module_names.get(unit.container.as_slice()) else { continue };
-                model.modules.insert(module.clone(), domain_model(document));
+                let Some(module) = containers.module(&unit.container) else { continue };
+                domain_model(module, document, snapshot);
+                modules.push(module.to_owned());
+            }
+            "Enumerations$Enumeration" => {
+                let Some(module) = containers.module(&unit.container) else { continue };
+                let values = items(document, "Values").map(|v| (hex(&binary(v, "$ID")), text(v, "Name"))).collect();
+                snapshot.enumerations.insert(
+                    hex(&unit.id),
+                    EnumerationSnapshot { name: format!("{module}.{}", text(document, "Name")), values },
+                );
             }
             "Navigation$NavigationDocument" => {
                 for profile in items(document, "Profiles").filter(|p| kind(p) == "Navigation$NativeNavigationProfile") {
                     let offline = items(profile, "OfflineEntityConfigs")
-                        .map(|c| (text(c, "Entity"), text(c, "SyncMode")))
+                        .map(|c| {
+                            let config =
+                                OfflineConfig { sync_mode: text(c, "SyncMode"), constraint: text(c, "Constraint") };
+                            (text(c, "Entity"), config)
+                        })
                         .filter(|(entity, _)| !entity.is_empty())
                         .collect();
-                    model.native_profiles.push(NativeProfile {
-                        name: text(profile, "Name"),
-                        ota_enabled: profile.get_bool("OtaEnabled").unwrap_or(false),
-                        offline,
-                    });
+                    snapshot.profiles.insert(
+                        hex(&binary(profile, "$ID")),
+                        ProfileSnapshot {
+                            name: text(profile, "Name"),
+                            ota_enabled: profile.get_bool("OtaEnabled").unwrap_or(false),
+                            offline,
+                        },
+                    );
                 }
             }
             _ => {}
         }
     }
+    model.modules = modules.into_iter().map(|name| (name, Module::default())).collect();
+    view(model);
+}
+
+/// Fills the per-module summary (`otadeck mendix model`) from the snapshot.
+fn view(model: &mut MendixModel) {
+    let snapshot = &model.snapshot;
+    let split = |qualified: &str| -> Option<(String, String)> {
+        qualified.split_once('.').map(|(m, n)| (m.to_owned(), n.to_owned()))
+    };
+    for (id, entity) in &snapshot.entities {
+        let Some((module, name)) = split(&entity.name) else { continue };
+        let attributes = entity.attributes.values().map(|a| (a.name.clone(), a.kind.clone())).collect();
+        model
+            .modules
+            .entry(module)
+            .or_default()
+            .entities
+            .insert(name, Entity { id: id.clone(), attributes, generalization: entity.generalization.clone() });
+    }
+    let short_name = |endpoint: &str| {
+        snapshot
+            .entities
+            .get(endpoint)
+            .and_then(|e| e.name.split_once('.'))
+            .map_or_else(|| endpoint.to_owned(), |(_, n)| n.to_owned())
+    };
+    for (id, association) in &snapshot.associations {
+        let Some((module, name)) = split(&association.name) else { continue };
+        model.modules.entry(module).or_default().associations.insert(
+            name,
+            Association {
+                id: id.clone(),
+                parent: short_name(&association.parent),
+                child: short_name(&association.child),
+                kind: association.kind.clone(),
+                owner: association.owner.clone(),
+            },
+        );
+    }
+    model.native_profiles = snapshot
+        .profiles
+        .values()
+        .map(|p| NativeProfile {
+            name: p.name.clone(),
+            ota_enabled: p.ota_enabled,
+            offline: p.offline.iter().map(|(entity, c)| (entity.clone(), c.sync_mode.clone())).collect(),
+        })
+        .collect();
     model.native_profiles.sort_by(|a, b| a.name.cmp(&b.name));
 }
 
-fn domain_model(document: &Document) -> Module {
-    let mut module = Module::default();
-    let mut names_by_id: BTreeMap<Vec<u8>, String> = BTreeMap::new();
+fn attribute(attribute: &Document) -> AttributeSnapshot {
+    let new_type = attribute.get_document("NewType").ok();
+    let type_name = new_type.map(|t| short(kind(t))).unwrap_or_default();
+    let length = new_type.filter(|_| type_name == "StringAttributeType").map(|t| match t.get("Length") {
+        Some(Bson::Int32(l)) => u32::try_from(*l).unwrap_or(0),
+        Some(Bson::Int64(l)) => u32::try_from(*l).unwrap_or(0),
+        _ => 0,
+    });
+    let enumeration = new_type.and_then(|t| t.get_str("Enumeration").ok()).map(str::to_owned);
+    AttributeSnapshot { name: text(attribute, "Name"), kind: type_name, length, enumeration }
+}
+
+/// An association endpoint: the entity id of `…Pointer`, or the qualified name of a cross-module
+/// association's `Child`.
+fn endpoint(association: &Document, key: &str) -> String {
+    let pointer = binary(association, &format!("{key}Pointer"));
+    if pointer.is_empty() { text(association, key) } else { hex(&pointer) }
+}
+
+fn domain_model(module: &str, document: &Document, snapshot: &mut ModelSnapshot) {
     for entity in items(document, "Entities") {
-        let name = text(entity, "Name");
-        names_by_id.insert(binary(entity, "$ID"), name.clone());
-        let attributes = items(entity, "Attributes")
-            .map(|a| (text(a, "Name"), a.get_document("NewType").map(|t| short(kind(t))).unwrap_or_default()))
-            .collect();
+        let attributes = items(entity, "Attributes").map(|a| (hex(&binary(a, "$ID")), attribute(a))).collect();
         let generalization = entity
             .get_document("MaybeGeneralization")
             .ok()
             .filter(|g| kind(g) == "DomainModels$Generalization")
             .map(|g| text(g, "Generalization"));
-        module.entities.insert(name, Entity { id: hex(&binary(entity, "$ID")), attributes, generalization });
+        snapshot.entities.insert(
+            hex(&binary(entity, "$ID")),
+            EntitySnapshot { name: format!("{module}.{}", text(entity, "Name")), generalization, attributes },
+        );
     }
-    for association in items(document, "Associations") {
-        let endpoint = |key: &str| names_by_id.get(&binary(association, key)).cloned().unwrap_or_default();
-        module.associations.insert(
-            text(association, "Name"),
-            Association {
-                id: hex(&binary(association, "$ID")),
-                parent: endpoint("ParentPointer"),
-                child: endpoint("ChildPointer"),
+    for association in items(document, "Associations").chain(items(document, "CrossAssociations")) {
+        snapshot.associations.insert(
+            hex(&binary(association, "$ID")),
+            AssociationSnapshot {
+                name: format!("{module}.{}", text(association, "Name")),
+                parent: endpoint(association, "Parent"),
+                child: endpoint(association, "Child"),
                 kind: text(association, "Type"),
                 owner: text(association, "Owner"),
             },
         );
     }
-    module
 }
 
 #[cfg(test)]

@@ -8,6 +8,7 @@
 pub mod build_number;
 pub mod history;
 pub mod mendix;
+pub mod model_diff;
 pub mod network;
 pub mod package;
 pub mod policy;

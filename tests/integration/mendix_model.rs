@@ -1,12 +1,13 @@
 //! The Mendix model reader on the real project in `../shared/fixtures/mendix/` (format 2), and on
-//! the same units written as a format-1 file.
+//! the same units written as a format-1 file; the model preflight on copies of it with one change
+//! each, written back with our own BSON writer (the `bson` crate's encoder).
 
 use std::path::{Path, PathBuf};
 
 use otadeck::bundle::mendix_model::{self, MendixModel};
 
 /// The shared fixture; it is beside every clone (CI included), so its absence is a failure.
-fn fixture() -> PathBuf {
+pub fn fixture() -> PathBuf {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/fixtures/mendix/native-components-11.10");
     assert!(path.is_dir(), "the shared Mendix fixture is missing at {}", path.display());
     path
@@ -59,6 +60,23 @@ fn the_reader_finds_the_domain_model_and_the_native_profile_of_a_real_project() 
     assert_eq!((phone.name.as_str(), phone.ota_enabled), ("NativePhone", false));
     assert_eq!(phone.offline["Administration.Account"], "NoneAndPreserveData");
     assert_eq!(phone.offline["AppEvents.Event"], "All");
+
+    // The snapshot the preflight compares: string lengths, enumeration values, sync constraints.
+    let snapshot = &model.snapshot;
+    let chart = snapshot.entities.values().find(|e| e.name == "PieDoughnutChart.PieDoughnutChart").expect("chart");
+    let label = chart.attributes.values().find(|a| a.name == "Label").expect("Label");
+    assert_eq!((label.kind.as_str(), label.length), ("StringAttributeType", Some(200)));
+    let kind = chart.attributes.values().find(|a| a.name == "EnumAttr").expect("EnumAttr");
+    assert_eq!(kind.enumeration.as_deref(), Some("PieDoughnutChart.Enumeration"));
+    let provider = snapshot.enumerations.values().find(|e| e.name.ends_with(".GeocodingProvider")).expect("enum");
+    let mut values: Vec<&str> = provider.values.values().map(String::as_str).collect();
+    values.sort_unstable();
+    assert_eq!(values, ["Geocodio", "Google", "LocationIQ", "MapQuest"]);
+    assert_eq!(
+        snapshot.offline_entities().len(),
+        31,
+        "the profile's 32 entries name 31 project entities and System.User"
+    );
 }
 
 #[test]
@@ -73,6 +91,7 @@ fn format_1_and_format_2_read_the_same() {
         serde_json::to_value(&two).expect("json"),
         "identical apart from the format number"
     );
+    assert_eq!(same_format.snapshot, two.snapshot, "and the same snapshot");
 }
 
 #[tokio::test(flavor = "multi_thread")]
