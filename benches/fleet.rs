@@ -58,7 +58,7 @@ fn main() {
             rollout: Some(serde_json::json!(30)),
             ..PackageInfo::default()
         };
-        admin.release("Fleet", "Staging", &PackageUpload { file, info }).await.expect("release");
+        admin.release("Fleet", "Staging", &PackageUpload { file, info, mendix_model: None }).await.expect("release");
         admin
             .deployments("Fleet")
             .await

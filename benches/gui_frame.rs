@@ -61,7 +61,10 @@ fn main() {
                     description: Some(format!("release {r} of {app}")),
                     ..PackageInfo::default()
                 };
-                client.release(&app, "Staging", &PackageUpload { file, info }).await.expect("release");
+                client
+                    .release(&app, "Staging", &PackageUpload { file, info, mendix_model: None })
+                    .await
+                    .expect("release");
             }
         }
     });

@@ -79,7 +79,7 @@ async fn seed(url: &str, dir: &Path) -> String {
             rollout: (i == 49).then(|| serde_json::json!(50)),
             ..PackageInfo::default()
         };
-        admin.release("Bench", "Staging", &PackageUpload { file, info }).await.expect("release");
+        admin.release("Bench", "Staging", &PackageUpload { file, info, mendix_model: None }).await.expect("release");
     }
     let deployments = admin.deployments("Bench").await.expect("deployments");
     deployments.into_iter().find(|d| d.name == "Staging").expect("staging").key

@@ -7,6 +7,8 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use crate::domain::model_diff::ModelSnapshot;
+
 /// `Accept` header value sent by v2 clients.
 pub const ACCEPT_V2: &str = "application/vnd.code-push.v2+json";
 
@@ -296,6 +298,9 @@ pub struct Binary {
     pub build_number: Option<u64>,
     /// The native fingerprint, as computed by `otadeck binary register`.
     pub fingerprint: serde_json::Value,
+    /// otadeck extension, Mendix projects: the model snapshot the build was made from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mendix_model: Option<ModelSnapshot>,
     pub registered_by: String,
     pub created_time: i64,
 }
@@ -309,6 +314,18 @@ pub struct NewBinary {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub build_number: Option<u64>,
     pub fingerprint: Option<serde_json::Value>,
+    /// otadeck extension, Mendix projects: the model snapshot the build was made from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mendix_model: Option<ModelSnapshot>,
+}
+
+/// Answer of `GET …/deployments/{d}/mendix-model` (otadeck extension): the model the current
+/// release was built from.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ReleaseModel {
+    pub label: String,
+    pub mendix_model: ModelSnapshot,
 }
 
 envelope!(BinaryEnvelope, binary, Binary);

@@ -12,12 +12,13 @@ use crate::api::management::{
     CollaboratorProperties, CollaboratorRole, CollaboratorsEnvelope, Deployment, DeploymentEnvelope,
     DeploymentsEnvelope, EventsEnvelope, HistoryEnvelope, MetricSample, Metrics, MetricsEnvelope, NewAccessKey, NewApp,
     NewBinary, NewDeployment, Package, PackageEnvelope, PackageInfo, PackageInfoEnvelope, PolicyEnvelope,
-    REASON_HEADER, ReleaseEvent, Rename, RolloutPolicy, SeriesEnvelope,
+    REASON_HEADER, ReleaseEvent, ReleaseModel, Rename, RolloutPolicy, SeriesEnvelope,
 };
 use crate::api::mendix::{
     CheckCount, CheckCountsEnvelope, ImportRequest, MendixChannel, MendixChannelEnvelope, MendixChannelsEnvelope,
     Observation, ObservationsEnvelope,
 };
+use crate::domain::model_diff::ModelSnapshot;
 
 /// A signed-in management client.
 #[derive(Debug, Clone)]
@@ -31,11 +32,13 @@ pub struct ManagementClient {
 /// What the reason header percent-encodes besides non-ASCII: controls and `%` itself.
 const REASON_ENCODE: &percent_encoding::AsciiSet = &percent_encoding::CONTROLS.add(b'%');
 
-/// What to upload as a release: a file (zip or single bundle) and its `packageInfo`.
+/// What to upload as a release: a file (zip or single bundle), its `packageInfo`, and for Mendix
+/// projects the model snapshot it was built from.
 #[derive(Debug, Clone)]
 pub struct PackageUpload {
     pub file: PathBuf,
     pub info: PackageInfo,
+    pub mendix_model: Option<ModelSnapshot>,
 }
 
 impl ManagementClient {
@@ -470,7 +473,11 @@ impl ManagementClient {
         let part = reqwest::multipart::Part::stream_with_length(reqwest::Body::wrap_stream(counted), length)
             .file_name(file_name(&upload.file));
         let info = serde_json::to_string(&upload.info).map_err(|e| ClientError::Decode(e.to_string()))?;
-        let form = reqwest::multipart::Form::new().part("package", part).text("packageInfo", info);
+        let mut form = reqwest::multipart::Form::new().part("package", part).text("packageInfo", info);
+        if let Some(model) = &upload.mendix_model {
+            form =
+                form.text("mendixModel", serde_json::to_string(model).map_err(|e| ClientError::Decode(e.to_string()))?);
+        }
         // No total timeout: a large upload on a slow link may take long; a stalled one hits the idle limit.
         let response =
             self.http.send(self.request(reqwest::Method::POST, &path).multipart(form), Limit::Transfer).await?;
@@ -590,6 +597,20 @@ impl ManagementClient {
     pub async fn metrics(&self, app: &str, deployment: &str) -> ClientResult<Metrics> {
         let path = format!("{}/metrics", Self::deployment_path(app, deployment));
         Ok(self.get::<MetricsEnvelope>(&path).await?.metrics)
+    }
+
+    /// `GET …/mendix-model` (otadeck extension): the Mendix model of the deployment's current
+    /// release; `None` when it has no release or the release has no model (404).
+    ///
+    /// # Errors
+    /// [`ClientError`].
+    pub async fn current_release_model(&self, app: &str, deployment: &str) -> ClientResult<Option<ReleaseModel>> {
+        let path = format!("{}/mendix-model", Self::deployment_path(app, deployment));
+        match self.get::<ReleaseModel>(&path).await {
+            Ok(model) => Ok(Some(model)),
+            Err(error) if error.status() == Some(404) => Ok(None),
+            Err(error) => Err(error),
+        }
     }
 }
 

@@ -1,4 +1,5 @@
-//! Receiving a release upload: multipart `package` (file) + `packageInfo` (JSON text).
+//! Receiving a release upload: multipart `package` (file) + `packageInfo` (JSON text), and for
+//! Mendix releases optionally `mendixModel` (the model snapshot the bundle was built from).
 //!
 //! The file streams to a per-request temp file, hashed as it arrives and cut off at the size limit
 //! (413). Nothing is buffered whole in memory. The package hash is then computed from the file.
@@ -25,6 +26,7 @@ pub struct ReceivedPackage {
 pub struct ReleaseUpload {
     pub package: ReceivedPackage,
     pub package_info: String,
+    pub mendix_model: Option<String>,
 }
 
 fn bad_multipart(error: &axum::extract::multipart::MultipartError) -> ApiError {
@@ -38,6 +40,25 @@ fn bad_multipart(error: &axum::extract::multipart::MultipartError) -> ApiError {
 /// Largest accepted `packageInfo` part (a description is at most 10,000 characters).
 const PACKAGE_INFO_LIMIT: usize = 64 * 1024;
 
+/// Largest accepted `mendixModel` part (a model of 80 entities is about 60 KB).
+const MENDIX_MODEL_LIMIT: usize = 8 * 1024 * 1024;
+
+/// Reads a small text part in chunks with a cap: a huge part must not be buffered whole.
+async fn text_part(
+    field: &mut axum::extract::multipart::Field<'_>,
+    name: &str,
+    limit: usize,
+) -> Result<String, ApiError> {
+    let mut bytes = Vec::new();
+    while let Some(chunk) = field.chunk().await.map_err(|e| bad_multipart(&e))? {
+        if bytes.len() + chunk.len() > limit {
+            return Err(ApiError::PayloadTooLarge(format!("{name} is larger than {limit} bytes.")));
+        }
+        bytes.extend_from_slice(&chunk);
+    }
+    String::from_utf8(bytes).map_err(|_| ApiError::BadRequest(format!("{name} is not UTF-8 text.")))
+}
+
 /// Reads the multipart body.
 ///
 /// # Errors
@@ -45,6 +66,7 @@ const PACKAGE_INFO_LIMIT: usize = 64 * 1024;
 pub async fn receive(state: &ServerState, mut multipart: Multipart) -> Result<ReleaseUpload, ApiError> {
     let mut package = None;
     let mut package_info = None;
+    let mut mendix_model = None;
     while let Some(mut field) = multipart.next_field().await.map_err(|e| bad_multipart(&e))? {
         match field.name() {
             Some("package") if package.is_some() => {
@@ -57,24 +79,18 @@ pub async fn receive(state: &ServerState, mut multipart: Multipart) -> Result<Re
                 let chunks = futures_util::StreamExt::map(&mut field, |chunk| chunk.map_err(|e| bad_multipart(&e)));
                 package = Some(write_package(state, chunks).await?);
             }
+            Some("mendixModel") if mendix_model.is_some() => {
+                return Err(ApiError::BadRequest("The upload has more than one \"mendixModel\" part.".into()));
+            }
             Some("packageInfo") => {
-                // Read in chunks with a cap: a huge part must not be buffered whole.
-                let mut bytes = Vec::new();
-                while let Some(chunk) = field.chunk().await.map_err(|e| bad_multipart(&e))? {
-                    if bytes.len() + chunk.len() > PACKAGE_INFO_LIMIT {
-                        return Err(ApiError::PayloadTooLarge(format!(
-                            "packageInfo is larger than {PACKAGE_INFO_LIMIT} bytes."
-                        )));
-                    }
-                    bytes.extend_from_slice(&chunk);
-                }
-                let text = String::from_utf8(bytes)
-                    .map_err(|_| ApiError::BadRequest("packageInfo is not UTF-8 text.".into()))?;
-                package_info = Some(text);
+                package_info = Some(text_part(&mut field, "packageInfo", PACKAGE_INFO_LIMIT).await?);
+            }
+            Some("mendixModel") => {
+                mendix_model = Some(text_part(&mut field, "mendixModel", MENDIX_MODEL_LIMIT).await?);
             }
             other => {
                 return Err(ApiError::BadRequest(format!(
-                    "Unexpected part {:?}: an upload has exactly one \"package\" and one \"packageInfo\".",
+                    "Unexpected part {:?}: an upload has exactly one \"package\" and one \"packageInfo\" (and at most one \"mendixModel\").",
                     other.unwrap_or("")
                 )));
             }
@@ -86,7 +102,7 @@ pub async fn receive(state: &ServerState, mut multipart: Multipart) -> Result<Re
     }
     let package_info = package_info
         .ok_or_else(|| ApiError::BadRequest("A deployment package must include packageInfo (JSON).".into()))?;
-    Ok(ReleaseUpload { package, package_info })
+    Ok(ReleaseUpload { package, package_info, mendix_model })
 }
 
 /// Streams a package into a temp file, hashing it on the way and stopping at the upload limit

@@ -116,7 +116,7 @@ async fn release(
         rollout: rollout.map(|r| serde_json::json!(r)),
         ..PackageInfo::default()
     };
-    client.release(DEMO_APP, DEPLOYMENT, &PackageUpload { file, info }).await?;
+    client.release(DEMO_APP, DEPLOYMENT, &PackageUpload { file, info, mendix_model: None }).await?;
     Ok(())
 }
 

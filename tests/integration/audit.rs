@@ -151,6 +151,7 @@ async fn every_mutation_leaves_exactly_one_entry_with_its_fields_before_and_afte
             app_version: Some("1.0.0".into()),
             build_number: Some(7),
             fingerprint: Some(json!({"react-native": "0.77.0"})),
+            mendix_model: None,
         };
         admin.register_binary("Audited", &binary).await.expect("binary")
     })

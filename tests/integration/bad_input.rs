@@ -127,6 +127,46 @@ async fn bad_release_uploads_are_refused_and_nothing_is_released() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn a_bad_mendix_model_part_is_refused_and_nothing_is_released() {
+    let server = TestServer::start().await;
+    app_with_keys(&server.admin(), "App").await;
+    let good_zip = raw_zip(&[("CodePush/index.android.bundle", b"ok")]);
+    let send = |models: Vec<String>| {
+        let mut form = reqwest::multipart::Form::new()
+            .part("package", reqwest::multipart::Part::bytes(good_zip.clone()).file_name("p.zip"))
+            .text("packageInfo", r#"{"appVersion":"*"}"#);
+        for model in models {
+            form = form.text("mendixModel", model);
+        }
+        server
+            .http()
+            .post(format!("{}/apps/App/deployments/Staging/release", server.url))
+            .bearer_auth(ADMIN_KEY)
+            .multipart(form)
+            .send()
+    };
+    let huge = format!(r#"{{"productVersion":"{}"}}"#, "x".repeat(8 * 1024 * 1024));
+    let cases = [
+        (vec!["not json".to_owned()], 400, "mendixModel is not a Mendix model snapshot"),
+        (vec![r#"{"entities":{}}"#.to_owned()], 400, "productVersion"),
+        (vec![r#"{"productVersion":"10.24.0"}"#.to_owned(); 2], 400, "more than one \"mendixModel\""),
+        (vec![huge], 413, "mendixModel is larger than"),
+    ];
+    for (models, expected_status, expected_text) in cases {
+        let (status, text) = status_and_text(send(models).await.expect("send")).await;
+        assert_eq!(status, expected_status, "{text}");
+        assert!(text.contains(expected_text), "{text}");
+    }
+    assert!(server.admin().history("App", "Staging").await.expect("history").is_empty());
+    let (status, text) =
+        status_and_text(send(vec![r#"{"productVersion":"10.24.0"}"#.to_owned()]).await.expect("send")).await;
+    assert_eq!(status, 201, "{text}");
+    let stored = server.admin().current_release_model("App", "Staging").await.expect("model").expect("stored");
+    assert_eq!((stored.label.as_str(), stored.mendix_model.product_version.as_str()), ("v1", "10.24.0"));
+    assert!(server.admin().current_release_model("App", "Production").await.expect("none").is_none());
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn zip_bombs_and_oversized_uploads_are_refused() {
     let server = TestServer::start_with(|config| {
         config.upload_limit_bytes = 64 * 1024;

@@ -92,6 +92,7 @@ fn routes() -> Vec<Route> {
         route("GET", "/apps/Scoped/deployments/Staging/history", None, Read),
         route("DELETE", "/apps/Nope/deployments/Staging/history", None, Admin),
         route("GET", "/apps/Scoped/deployments/Staging/metrics", None, Read),
+        route("GET", "/apps/Scoped/deployments/Staging/mendix-model", None, Read),
         route("GET", "/apps/Scoped/deployments/Staging/policy", None, Read),
         route("PUT", "/apps/Nope/deployments/Staging/policy", Some(policy), Rollout),
         route("DELETE", "/apps/Nope/deployments/Staging/policy", None, Rollout),

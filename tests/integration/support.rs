@@ -161,7 +161,7 @@ pub fn info(app_version: &str) -> PackageInfo {
 }
 
 pub fn upload(file: PathBuf, info: PackageInfo) -> PackageUpload {
-    PackageUpload { file, info }
+    PackageUpload { file, info, mendix_model: None }
 }
 
 /// Creates an app and returns its Staging and Production keys.

@@ -404,6 +404,7 @@ mod tests {
             app_version: version.into(),
             build_number: build,
             fingerprint: serde_json::json!({}),
+            mendix_model: None,
             registered_by: "a@b".into(),
             created_time: 0,
         };

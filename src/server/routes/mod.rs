@@ -78,6 +78,7 @@ pub fn router(state: ServerState) -> Router {
             get(deployments::history).delete(deployments::clear_history),
         )
         .route("/apps/{app}/deployments/{deployment}/metrics", get(deployments::metrics))
+        .route("/apps/{app}/deployments/{deployment}/mendix-model", get(releases::current_model))
         .route(
             "/apps/{app}/deployments/{deployment}/policy",
             get(deployments::get_policy).put(deployments::set_policy).delete(deployments::delete_policy),

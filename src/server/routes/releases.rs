@@ -5,13 +5,15 @@ use axum::extract::{Multipart, Path, State};
 use axum::response::Response;
 
 use super::body::{JsonBody, change_on_app, created, no_content, ok, on_app, segment};
-use crate::api::management::{Package, PackageEnvelope, PackageInfo, PackageInfoEnvelope, ReleaseMethod};
+use crate::api::management::{Package, PackageEnvelope, PackageInfo, PackageInfoEnvelope, ReleaseMethod, ReleaseModel};
+use crate::domain::model_diff::ModelSnapshot;
 use crate::server::ServerState;
 use crate::server::auth::Caller;
 use crate::server::error::ApiError;
 use crate::server::store::apps::AppAccess;
 use crate::server::store::apps::find_deployment;
 use crate::server::store::audit::{self, Change};
+use crate::server::store::models;
 use crate::server::store::releases::{self, NewRelease, ReleaseFields, StoredRelease};
 use crate::server::upload;
 
@@ -83,6 +85,12 @@ async fn store_upload(
     let info: PackageInfo = serde_json::from_str(&received.package_info)
         .map_err(|e| ApiError::BadRequest(format!("packageInfo is not valid: {e}")))?;
     let fields = ReleaseFields::parse(&info)?;
+    let model: Option<ModelSnapshot> = received
+        .mendix_model
+        .as_deref()
+        .map(serde_json::from_str)
+        .transpose()
+        .map_err(|e| ApiError::BadRequest(format!("mendixModel is not a Mendix model snapshot: {e}")))?;
     let target = fields
         .app_version
         .ok_or_else(|| ApiError::BadRequest(r#"[{"field":"appVersion","message":"Field is required"}]"#.into()))?;
@@ -115,11 +123,27 @@ async fn store_upload(
     };
     let added = change_on_app(&state, caller, app, Some(deployment.clone()), move |c, _, access| {
         let (row, release) = releases::release_upload(c, access, &deployment, new)?;
+        if let Some(model) = &model {
+            models::save(c, access, &release.package_hash, model)?;
+        }
         let change = new_release("release.upload", access, &row.name, &release);
         Ok(((access.name.clone(), row.name, release), Some(change)))
     })
     .await?;
     Ok(release_added(&state, added))
+}
+
+/// `GET …/deployments/{d}/mendix-model` (otadeck extension): the Mendix model the current release
+/// was built from, for the preflight of the next push. 404 when there is none.
+pub async fn current_model(
+    State(state): State<ServerState>,
+    Caller(caller): Caller,
+    Path((app, deployment)): Path<(String, String)>,
+) -> Result<Response, ApiError> {
+    caller.require(&Permission::Read)?;
+    let (label, mendix_model) =
+        on_app(&state, caller, app, move |c, _, access| models::of_current_release(c, access, &deployment)).await?;
+    Ok(ok(&ReleaseModel { label, mendix_model }))
 }
 
 /// `PATCH …/release`: change the latest (or `label`) release; 204 when nothing changed.

@@ -29,14 +29,16 @@ pub fn register(
         .fingerprint
         .filter(serde_json::Value::is_object)
         .ok_or_else(|| invalid("fingerprint: must be a JSON object"))?;
+    let mendix_model =
+        new.mendix_model.as_ref().map(serde_json::to_string).transpose().map_err(|e| invalid(&e.to_string()))?;
     let created_time = now_ms();
     connection.execute(
         "DELETE FROM binaries WHERE app_id = ?1 AND platform = ?2 AND app_version = ?3 AND IFNULL(build_number, -1) = IFNULL(?4, -1)",
         params![access.app_id, platform, app_version, new.build_number],
     )?;
     connection.execute(
-        "INSERT INTO binaries (app_id, platform, app_version, build_number, fingerprint, registered_by, created_time)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        "INSERT INTO binaries (app_id, platform, app_version, build_number, fingerprint, registered_by, created_time, mendix_model)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
         params![
             access.app_id,
             platform,
@@ -44,7 +46,8 @@ pub fn register(
             new.build_number,
             fingerprint.to_string(),
             registered_by,
-            created_time
+            created_time,
+            mendix_model
         ],
     )?;
     Ok(Binary {
@@ -52,6 +55,7 @@ pub fn register(
         app_version,
         build_number: new.build_number,
         fingerprint,
+        mendix_model: new.mendix_model,
         registered_by: registered_by.to_owned(),
         created_time,
     })
@@ -63,7 +67,7 @@ pub fn register(
 /// SQLite errors.
 pub fn list(connection: &Connection, access: &AppAccess) -> StoreResult<Vec<Binary>> {
     let mut statement = connection.prepare_cached(
-        "SELECT platform, app_version, build_number, fingerprint, registered_by, created_time FROM binaries
+        "SELECT platform, app_version, build_number, fingerprint, registered_by, created_time, mendix_model FROM binaries
          WHERE app_id = ?1 ORDER BY created_time, id",
     )?;
     let rows = statement.query_map([access.app_id], |row| {
@@ -73,6 +77,7 @@ pub fn list(connection: &Connection, access: &AppAccess) -> StoreResult<Vec<Bina
             app_version: row.get(1)?,
             build_number: row.get(2)?,
             fingerprint: serde_json::from_str(&fingerprint).unwrap_or_default(),
+            mendix_model: row.get::<_, Option<String>>(6)?.and_then(|m| serde_json::from_str(&m).ok()),
             registered_by: row.get(4)?,
             created_time: row.get(5)?,
         })

@@ -11,6 +11,7 @@ pub mod audit;
 pub mod binaries;
 pub mod mendix;
 pub mod metrics;
+pub mod models;
 pub mod policy;
 pub mod releases;
 
@@ -64,6 +65,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/007_key_scopes.sql"),
     include_str!("migrations/008_audit.sql"),
     include_str!("migrations/009_mendix.sql"),
+    include_str!("migrations/010_mendix_models.sql"),
 ];
 
 /// The metadata database.
