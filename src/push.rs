@@ -12,7 +12,7 @@ use crate::api::management::{Package, PackageInfo};
 use crate::bundle::build::{BuildEvent, BuildSpec};
 use crate::bundle::project::{Project, ProjectKind};
 use crate::bundle::sign::ReleaseSigner;
-use crate::bundle::{BundleError, Platform, fingerprint, package, preflight};
+use crate::bundle::{BundleError, Platform, fingerprint, mendix_model, package, preflight};
 use crate::client::{ClientError, ManagementClient, PackageUpload};
 use crate::domain::{BuildRange, TargetRange};
 
@@ -87,7 +87,7 @@ pub enum PushEvent {
 pub enum PushError {
     #[error("{0}")]
     Invalid(String),
-    #[error("preflight found native changes:\n{}", .0.iter().map(|f| format!("  - {f}")).collect::<Vec<_>>().join("\n"))]
+    #[error("preflight found changes that are not safe over the air:\n{}", .0.iter().map(|f| format!("  - {f}")).collect::<Vec<_>>().join("\n"))]
     Blocked(Vec<String>),
     #[error(transparent)]
     Server(#[from] ClientError),
@@ -161,6 +161,13 @@ pub async fn push(
     }
     let mut findings = Vec::new();
     let mut warnings = Vec::new();
+    let model = match mendix_model::snapshot_of(project) {
+        Ok(model) => model,
+        Err(error) => {
+            warnings.push(format!("the Mendix model could not be read ({error}), so it was not compared"));
+            None
+        }
+    };
     for (platform, app) in &request.targets {
         match client.app(app).await {
             Err(error) if error.status() == Some(404) && request.create_missing_apps => {
@@ -172,8 +179,17 @@ pub async fn push(
         }
         let print = fingerprint::fingerprint(project, *platform)?;
         let binaries = client.binaries(app).await?;
-        let needs_checklist = project.kind == ProjectKind::Mendix && !request.confirm_offline_checklist;
-        let report = preflight::check(*platform, &print, &target, build, &binaries, needs_checklist);
+        let release_model = match model {
+            Some(_) => client.current_release_model(app, &request.deployment).await?,
+            None => None,
+        };
+        let mendix = (project.kind == ProjectKind::Mendix).then(|| preflight::MendixInputs {
+            model: model.as_ref(),
+            current_release: release_model.as_ref().map(|r| (r.label.as_str(), &r.mendix_model)),
+            checklist_confirmed: request.confirm_offline_checklist,
+        });
+        let report = preflight::check(*platform, &print, &target, build, &binaries, mendix);
+        warnings.extend(report.warnings());
         if report.compared_nothing() {
             warnings.push(format!(
                 "{app}: no store build registered for {}; run `otadeck binary register` after each store release so preflight can compare",
@@ -230,7 +246,7 @@ pub async fn push(
             .release_with_progress(
                 app,
                 &request.deployment,
-                &PackageUpload { file: zip_path, info },
+                &PackageUpload { file: zip_path, info, mendix_model: model.clone() },
                 move |sent, total| {
                     let _ = progress_events.try_send(PushEvent::Uploading { platform, sent, total });
                 },

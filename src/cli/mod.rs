@@ -452,10 +452,12 @@ pub struct PushUpdateArgs {
     /// PEM RSA private key to sign the update (default: [signing] private_key in otadeck.toml).
     #[arg(long)]
     pub sign_key: Option<PathBuf>,
-    /// Push even though preflight found native changes; the reason is stored with the release.
+    /// Push even though preflight found native or Mendix model changes; the reason and the findings
+    /// are stored in the release description.
     #[arg(long)]
     pub force_reason: Option<String>,
-    /// Mendix: confirm the offline-first checklist was reviewed for this update.
+    /// Mendix: confirm the offline-first checklist was reviewed for this update. Needed only when no
+    /// registered store build in reach and no current release has a model snapshot to compare with.
     #[arg(long)]
     pub confirm_offline_checklist: bool,
     /// Create the server apps (with Production and Staging) if they do not exist yet.

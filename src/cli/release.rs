@@ -168,6 +168,8 @@ pub async fn run_binary(command: BinaryCommand) -> Result<(), CliError> {
                 .project
                 .as_ref()
                 .ok_or_else(|| CliError::Usage("binary register needs --project <folder>".into()))?;
+            let model =
+                crate::bundle::mendix_model::snapshot_of(project).map_err(|e| CliError::Usage(e.to_string()))?;
             let mut results = Vec::new();
             for (platform, app) in &targets.apps {
                 let platform = platform.unwrap_or(Platform::Android);
@@ -177,10 +179,18 @@ pub async fn run_binary(command: BinaryCommand) -> Result<(), CliError> {
                     app_version: Some(args.app_version.clone()),
                     build_number: args.build_number,
                     fingerprint: Some(serde_json::to_value(&print).unwrap_or_default()),
+                    mendix_model: model.clone(),
                 };
                 let binary = connection.client.register_binary(app, &new).await?;
+                let model_note = model.as_ref().map_or_else(String::new, |m| {
+                    format!(
+                        ", Mendix model with {} entities, {} synchronised offline",
+                        m.entities.len(),
+                        m.offline_entities().len()
+                    )
+                });
                 output.line(&format!(
-                    "{app}: registered {platform} {}{} as a store build ({} native modules, {} icons/splash screens)",
+                    "{app}: registered {platform} {}{} as a store build ({} native modules, {} icons/splash screens{model_note})",
                     binary.app_version,
                     binary.build_number.map(|b| format!(" (build {b})")).unwrap_or_default(),
                     print.native_modules.len(),
@@ -479,7 +489,7 @@ async fn push_update(args: super::PushUpdateArgs) -> Result<(), CliError> {
     let released = result.map_err(|error| match error {
         PushError::Invalid(message) => CliError::Usage(message),
         PushError::Blocked(findings) => CliError::Preflight(format!(
-            "{}\nThese changes need a store release. To push anyway, pass --force-reason \"why this is safe\".",
+            "{}\nThese changes are not safe over the air: ship them in a store release, or change the project so that devices keep their data. To push anyway, pass --force-reason \"why this is safe\".",
             findings.iter().map(|f| format!("  - {f}")).collect::<Vec<_>>().join("\n")
         )),
         PushError::Server(e) => CliError::Server(e),

@@ -124,6 +124,8 @@ pub enum PushStage {
 pub struct PushProgress {
     pub stage: PushStage,
     pub log: Vec<String>,
+    /// Preflight notes that do not block (e.g. Mendix model changes to online-only entities).
+    pub warnings: Vec<String>,
     pub upload: Option<(Platform, u64, u64)>,
     /// The folder being detected, and the result for the last folder detected.
     pub detecting: Option<String>,
@@ -133,13 +135,21 @@ pub struct PushProgress {
 impl PushProgress {
     #[must_use]
     pub fn new() -> Self {
-        Self { stage: PushStage::Editing, log: Vec::new(), upload: None, detecting: None, project: None }
+        Self {
+            stage: PushStage::Editing,
+            log: Vec::new(),
+            warnings: Vec::new(),
+            upload: None,
+            detecting: None,
+            project: None,
+        }
     }
 
     fn on_event(&mut self, event: PushEvent) {
         match event {
             PushEvent::Preflight { warnings, findings } => {
-                self.log.extend(warnings.into_iter().map(|w| format!("warning: {w}")));
+                self.log.extend(warnings.iter().map(|w| format!("warning: {w}")));
+                self.warnings = warnings;
                 self.log.extend(findings.into_iter().map(|f| format!("preflight: {f}")));
             }
             PushEvent::Build { platform, event } => match event {

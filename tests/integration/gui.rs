@@ -243,6 +243,21 @@ fn a_refused_change_reverts_and_shows_the_servers_message() {
     assert_eq!(gui.history("Staging").len(), 3, "nothing was created");
 }
 
+/// Opens the push dialog and fills it for an Android-only push of `project` to `target_version`.
+fn fill_android_push(harness: &mut Harness<'_, OtadeckApp>, project: &std::path::Path, target_version: &str) {
+    step_until(harness, "apps loaded", |h| shows(h, "Shop"));
+    harness.get_by_label("Push update…").click();
+    step_until(harness, "dialog", |h| shows(h, "Build and push"));
+    for (field, text) in [("Project folder", project.display().to_string()), ("Target version", target_version.into())]
+    {
+        harness.get_by_role_and_label(Role::TextInput, field).focus();
+        harness.step();
+        harness.get_by_role_and_label(Role::TextInput, field).type_text(&text);
+        harness.step();
+    }
+    harness.get_by_label("iOS").click();
+}
+
 #[test]
 fn push_flow_from_a_fixture_project_creates_the_app_and_a_release() {
     let gui = Gui::seeded();
@@ -254,19 +269,7 @@ fn push_flow_from_a_fixture_project_creates_the_app_and_a_release() {
     )
     .expect("config");
     let mut harness = gui.harness();
-    step_until(&mut harness, "apps loaded", |h| shows(h, "Shop"));
-    harness.get_by_label("Push update…").click();
-    step_until(&mut harness, "dialog", |h| shows(h, "Build and push"));
-    let folder = harness.get_by_role_and_label(Role::TextInput, "Project folder");
-    folder.focus();
-    harness.step();
-    harness.get_by_role_and_label(Role::TextInput, "Project folder").type_text(&project.display().to_string());
-    harness.step();
-    harness.get_by_role_and_label(Role::TextInput, "Target version").focus();
-    harness.step();
-    harness.get_by_role_and_label(Role::TextInput, "Target version").type_text("1.0.0");
-    harness.step();
-    harness.get_by_label("iOS").click();
+    fill_android_push(&mut harness, &project, "1.0.0");
     step_until(&mut harness, "project detected", |h| {
         h.query_all_by_label_contains("React Native project").next().is_some()
     });
@@ -283,6 +286,45 @@ fn push_flow_from_a_fixture_project_creates_the_app_and_a_release() {
     step_until(&mut harness, "new release selected", |h| {
         shows(h, "FieldService-Android / Staging") && shows(h, "Release v1")
     });
+}
+
+#[test]
+fn a_mendix_push_is_stopped_by_the_model_preflight_and_the_dialog_lists_the_finding() {
+    use crate::mendix_preflight::{copy_fixture, original, rename_offline_entity};
+    use otadeck::api::management::NewBinary;
+    let gui = Gui::seeded();
+    let project = copy_fixture();
+    rename_offline_entity(project.path());
+    let app = "NativeComponentsTestProject-Android";
+    gui.runtime.block_on(async {
+        let admin = gui.server().admin();
+        admin.create_app(app).await.expect("app");
+        let binary = NewBinary {
+            platform: Some("android".into()),
+            app_version: Some("1.0.0".into()),
+            build_number: None,
+            fingerprint: Some(json!({})),
+            mendix_model: Some(original()),
+        };
+        admin.register_binary(app, &binary).await.expect("binary");
+    });
+    let mut harness = gui.harness();
+    fill_android_push(&mut harness, project.path(), "1.0.0");
+    step_until(&mut harness, "project detected", |h| h.query_all_by_label_contains("Mendix project").next().is_some());
+    harness.get_by_label("Build and push").click();
+    step_until(&mut harness, "blocked", |h| {
+        h.query_all_by_label_contains("renamed to NativeMobileResources_Tests.VoiceMemo").next().is_some()
+    });
+    assert!(shows(&harness, "Preflight found changes that are not safe over the air:"));
+    assert!(
+        harness
+            .query_all_by_label_contains("- android 1.0.0: offline-synced entity NativeMobileResources_Tests.AudioFile")
+            .next()
+            .is_some(),
+        "the finding names the store build it was found against"
+    );
+    assert!(shows(&harness, "Push anyway"), "a written reason can override");
+    assert!(gui.runtime.block_on(gui.server().admin().history(app, "Staging")).expect("history").is_empty());
 }
 
 #[test]
@@ -578,6 +620,7 @@ fn the_rollback_dialog_shows_what_each_store_build_gets_now_and_after() {
             app_version: Some("1.0.0".into()),
             build_number: Some(42),
             fingerprint: Some(json!({})),
+            mendix_model: None,
         };
         gui.server().admin().register_binary("Shop-Android", &binary).await.expect("binary");
     });

@@ -18,6 +18,7 @@ mod hygiene;
 mod management;
 pub mod mendix;
 mod mendix_model;
+mod mendix_preflight;
 mod node_tools;
 mod packaging;
 mod real_clients;

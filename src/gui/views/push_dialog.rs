@@ -106,10 +106,18 @@ pub fn push_dialog_ui(ctx: &ViewContext<'_>, form: &mut PushForm, egui_ctx: &egu
                 progress_ui(progress, ui);
             }
             PushStage::Blocked { findings } => {
-                ui.colored_label(theme::error(ui), "Preflight found changes that need a store release:");
-                for finding in findings {
-                    ui.label(format!("- {finding}"));
-                }
+                ui.colored_label(theme::error(ui), "Preflight found changes that are not safe over the air:");
+                egui::ScrollArea::vertical().id_salt("preflight-findings").max_height(220.0).show(ui, |ui| {
+                    for finding in findings {
+                        ui.label(format!("- {finding}"));
+                    }
+                    if !progress.warnings.is_empty() {
+                        ui.colored_label(theme::warn(ui), "Also noted (not blocking):");
+                        for warning in &progress.warnings {
+                            ui.label(format!("- {warning}"));
+                        }
+                    }
+                });
                 ui.label("To push anyway, write why it is safe (stored with the release):");
                 let reason = ui.add(egui::TextEdit::singleline(&mut form.force_reason).desired_width(f32::INFINITY));
                 reason.widget_info(|| {
@@ -259,7 +267,8 @@ fn form_ui(ctx: &ViewContext<'_>, form: &mut PushForm, progress: &PushProgress, 
     labelled_field(ui, "Description", &mut form.description);
     labelled_field(ui, "Signing key (PEM)", &mut form.sign_key);
     if project.is_some_and(|p| p.kind == ProjectKind::Mendix) {
-        ui.checkbox(&mut form.confirm_offline, "I reviewed the Mendix offline-first checklist");
+        ui.checkbox(&mut form.confirm_offline, "I reviewed the Mendix offline-first checklist")
+            .on_hover_text("Needed only when no registered store build and no current release has a model snapshot to compare the project's model with.");
     }
     let ready = project.is_some()
         && range_error.is_none()
