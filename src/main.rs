@@ -98,6 +98,21 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     config.limits.downloads_per_second = args.download_rate_limit;
     config.limits.download_burst = args.download_rate_limit.saturating_mul(10);
     config.limits.per_address_connections = args.max_connections_per_address;
+    let bucket = server::blobs::BucketConfig {
+        endpoint: args.s3_endpoint.filter(|e| !e.is_empty()),
+        region: args.s3_region.filter(|r| !r.is_empty()),
+        access_key_id: args.s3_access_key_id.filter(|k| !k.is_empty()),
+        secret_access_key: args.s3_secret_access_key.filter(|k| !k.is_empty()),
+        ..server::blobs::BucketConfig::default()
+    };
+    config.blobs = match server::blobs::BlobLocation::parse(&args.blobs, bucket) {
+        Ok(location) => location,
+        Err(message) => {
+            eprintln!("error: {message}");
+            std::process::exit(2);
+        }
+    };
+    config.blob_base_url = args.blob_base_url.filter(|u| !u.is_empty());
     config.tls = match (args.tls_cert, args.tls_key) {
         (Some(cert), Some(key)) => Some(server::TlsFiles { cert, key }),
         _ => None,
@@ -128,7 +143,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         }
         None => None,
     };
-    tracing::info!(listen = %bound, data_dir = %data_dir.display(), public_url = %opened.state.public_url, tls = config.tls.is_some(), "otadeck server ready");
+    tracing::info!(listen = %bound, data_dir = %data_dir.display(), public_url = %opened.state.public_url, tls = config.tls.is_some(), blobs = %opened.state.blobs.describe(), "otadeck server ready");
     let signalled = stop.clone();
     tokio::spawn(async move {
         shutdown_signal().await;

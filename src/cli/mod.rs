@@ -371,6 +371,27 @@ pub struct ServeArgs {
     /// Seconds requests in flight may run on after SIGTERM before they are cut off.
     #[arg(long, default_value_t = 30, env = "OTADECK_SHUTDOWN_GRACE_SECONDS")]
     pub shutdown_grace_seconds: u64,
+    /// Where package files live: `folder` (the data dir's blobs/) or an S3-compatible bucket,
+    /// s3://bucket/prefix.
+    #[arg(long, default_value = "folder", env = "OTADECK_BLOBS")]
+    pub blobs: String,
+    /// The bucket's endpoint, for S3-compatible stores (MinIO, Ceph, …); path-style requests.
+    #[arg(long, env = "AWS_ENDPOINT_URL")]
+    pub s3_endpoint: Option<String>,
+    /// The bucket's region (default us-east-1).
+    #[arg(long, env = "AWS_REGION")]
+    pub s3_region: Option<String>,
+    /// The bucket's access key id.
+    #[arg(long, env = "AWS_ACCESS_KEY_ID", hide_env_values = true)]
+    pub s3_access_key_id: Option<String>,
+    /// The bucket's secret access key (prefer the environment variable: arguments are visible to
+    /// other local users).
+    #[arg(long, env = "AWS_SECRET_ACCESS_KEY", hide_env_values = true)]
+    pub s3_secret_access_key: Option<String>,
+    /// Download links point here instead of at this server, e.g. a CDN or the bucket's public URL in
+    /// front of the package files (`<url>/ab/abcdef…`, the layout of the blob folder and bucket).
+    #[arg(long, env = "OTADECK_BLOB_BASE_URL")]
+    pub blob_base_url: Option<String>,
 }
 
 /// Server, key and output options shared by the release and binary commands.

@@ -87,6 +87,10 @@ impl From<std::io::Error> for ApiError {
             Some(code) if code == nix::libc::ENOSPC || code == nix::libc::EDQUOT => {
                 Self::Unavailable("The server's disk is full; nothing was stored.".into())
             }
+            _ if error.get_ref().is_some_and(|e| e.is::<crate::server::blobs::BucketUnavailable>()) => {
+                tracing::warn!(%error, "package bucket request failed");
+                Self::Unavailable("The package store cannot be reached right now; retry shortly.".into())
+            }
             _ => Self::Internal(error.to_string()),
         }
     }

@@ -66,9 +66,23 @@ pub struct ServerConfig {
     pub shutdown_grace: Duration,
     /// Connection caps, timeouts and per-address rate limits.
     pub limits: limits::Limits,
+    /// Where package blobs live: the data dir's folder or an S3-compatible bucket.
+    pub blobs: blobs::BlobLocation,
+    /// Download URLs point here (`<base>/ab/abcdef…`) instead of at this server: a CDN or the
+    /// bucket in front of the blobs.
+    pub blob_base_url: Option<String>,
 }
 
 impl ServerConfig {
+    /// The blob store for messages: `folder` or `s3://bucket/prefix`.
+    #[must_use]
+    pub fn blobs_label(&self) -> String {
+        match &self.blobs {
+            blobs::BlobLocation::Folder => format!("{}", self.data_dir.join("blobs").display()),
+            blobs::BlobLocation::Bucket(b) => format!("s3://{}/{}", b.bucket, b.prefix),
+        }
+    }
+
     /// Defaults for a data dir.
     #[must_use]
     pub fn new(data_dir: PathBuf) -> Self {
@@ -82,6 +96,8 @@ impl ServerConfig {
             tls: None,
             shutdown_grace: DEFAULT_SHUTDOWN_GRACE,
             limits: limits::Limits::default(),
+            blobs: blobs::BlobLocation::Folder,
+            blob_base_url: None,
         }
     }
 
@@ -141,13 +157,17 @@ pub enum StartError {
     NoPublicUrl { listen: SocketAddr },
     #[error("cannot load the TLS certificate {cert} and key {key}: {reason}", cert = .files.cert.display(), key = .files.key.display())]
     Tls { files: TlsFiles, reason: String },
+    #[error("--blob-base-url {url:?} is not usable: {reason}")]
+    BlobBaseUrl { url: String, reason: String },
+    #[error("cannot open the blob store {target}: {source}")]
+    Blobs { target: String, source: std::io::Error },
 }
 
 impl StartError {
     /// Whether the error is in the configuration (the binary exits 2) rather than the environment.
     #[must_use]
     pub fn is_configuration(&self) -> bool {
-        matches!(self, Self::PublicUrl { .. } | Self::NoPublicUrl { .. } | Self::Tls { .. })
+        matches!(self, Self::PublicUrl { .. } | Self::NoPublicUrl { .. } | Self::Tls { .. } | Self::BlobBaseUrl { .. })
     }
 }
 
@@ -212,7 +232,15 @@ impl ServerState {
             public_url: public_url.clone(),
             started_ms: store::now_ms(),
         })?;
-        let blobs = Arc::new(blobs::BlobStore::open(&data_dir).map_err(dir_error)?);
+        if let Some(base) = &config.blob_base_url {
+            parse_public_url(base).map_err(|error| match error {
+                StartError::PublicUrl { url, reason } => StartError::BlobBaseUrl { url, reason },
+                other => other,
+            })?;
+        }
+        let blobs = blobs::BlobStore::open(&data_dir, &config.blobs, config.blob_base_url.as_deref())
+            .map_err(|source| StartError::Blobs { target: config.blobs_label(), source })?;
+        let blobs = Arc::new(blobs);
         let store = store::Store::open(&data_dir.join("otadeck.sqlite3"))?;
         let admin_key = config.admin_key.clone();
         let generated_admin_key = store.run(move |c| store::accounts::bootstrap_admin(c, admin_key.as_deref())).await?;
@@ -276,15 +304,11 @@ impl ServerState {
     /// # Errors
     /// Storage errors.
     pub async fn collect_blobs(&self, grace: Duration) -> Result<usize, store::StoreError> {
-        let blobs = Arc::clone(&self.blobs);
         let cutoff = std::time::SystemTime::now().checked_sub(grace).unwrap_or(std::time::UNIX_EPOCH);
-        let candidates = tokio::task::spawn_blocking(move || blobs.older_than(cutoff))
-            .await
-            .map_err(|e| store::StoreError::Task(e.to_string()))?
-            .map_err(|e| store::StoreError::Task(e.to_string()))?;
+        let candidates = self.blobs.older_than(cutoff).await.map_err(|e| store::StoreError::Task(e.to_string()))?;
         let unused = self.store.run(move |c| store::releases::unreferenced_blobs(c, candidates)).await?;
         for sha256 in &unused {
-            if let Err(error) = self.blobs.remove(sha256) {
+            if let Err(error) = self.blobs.remove(sha256).await {
                 tracing::warn!(%error, sha256, "cannot delete an unreferenced blob");
             }
         }
@@ -309,10 +333,12 @@ impl ServerState {
         peer.ip()
     }
 
-    /// Absolute download URL of a blob.
+    /// Absolute download URL of a blob: under `--blob-base-url` when set, else this server's.
     #[must_use]
     pub fn blob_url(&self, sha256: &str) -> String {
-        format!("{}{}{sha256}", self.public_url, routes::BLOB_PATH_PREFIX)
+        self.blobs
+            .public_url(sha256)
+            .unwrap_or_else(|| format!("{}{}{sha256}", self.public_url, routes::BLOB_PATH_PREFIX))
     }
 }
 

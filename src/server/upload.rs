@@ -159,16 +159,13 @@ pub async fn package_hash(state: &ServerState, package: &ReceivedPackage) -> Res
     .map_err(|e| ApiError::Internal(e.to_string()))?
 }
 
-/// Moves a received package into the blob store, durably; after this a release row may name it.
+/// Moves a received package into the blob store (folder or bucket), durably; after this a release
+/// row may name it.
 ///
 /// # Errors
-/// I/O errors (503 for a full disk or no file descriptors).
+/// I/O or bucket errors (503 for a full disk, no file descriptors or an unreachable bucket).
 pub async fn commit(state: &ServerState, package: &ReceivedPackage) -> Result<(), ApiError> {
-    let blobs = state.blobs.clone();
-    let (temp, sha) = (package.temp.0.clone(), package.sha256.clone());
-    tokio::task::spawn_blocking(move || blobs.commit(&temp, &sha))
-        .await
-        .map_err(|e| ApiError::Internal(e.to_string()))??;
+    state.blobs.commit(&package.temp.0, &package.sha256).await?;
     Ok(())
 }
 

@@ -1,5 +1,6 @@
 //! SIGKILL during a stream of uploads and patches, then restart: only complete releases remain, each
-//! blob matches its hash, and every acknowledged release survived.
+//! blob matches its hash, and every acknowledged release survived. Run with the blob folder and with
+//! an S3-compatible bucket (`serve --blobs s3://…`).
 
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -7,14 +8,24 @@ use std::time::{Duration, Instant};
 
 use otadeck::api::management::PackageInfo;
 use otadeck::domain::package::sha256_hex;
+use otadeck::server::blobs::BucketConfig;
 use serde_json::json;
 
 use crate::support::{ADMIN_KEY, free_port, info, upload};
 
-fn start_server(data_dir: &Path, port: u16) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_otadeck"))
-        .args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--data-dir"])
-        .arg(data_dir)
+/// `otadeck serve` on `data_dir`, its blobs in the folder or in `bucket`.
+fn start_server(data_dir: &Path, port: u16, bucket: Option<&BucketConfig>) -> Child {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_otadeck"));
+    command.args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--data-dir"]).arg(data_dir);
+    if let Some(bucket) = bucket {
+        command
+            .args(["--blobs", &format!("s3://{}/{}", bucket.bucket, bucket.prefix)])
+            .env("AWS_ENDPOINT_URL", bucket.endpoint.as_deref().unwrap_or_default())
+            .env("AWS_REGION", "us-east-1")
+            .env("AWS_ACCESS_KEY_ID", bucket.access_key_id.as_deref().unwrap_or_default())
+            .env("AWS_SECRET_ACCESS_KEY", bucket.secret_access_key.as_deref().unwrap_or_default());
+    }
+    command
         .env("OTADECK_ADMIN_KEY", ADMIN_KEY)
         .env("RUST_LOG", "warn")
         .stdout(Stdio::null())
@@ -37,11 +48,28 @@ async fn wait_healthy(url: &str) {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn sigkill_during_uploads_leaves_only_complete_releases() {
+    sigkill_during_uploads(None).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sigkill_during_uploads_to_a_bucket_leaves_only_complete_releases() {
+    let Some(bucket) = crate::s3_server::bucket("sigkill_during_uploads_to_a_bucket").await else { return };
+    sigkill_during_uploads(Some(&bucket)).await;
+    // Every object is complete: its bytes hash to its key (an upload cut off by the kill is at
+    // most an unreferenced object, swept later).
+    let objects = crate::s3_server::objects(&bucket).await;
+    assert!(!objects.is_empty());
+    for (key, bytes) in &objects {
+        assert!(key.ends_with(&sha256_hex(bytes)), "{key} holds exactly its content");
+    }
+}
+
+async fn sigkill_during_uploads(bucket: Option<&BucketConfig>) {
     let data = tempfile::tempdir().expect("data dir");
     let fixtures = tempfile::tempdir().expect("fixtures");
     let port = free_port();
     let url = format!("http://127.0.0.1:{port}");
-    let mut child = start_server(data.path(), port);
+    let mut child = start_server(data.path(), port, bucket);
     wait_healthy(&url).await;
     let admin = otadeck::client::ManagementClient::new(&url, ADMIN_KEY).expect("client");
     admin.create_app("App").await.expect("app");
@@ -85,7 +113,7 @@ async fn sigkill_during_uploads_leaves_only_complete_releases() {
     let acknowledged = writer.await.expect("writer task");
     assert!(!acknowledged.is_empty(), "some releases were acknowledged before the kill");
 
-    let mut restarted = start_server(data.path(), port);
+    let mut restarted = start_server(data.path(), port, bucket);
     wait_healthy(&url).await;
     let history = admin.history("App", "Staging").await.expect("history after restart");
     for label in &acknowledged {

@@ -22,6 +22,8 @@ mod mendix_preflight;
 mod node_tools;
 mod packaging;
 mod real_clients;
+mod s3;
+mod s3_server;
 mod scopes;
 mod team_server;
 mod tidy;

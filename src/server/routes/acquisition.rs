@@ -7,7 +7,6 @@ use axum::body::{Body, Bytes};
 use axum::extract::{ConnectInfo, Path, RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use tokio_util::io::ReaderStream;
 
 use crate::api::acquisition::{
     DeployReport, DownloadReport, LegacyUpdateCheckResponse, UpdateCheckQuery, UpdateCheckResponse, UpdateInfo, status,
@@ -319,16 +318,11 @@ pub async fn download(
 /// # Errors
 /// 404 for an unknown blob; 503 when the file cannot be opened now.
 pub(crate) async fn blob_response(state: &ServerState, sha256: &str) -> Result<Response, ApiError> {
-    let not_found = || ApiError::NotFound("No package with that hash.".into());
-    let path = state.blobs.path_of(sha256).ok_or_else(not_found)?;
-    let file = tokio::fs::File::open(&path).await.map_err(|error| match error.kind() {
-        std::io::ErrorKind::NotFound => not_found(),
-        _ => ApiError::from(error),
-    })?;
-    let length = file.metadata().await?.len();
-    let mut response = Body::from_stream(ReaderStream::with_capacity(file, 64 * 1024)).into_response();
+    let blob =
+        state.blobs.open_blob(sha256).await?.ok_or_else(|| ApiError::NotFound("No package with that hash.".into()))?;
+    let mut response = Body::from_stream(blob.stream).into_response();
     let headers = response.headers_mut();
-    headers.insert(header::CONTENT_LENGTH, HeaderValue::from(length));
+    headers.insert(header::CONTENT_LENGTH, HeaderValue::from(blob.length));
     headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/octet-stream"));
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=31536000, immutable"));
     Ok(response)
