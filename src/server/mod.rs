@@ -9,6 +9,7 @@
 
 pub mod auth;
 pub mod blobs;
+pub mod byte_range;
 pub mod cache;
 pub mod data_dir;
 pub mod error;

@@ -1,6 +1,8 @@
 //! Package blobs in a real S3-compatible bucket (moto, see `s3_server`): releases land in the bucket
 //! before their row, devices download them through the server or straight from `--blob-base-url`,
 //! unreferenced objects are swept, and an unreachable bucket is a clear 503 that loses nothing.
+//! Downloads resume (`Range`, `If-Range`) and revalidate (`If-None-Match`) the same from the folder
+//! and from a bucket.
 
 use std::time::Duration;
 
@@ -132,4 +134,60 @@ async fn serve_names_a_bad_blob_setting_and_exits_2() {
         assert_eq!(code, 2, "{stderr}");
         assert!(stderr.contains(expected), "{stderr}");
     }
+}
+
+/// `Range`, `If-Range` and `If-None-Match` on `GET /blobs/…`, the same for the folder and a bucket.
+async fn downloads_resume_and_revalidate(server: &TestServer) {
+    let admin = server.admin();
+    app_with_keys(&admin, "App").await;
+    let dir = tempfile::tempdir().expect("dir");
+    let released = admin.release("App", "Staging", &upload(package(dir.path(), "ranges"), info("^1.0.0"))).await;
+    let url = released.expect("release").blob_url;
+    let http = server.http();
+    let whole = http.get(&url).send().await.expect("get");
+    assert_eq!(whole.status(), 200);
+    let etag = whole.headers()["etag"].to_str().expect("etag").to_owned();
+    assert_eq!(whole.headers()["accept-ranges"], "bytes");
+    let bytes = whole.bytes().await.expect("bytes");
+    assert_eq!(etag, format!("\"{}\"", sha256_hex(&bytes)), "the ETag is the content hash");
+    let size = bytes.len();
+
+    let get = |range: &'static str| http.get(&url).header("range", range).send();
+    let part = get("bytes=10-19").await.expect("range");
+    assert_eq!(part.status(), 206);
+    assert_eq!(part.headers()["content-range"], format!("bytes 10-19/{size}").as_str());
+    assert_eq!(part.bytes().await.expect("bytes"), bytes.slice(10..20));
+    let tail = get("bytes=-7").await.expect("suffix");
+    assert_eq!(tail.status(), 206);
+    assert_eq!(tail.bytes().await.expect("bytes"), bytes.slice(size - 7..));
+    let resumed = http.get(&url).header("range", "bytes=100-").header("if-range", &etag).send().await.expect("resume");
+    assert_eq!(resumed.status(), 206);
+    assert_eq!(resumed.bytes().await.expect("bytes"), bytes.slice(100..));
+    let changed = http.get(&url).header("range", "bytes=100-").header("if-range", "\"other\"").send().await;
+    let changed = changed.expect("if-range mismatch");
+    assert_eq!(changed.status(), 200, "another copy gets the whole file");
+    assert_eq!(changed.bytes().await.expect("bytes"), bytes);
+    let beyond = http.get(&url).header("range", format!("bytes={size}-")).send().await.expect("416");
+    assert_eq!(beyond.status(), 416);
+    assert_eq!(beyond.headers()["content-range"], format!("bytes */{size}").as_str());
+
+    let revalidated = http.get(&url).header("if-none-match", &etag).send().await.expect("304");
+    assert_eq!(revalidated.status(), 304);
+    assert_eq!(revalidated.headers()["etag"], etag.as_str());
+    assert!(revalidated.bytes().await.expect("body").is_empty());
+    let other = http.get(&url).header("if-none-match", "\"not-this\"").send().await.expect("200");
+    assert_eq!(other.status(), 200);
+    let missing = http.get(format!("{}/blobs/{}", server.url, "a".repeat(64))).header("range", "bytes=0-1").send();
+    assert_eq!(missing.await.expect("404").status(), 404);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn downloads_resume_and_revalidate_from_the_folder() {
+    downloads_resume_and_revalidate(&TestServer::start().await).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn downloads_resume_and_revalidate_from_a_bucket() {
+    let Some(bucket) = bucket("downloads_resume_and_revalidate_from_a_bucket").await else { return };
+    downloads_resume_and_revalidate(&server_on(&bucket, None).await).await;
 }

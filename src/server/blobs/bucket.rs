@@ -12,7 +12,7 @@ use futures_util::{StreamExt as _, TryStreamExt as _};
 use object_store::aws::AmazonS3Builder;
 use object_store::buffered::BufWriter;
 use object_store::path::Path as ObjectPath;
-use object_store::{ClientOptions, ObjectStore, ObjectStoreExt as _, PutPayload, RetryConfig};
+use object_store::{ClientOptions, GetOptions, GetRange, ObjectStore, ObjectStoreExt as _, PutPayload, RetryConfig};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
 /// How to reach the bucket (`--blobs s3://…` and the `AWS_*` settings).
@@ -124,13 +124,29 @@ impl BucketBlobs {
         writer.shutdown().await.map_err(|e| std::io::Error::other(BucketUnavailable(e.to_string())))
     }
 
-    pub async fn open_blob(&self, sha256: &str) -> std::io::Result<Option<super::BlobBody>> {
-        match self.store.get(&self.key(sha256)).await {
+    pub async fn open_blob(
+        &self,
+        sha256: &str,
+        range: Option<std::ops::RangeInclusive<u64>>,
+    ) -> std::io::Result<Option<super::BlobBody>> {
+        let options = GetOptions {
+            range: range.map(|r| GetRange::Bounded(*r.start()..r.end().saturating_add(1))),
+            ..GetOptions::default()
+        };
+        match self.store.get_opts(&self.key(sha256), options).await {
             Ok(result) => {
-                let length = result.meta.size;
+                let length = result.range.end - result.range.start;
                 let stream = result.into_stream().map_err(io_error).boxed();
                 Ok(Some(super::BlobBody { length, stream }))
             }
+            Err(object_store::Error::NotFound { .. }) => Ok(None),
+            Err(error) => Err(io_error(error)),
+        }
+    }
+
+    pub async fn size_of(&self, sha256: &str) -> std::io::Result<Option<u64>> {
+        match self.store.head(&self.key(sha256)).await {
+            Ok(meta) => Ok(Some(meta.size)),
             Err(object_store::Error::NotFound { .. }) => Ok(None),
             Err(error) => Err(io_error(error)),
         }

@@ -86,19 +86,44 @@ impl FolderBlobs {
 }
 
 impl FolderBlobs {
-    /// A blob file as a stream; `None` when it does not exist.
+    /// A blob file, or the inclusive byte `range` of it, as a stream; `None` when it does not exist.
     ///
     /// # Errors
     /// I/O errors other than "not found".
-    pub async fn open_blob(&self, sha256: &str) -> std::io::Result<Option<super::BlobBody>> {
+    pub async fn open_blob(
+        &self,
+        sha256: &str,
+        range: Option<std::ops::RangeInclusive<u64>>,
+    ) -> std::io::Result<Option<super::BlobBody>> {
+        use tokio::io::{AsyncReadExt as _, AsyncSeekExt as _};
         let Some(path) = self.path_of(sha256) else { return Ok(None) };
-        let file = match tokio::fs::File::open(&path).await {
+        let mut file = match tokio::fs::File::open(&path).await {
             Ok(file) => file,
             Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(None),
             Err(error) => return Err(error),
         };
-        let length = file.metadata().await?.len();
-        let stream = tokio_util::io::ReaderStream::with_capacity(file, 64 * 1024);
+        let size = file.metadata().await?.len();
+        let (start, length) = match range {
+            Some(range) => (*range.start(), range.end().saturating_sub(*range.start()) + 1),
+            None => (0, size),
+        };
+        if start > 0 {
+            file.seek(std::io::SeekFrom::Start(start)).await?;
+        }
+        let stream = tokio_util::io::ReaderStream::with_capacity(file.take(length), 64 * 1024);
         Ok(Some(super::BlobBody { length, stream: Box::pin(stream) }))
+    }
+
+    /// A blob file's size; `None` when it does not exist.
+    ///
+    /// # Errors
+    /// I/O errors other than "not found".
+    pub async fn size_of(&self, sha256: &str) -> std::io::Result<Option<u64>> {
+        let Some(path) = self.path_of(sha256) else { return Ok(None) };
+        match tokio::fs::metadata(&path).await {
+            Ok(metadata) => Ok(Some(metadata.len())),
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(error) => Err(error),
+        }
     }
 }

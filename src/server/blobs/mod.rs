@@ -10,6 +10,7 @@
 mod bucket;
 mod folder;
 
+use std::ops::RangeInclusive;
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
@@ -159,17 +160,36 @@ impl BlobStore {
         }
     }
 
-    /// A blob's bytes; `None` when there is no such blob.
+    /// A blob's bytes, all of them or the inclusive byte `range` (which must lie inside the blob);
+    /// `None` when there is no such blob. `length` is what the stream yields.
     ///
     /// # Errors
     /// I/O or bucket errors other than "not found".
-    pub async fn open_blob(&self, sha256: &str) -> std::io::Result<Option<BlobBody>> {
+    pub async fn open_blob(
+        &self,
+        sha256: &str,
+        range: Option<RangeInclusive<u64>>,
+    ) -> std::io::Result<Option<BlobBody>> {
         if !well_formed(sha256) {
             return Ok(None);
         }
         match &self.backend {
-            Backend::Folder(folder) => folder.open_blob(sha256).await,
-            Backend::Bucket(bucket) => bucket.open_blob(sha256).await,
+            Backend::Folder(folder) => folder.open_blob(sha256, range).await,
+            Backend::Bucket(bucket) => bucket.open_blob(sha256, range).await,
+        }
+    }
+
+    /// A blob's size; `None` when there is no such blob.
+    ///
+    /// # Errors
+    /// I/O or bucket errors other than "not found".
+    pub async fn size_of(&self, sha256: &str) -> std::io::Result<Option<u64>> {
+        if !well_formed(sha256) {
+            return Ok(None);
+        }
+        match &self.backend {
+            Backend::Folder(folder) => folder.size_of(sha256).await,
+            Backend::Bucket(bucket) => bucket.size_of(sha256).await,
         }
     }
 

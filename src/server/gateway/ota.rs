@@ -204,7 +204,7 @@ pub async fn bundle(gateway: &Gateway, channel: &ChannelRow, path: &str, network
         })
         .await;
     match found {
-        Ok(Some(blob)) => crate::server::routes::blob_response(&gateway.server, &blob)
+        Ok(Some(blob)) => crate::server::routes::blob_response(&gateway.server, &blob, &axum::http::HeaderMap::new())
             .await
             .unwrap_or_else(axum::response::IntoResponse::into_response),
         Ok(None) => not_found(),

@@ -14,6 +14,7 @@ use crate::api::acquisition::{
 use crate::domain::selection::{UpdateDecision, UpdateQuery, plan_update};
 use crate::domain::{DeviceVersion, validate};
 use crate::server::ServerState;
+use crate::server::byte_range::{self, RangeRequest};
 use crate::server::cache::{DeploymentSnapshot, OfferedRelease, ResponseFormat};
 use crate::server::error::ApiError;
 use crate::server::observability::KindLabels;
@@ -302,7 +303,9 @@ pub async fn report_download(
     counted(&state, outcome, &key, Some(&label))
 }
 
-/// `GET /blobs/{sha256}`: the package bytes, un-chunked with an exact `Content-Length`, no auth.
+/// `GET /blobs/{sha256}`: the package bytes, un-chunked with an exact `Content-Length`, no auth;
+/// `Range` resumes an interrupted download, `If-None-Match` with the ETag (the content hash) answers
+/// 304.
 pub async fn download(
     State(state): State<ServerState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
@@ -310,20 +313,70 @@ pub async fn download(
     Path(sha256): Path<String>,
 ) -> Result<Response, ApiError> {
     throttle(&state.download_limiter, state.client_address(peer, &headers))?;
-    blob_response(&state, &sha256).await
+    blob_response(&state, &sha256, &headers).await
 }
 
-/// A stored package file as a streamed, immutable download.
+/// A stored package file as a streamed, immutable download: whole (200), one byte range (206, or
+/// 416 outside the file), or not modified (304) when the client already has this content.
 ///
 /// # Errors
-/// 404 for an unknown blob; 503 when the file cannot be opened now.
-pub(crate) async fn blob_response(state: &ServerState, sha256: &str) -> Result<Response, ApiError> {
-    let blob =
-        state.blobs.open_blob(sha256).await?.ok_or_else(|| ApiError::NotFound("No package with that hash.".into()))?;
-    let mut response = Body::from_stream(blob.stream).into_response();
+/// 404 for an unknown blob; 503 when the file or bucket cannot be read now.
+pub(crate) async fn blob_response(
+    state: &ServerState,
+    sha256: &str,
+    request: &HeaderMap,
+) -> Result<Response, ApiError> {
+    let not_found = || ApiError::NotFound("No package with that hash.".into());
+    let etag = format!("\"{sha256}\"");
+    let header_text = |name| request.get(name).and_then(|v: &HeaderValue| v.to_str().ok());
+    let cached = header_text(header::IF_NONE_MATCH).is_some_and(|tags| {
+        tags.split(',').map(|tag| tag.trim().trim_start_matches("W/")).any(|tag| tag == etag || tag == "*")
+    });
+    // A range applies only if the client's copy is this content (`If-Range` names the ETag).
+    let range_header =
+        header_text(header::RANGE).filter(|_| header_text(header::IF_RANGE).is_none_or(|tag| tag.trim() == etag));
+    let (status, range, size) = if cached || range_header.is_some() {
+        let size = state.blobs.size_of(sha256).await?.ok_or_else(not_found)?;
+        if cached {
+            let mut response = StatusCode::NOT_MODIFIED.into_response();
+            immutable_headers(response.headers_mut(), &etag);
+            return Ok(response);
+        }
+        match byte_range::parse(range_header, size) {
+            RangeRequest::Whole => (StatusCode::OK, None, Some(size)),
+            RangeRequest::Part(range) => (StatusCode::PARTIAL_CONTENT, Some(range), Some(size)),
+            RangeRequest::Unsatisfiable => {
+                let mut response = StatusCode::RANGE_NOT_SATISFIABLE.into_response();
+                let unsatisfied =
+                    HeaderValue::from_str(&format!("bytes */{size}")).map_err(|e| ApiError::Internal(e.to_string()))?;
+                response.headers_mut().insert(header::CONTENT_RANGE, unsatisfied);
+                return Ok(response);
+            }
+        }
+    } else {
+        (StatusCode::OK, None, None)
+    };
+    let blob = state.blobs.open_blob(sha256, range.clone()).await?.ok_or_else(not_found)?;
+    let mut response = (status, Body::from_stream(blob.stream)).into_response();
     let headers = response.headers_mut();
     headers.insert(header::CONTENT_LENGTH, HeaderValue::from(blob.length));
     headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/octet-stream"));
-    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=31536000, immutable"));
+    if let (Some(range), Some(size)) = (range, size) {
+        let content_range = format!("bytes {}-{}/{size}", range.start(), range.end());
+        headers.insert(
+            header::CONTENT_RANGE,
+            HeaderValue::from_str(&content_range).map_err(|e| ApiError::Internal(e.to_string()))?,
+        );
+    }
+    immutable_headers(headers, &etag);
     Ok(response)
+}
+
+/// What every answer for a blob says: its ETag, that ranges work, and that it never changes.
+fn immutable_headers(headers: &mut HeaderMap, etag: &str) {
+    if let Ok(value) = HeaderValue::from_str(etag) {
+        headers.insert(header::ETAG, value);
+    }
+    headers.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=31536000, immutable"));
 }
