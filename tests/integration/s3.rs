@@ -136,13 +136,25 @@ async fn serve_names_a_bad_blob_setting_and_exits_2() {
     }
 }
 
-/// `Range`, `If-Range` and `If-None-Match` on `GET /blobs/…`, the same for the folder and a bucket.
+/// `Range`, `If-Range` and `If-None-Match` on `GET /blobs/…`, the same for the folder and a bucket,
+/// for a small package (kept in memory after the first download) and a large one (read from the
+/// store for each range).
 async fn downloads_resume_and_revalidate(server: &TestServer) {
     let admin = server.admin();
     app_with_keys(&admin, "App").await;
     let dir = tempfile::tempdir().expect("dir");
-    let released = admin.release("App", "Staging", &upload(package(dir.path(), "ranges"), info("^1.0.0"))).await;
-    let url = released.expect("release").blob_url;
+    let large = dir.path().join("large.bundle");
+    let noise: Vec<u8> = (0..1_500_000_u32).map(|n| (n.wrapping_mul(2_654_435_761) >> 13) as u8).collect();
+    std::fs::write(&large, noise).expect("large package");
+    for (index, file) in [package(dir.path(), "ranges"), large].into_iter().enumerate() {
+        let deployment = if index == 0 { "Staging" } else { "Production" };
+        let released = admin.release("App", deployment, &upload(file, info("^1.0.0"))).await;
+        resume_and_revalidate(server, &released.expect("release").blob_url).await;
+    }
+}
+
+async fn resume_and_revalidate(server: &TestServer, url: &str) {
+    let url = url.to_owned();
     let http = server.http();
     let whole = http.get(&url).send().await.expect("get");
     assert_eq!(whole.status(), 200);

@@ -6,6 +6,10 @@
 //! or uploaded to the bucket), and only after that is the release row written: a crash at any point
 //! leaves at most an unreferenced blob, which [`crate::server::ServerState::collect_blobs`] sweeps.
 //! `tmp/` is emptied on start, removing leftovers of a crash.
+//!
+//! Packages of up to [`SMALL_BLOB_BYTES`] are kept in memory once downloaded (at most
+//! [`SMALL_BLOB_CACHE_BYTES`] in all): a release is downloaded by every device, and content-addressed
+//! bytes never go stale.
 
 mod bucket;
 mod folder;
@@ -55,6 +59,21 @@ impl BlobLocation {
     }
 }
 
+/// The largest blob kept in memory.
+pub const SMALL_BLOB_BYTES: u64 = 1024 * 1024;
+/// The memory all cached blobs may take together.
+pub const SMALL_BLOB_CACHE_BYTES: u64 = 64 * 1024 * 1024;
+
+/// Weighs cached blobs by their size.
+#[derive(Clone)]
+struct BySize;
+
+impl quick_cache::Weighter<String, Bytes> for BySize {
+    fn weight(&self, _key: &String, bytes: &Bytes) -> u64 {
+        bytes.len() as u64
+    }
+}
+
 /// A blob's bytes as a stream, with its exact length.
 pub struct BlobBody {
     pub length: u64,
@@ -72,6 +91,8 @@ pub struct BlobStore {
     backend: Backend,
     /// `--blob-base-url`: download URLs point here (a CDN or the bucket) instead of the server.
     base_url: Option<String>,
+    /// Recently downloaded small blobs.
+    memory: quick_cache::sync::Cache<String, Bytes, BySize>,
 }
 
 /// Whether `sha256` is a lowercase hex SHA-256 digest (and so safe as a file or object name).
@@ -96,7 +117,8 @@ impl BlobStore {
             BlobLocation::Bucket(config) => Backend::Bucket(bucket::BucketBlobs::open(config)?),
         };
         let base_url = base_url.map(|u| u.trim_end_matches('/').to_owned()).filter(|u| !u.is_empty());
-        Ok(Self { tmp, backend, base_url })
+        let memory = quick_cache::sync::Cache::with_weighter(1024, SMALL_BLOB_CACHE_BYTES, BySize);
+        Ok(Self { tmp, backend, base_url, memory })
     }
 
     /// Folder for per-request upload files.
@@ -173,9 +195,25 @@ impl BlobStore {
         if !well_formed(sha256) {
             return Ok(None);
         }
-        match &self.backend {
-            Backend::Folder(folder) => folder.open_blob(sha256, range).await,
-            Backend::Bucket(bucket) => bucket.open_blob(sha256, range).await,
+        if let Some(bytes) = self.memory.get(sha256) {
+            return Ok(Some(from_memory(&bytes, range)));
+        }
+        let opened = match &self.backend {
+            Backend::Folder(folder) => folder.open_blob(sha256, range.clone()).await?,
+            Backend::Bucket(bucket) => bucket.open_blob(sha256, range.clone()).await?,
+        };
+        match opened {
+            Some(blob) if range.is_none() && blob.length <= SMALL_BLOB_BYTES => {
+                let mut bytes = Vec::with_capacity(usize::try_from(blob.length).unwrap_or_default());
+                let mut stream = blob.stream;
+                while let Some(chunk) = futures_util::StreamExt::next(&mut stream).await {
+                    bytes.extend_from_slice(&chunk?);
+                }
+                let bytes = Bytes::from(bytes);
+                self.memory.insert(sha256.to_owned(), bytes.clone());
+                Ok(Some(from_memory(&bytes, None)))
+            }
+            other => Ok(other),
         }
     }
 
@@ -186,6 +224,9 @@ impl BlobStore {
     pub async fn size_of(&self, sha256: &str) -> std::io::Result<Option<u64>> {
         if !well_formed(sha256) {
             return Ok(None);
+        }
+        if let Some(bytes) = self.memory.get(sha256) {
+            return Ok(Some(bytes.len() as u64));
         }
         match &self.backend {
             Backend::Folder(folder) => folder.size_of(sha256).await,
@@ -215,11 +256,25 @@ impl BlobStore {
         if !well_formed(sha256) {
             return Ok(());
         }
+        self.memory.remove(sha256);
         match &self.backend {
             Backend::Folder(folder) => folder.remove(sha256),
             Backend::Bucket(bucket) => bucket.remove(sha256).await,
         }
     }
+}
+
+/// A cached blob, or the inclusive byte `range` of it (inside it), as a one-chunk stream.
+fn from_memory(bytes: &Bytes, range: Option<RangeInclusive<u64>>) -> BlobBody {
+    let part = match range {
+        Some(range) => {
+            let start = usize::try_from(*range.start()).unwrap_or(usize::MAX).min(bytes.len());
+            let end = usize::try_from(*range.end()).unwrap_or(usize::MAX).saturating_add(1).min(bytes.len());
+            bytes.slice(start..end.max(start))
+        }
+        None => bytes.clone(),
+    };
+    BlobBody { length: part.len() as u64, stream: Box::pin(futures_util::stream::once(std::future::ready(Ok(part)))) }
 }
 
 /// Deletes a temp file when dropped unless it was moved away.
