@@ -4,6 +4,9 @@
 //! Run: `cargo bench --bench download` (needs `wrk` and `nginx` from apt). Prints a table for
 //! BENCHMARKS.md. The servers and wrk share the machine's cores.
 
+#[path = "common/wrk.rs"]
+mod wrk;
+
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -22,18 +25,8 @@ struct WrkResult {
 }
 
 fn run_wrk(url: &str) -> WrkResult {
-    let output = Command::new("wrk")
-        .args(["-t2", "-c32", "-d", "10s", "--latency", url])
-        .output()
-        .expect("wrk is installed (apt-get install wrk)");
-    let text = String::from_utf8_lossy(&output.stdout);
-    let field = |prefix: &str| {
-        text.lines()
-            .find_map(|line| {
-                line.trim().strip_prefix(prefix).map(|rest| rest.split_whitespace().next().unwrap_or("").to_owned())
-            })
-            .unwrap_or_default()
-    };
+    let report = wrk::run(&["-t2", "-c32", "-d", "10s", "--latency", url]);
+    let field = |prefix: &str| report.field(prefix);
     WrkResult {
         requests_per_second: field("Requests/sec:").parse().unwrap_or(f64::NAN),
         transfer: field("Transfer/sec:"),

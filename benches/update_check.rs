@@ -3,6 +3,10 @@
 //!
 //! Run: `cargo bench --bench update_check` (needs `wrk` from apt). Prints a table for BENCHMARKS.md.
 
+#[path = "common/wrk.rs"]
+mod wrk;
+
+use std::ffi::OsStr;
 use std::io::Write as _;
 use std::path::Path;
 use std::process::Command;
@@ -38,20 +42,13 @@ fn parse_ms(text: &str) -> f64 {
 }
 
 fn run_wrk(url: &str, script: Option<&Path>) -> WrkResult {
-    let mut command = Command::new("wrk");
-    command.args(["-t2", "-c64", "-d", DURATION, "--latency"]);
+    let mut args: Vec<&OsStr> = ["-t2", "-c64", "-d", DURATION, "--latency"].iter().map(OsStr::new).collect();
     if let Some(script) = script {
-        command.arg("-s").arg(script);
+        args.extend([OsStr::new("-s"), script.as_os_str()]);
     }
-    let output = command.arg(url).output().expect("wrk is installed (apt-get install wrk)");
-    let text = String::from_utf8_lossy(&output.stdout);
-    let field = |prefix: &str| {
-        text.lines()
-            .find_map(|line| {
-                line.trim().strip_prefix(prefix).map(|rest| rest.split_whitespace().next().unwrap_or("").to_owned())
-            })
-            .unwrap_or_default()
-    };
+    args.push(OsStr::new(url));
+    let report = wrk::run(&args);
+    let field = |prefix: &str| report.field(prefix);
     WrkResult {
         requests_per_second: field("Requests/sec:").parse().unwrap_or(f64::NAN),
         p50_ms: parse_ms(&field("50%")),
