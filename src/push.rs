@@ -161,7 +161,7 @@ pub async fn push(
     }
     let mut findings = Vec::new();
     let mut warnings = Vec::new();
-    let model = match mendix_model::snapshot_of(project) {
+    let model = match tokio::task::block_in_place(|| mendix_model::snapshot_of(project)) {
         Ok(model) => model,
         Err(error) => {
             warnings.push(format!("the Mendix model could not be read ({error}), so it was not compared"));

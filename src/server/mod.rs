@@ -75,15 +75,6 @@ pub struct ServerConfig {
 }
 
 impl ServerConfig {
-    /// The blob store for messages: `folder` or `s3://bucket/prefix`.
-    #[must_use]
-    pub fn blobs_label(&self) -> String {
-        match &self.blobs {
-            blobs::BlobLocation::Folder => format!("{}", self.data_dir.join("blobs").display()),
-            blobs::BlobLocation::Bucket(b) => format!("s3://{}/{}", b.bucket, b.prefix),
-        }
-    }
-
     /// Defaults for a data dir.
     #[must_use]
     pub fn new(data_dir: PathBuf) -> Self {
@@ -239,8 +230,13 @@ impl ServerState {
                 other => other,
             })?;
         }
-        let blobs = blobs::BlobStore::open(&data_dir, &config.blobs, config.blob_base_url.as_deref())
-            .map_err(|source| StartError::Blobs { target: config.blobs_label(), source })?;
+        let blobs =
+            blobs::BlobStore::open(&data_dir, &config.blobs, config.blob_base_url.as_deref()).map_err(|source| {
+                match config.blobs {
+                    blobs::BlobLocation::Folder => dir_error(source),
+                    _ => StartError::Blobs { target: config.blobs.describe(), source },
+                }
+            })?;
         let blobs = Arc::new(blobs);
         let store = store::Store::open(&data_dir.join("otadeck.sqlite3"))?;
         let admin_key = config.admin_key.clone();

@@ -40,7 +40,7 @@ fn bad_multipart(error: &axum::extract::multipart::MultipartError) -> ApiError {
 /// Largest accepted `packageInfo` part (a description is at most 10,000 characters).
 const PACKAGE_INFO_LIMIT: usize = 64 * 1024;
 
-/// Largest accepted `mendixModel` part (a model of 80 entities is about 60 KB).
+/// Largest accepted `mendixModel` part (the shared 80-entity project's model is 39 KB).
 const MENDIX_MODEL_LIMIT: usize = 8 * 1024 * 1024;
 
 /// Reads a small text part in chunks with a cap: a huge part must not be buffered whole.

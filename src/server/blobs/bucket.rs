@@ -32,7 +32,6 @@ pub struct BucketConfig {
 pub struct BucketBlobs {
     store: Arc<dyn ObjectStore>,
     prefix: ObjectPath,
-    label: String,
 }
 
 /// A failed bucket request (unreachable, refused, throttled): the server answers 503, since a
@@ -78,16 +77,7 @@ impl BucketBlobs {
             builder = builder.with_access_key_id(id).with_secret_access_key(secret);
         }
         let store = builder.build().map_err(io_error)?;
-        let label = if config.prefix.is_empty() {
-            format!("s3://{}", config.bucket)
-        } else {
-            format!("s3://{}/{}", config.bucket, config.prefix)
-        };
-        Ok(Self { store: Arc::new(store), prefix: ObjectPath::from(config.prefix.as_str()), label })
-    }
-
-    pub fn describe(&self) -> String {
-        self.label.clone()
+        Ok(Self { store: Arc::new(store), prefix: ObjectPath::from(config.prefix.as_str()) })
     }
 
     fn key(&self, sha256: &str) -> ObjectPath {

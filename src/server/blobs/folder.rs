@@ -83,9 +83,7 @@ impl FolderBlobs {
             _ => Ok(()),
         }
     }
-}
 
-impl FolderBlobs {
     /// A blob file, or the inclusive byte `range` of it, as a stream; `None` when it does not exist.
     ///
     /// # Errors

@@ -34,6 +34,16 @@ pub enum BlobLocation {
 }
 
 impl BlobLocation {
+    /// For logs and messages: `folder` or `s3://bucket[/prefix]` (never credentials).
+    #[must_use]
+    pub fn describe(&self) -> String {
+        match self {
+            Self::Folder => "folder".into(),
+            Self::Bucket(b) if b.prefix.is_empty() => format!("s3://{}", b.bucket),
+            Self::Bucket(b) => format!("s3://{}/{}", b.bucket, b.prefix),
+        }
+    }
+
     /// Parses `--blobs`: `folder` (or empty) or `s3://bucket[/prefix]`; the bucket's endpoint,
     /// region and credentials come from `bucket` settings.
     ///
@@ -89,6 +99,8 @@ enum Backend {
 pub struct BlobStore {
     tmp: PathBuf,
     backend: Backend,
+    /// [`BlobLocation::describe`] of where the blobs are.
+    label: String,
     /// `--blob-base-url`: download URLs point here (a CDN or the bucket) instead of the server.
     base_url: Option<String>,
     /// Recently downloaded small blobs.
@@ -118,7 +130,7 @@ impl BlobStore {
         };
         let base_url = base_url.map(|u| u.trim_end_matches('/').to_owned()).filter(|u| !u.is_empty());
         let memory = quick_cache::sync::Cache::with_weighter(1024, SMALL_BLOB_CACHE_BYTES, BySize);
-        Ok(Self { tmp, backend, base_url, memory })
+        Ok(Self { tmp, backend, label: location.describe(), base_url, memory })
     }
 
     /// Folder for per-request upload files.
@@ -129,11 +141,8 @@ impl BlobStore {
 
     /// For logs: `folder` or `s3://bucket/prefix` (never credentials).
     #[must_use]
-    pub fn describe(&self) -> String {
-        match &self.backend {
-            Backend::Folder(_) => "folder".into(),
-            Backend::Bucket(bucket) => bucket.describe(),
-        }
+    pub fn describe(&self) -> &str {
+        &self.label
     }
 
     /// The download URL of a blob under `--blob-base-url` (`<base>/ab/abcdef…`), if one is set.
@@ -304,6 +313,8 @@ mod tests {
         };
         assert_eq!((bucket.bucket.as_str(), bucket.prefix.as_str()), ("packages", "otadeck/prod"));
         assert_eq!(bucket.region.as_deref(), Some("eu-west-1"));
+        assert_eq!(BlobLocation::Bucket(bucket).describe(), "s3://packages/otadeck/prod");
+        assert_eq!(BlobLocation::Folder.describe(), "folder");
         assert!(BlobLocation::parse("s3:///x", settings.clone()).is_err_and(|e| e.contains("bucket name")));
         assert!(BlobLocation::parse("gs://x", settings).is_err_and(|e| e.contains("expected")));
     }

@@ -335,7 +335,8 @@ pub(crate) async fn blob_response(
     // A range applies only if the client's copy is this content (`If-Range` names the ETag).
     let range_header =
         header_text(header::RANGE).filter(|_| header_text(header::IF_RANGE).is_none_or(|tag| tag.trim() == etag));
-    let (status, range, size) = if cached || range_header.is_some() {
+    // The part asked for, with the blob's size; `None` for the whole blob.
+    let part = if cached || range_header.is_some() {
         let size = state.blobs.size_of(sha256).await?.ok_or_else(not_found)?;
         if cached {
             let mut response = StatusCode::NOT_MODIFIED.into_response();
@@ -343,8 +344,8 @@ pub(crate) async fn blob_response(
             return Ok(response);
         }
         match byte_range::parse(range_header, size) {
-            RangeRequest::Whole => (StatusCode::OK, None, Some(size)),
-            RangeRequest::Part(range) => (StatusCode::PARTIAL_CONTENT, Some(range), Some(size)),
+            RangeRequest::Whole => None,
+            RangeRequest::Part(range) => Some((range, size)),
             RangeRequest::Unsatisfiable => {
                 let mut response = StatusCode::RANGE_NOT_SATISFIABLE.into_response();
                 let unsatisfied =
@@ -354,14 +355,16 @@ pub(crate) async fn blob_response(
             }
         }
     } else {
-        (StatusCode::OK, None, None)
+        None
     };
-    let blob = state.blobs.open_blob(sha256, range.clone()).await?.ok_or_else(not_found)?;
+    let blob =
+        state.blobs.open_blob(sha256, part.as_ref().map(|(range, _)| range.clone())).await?.ok_or_else(not_found)?;
+    let status = if part.is_some() { StatusCode::PARTIAL_CONTENT } else { StatusCode::OK };
     let mut response = (status, Body::from_stream(blob.stream)).into_response();
     let headers = response.headers_mut();
     headers.insert(header::CONTENT_LENGTH, HeaderValue::from(blob.length));
     headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/octet-stream"));
-    if let (Some(range), Some(size)) = (range, size) {
+    if let Some((range, size)) = part {
         let content_range = format!("bytes {}-{}/{size}", range.start(), range.end());
         headers.insert(
             header::CONTENT_RANGE,
