@@ -71,6 +71,20 @@ impl From<StoreError> for ApiError {
                 }
             }
             StoreError::Sqlite(e) => Self::Internal(e.to_string()),
+            StoreError::Postgres(e) if super::store::db::connection_lost(&e) => {
+                tracing::warn!(error = %e, "database request failed");
+                Self::Unavailable(
+                    "The database cannot be reached right now; nothing was changed. Retry shortly.".into(),
+                )
+            }
+            StoreError::Postgres(e) => Self::Internal(e.to_string()),
+            StoreError::Unavailable(e) => {
+                tracing::warn!(error = %e, "database unavailable");
+                Self::Unavailable(
+                    "The database cannot be reached right now; nothing was changed. Retry shortly.".into(),
+                )
+            }
+            StoreError::Decode(e) => Self::Internal(e),
             StoreError::Task(e) => Self::Internal(e),
         }
     }

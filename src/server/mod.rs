@@ -284,7 +284,7 @@ impl ServerState {
     /// Storage errors.
     pub async fn advance_schedules(&self, now_ms: i64) -> Result<usize, store::StoreError> {
         self.store.run(move |c| store::metrics::compact_samples(c, now_ms)).await?;
-        self.store.run(|c| store::metrics::compact_receipts(c)).await?;
+        self.store.run(store::metrics::compact_receipts).await?;
         self.report_limiter.shrink();
         self.download_limiter.shrink();
         let moved = self.store.run(move |c| store::policy::advance_schedules(c, now_ms)).await?;

@@ -163,7 +163,7 @@ pub async fn health() -> &'static str {
 /// not ready otherwise.
 pub async fn ready(State(state): State<ServerState>) -> Response {
     let database =
-        state.store.run(|connection| Ok(connection.query_row("SELECT 1", [], |row| row.get::<_, i64>(0))?)).await;
+        state.store.run(|db| db.query_one("SELECT 1", crate::server::store::params![], |row| row.get::<i64>(0))).await;
     let blobs = state.blobs.check_writable().await;
     let mut problems = Vec::new();
     if let Err(error) = database {

@@ -266,8 +266,10 @@ async fn the_log_is_append_only_and_private_to_the_apps_collaborators() {
         .state
         .store
         .run(|c| {
-            let update = c.execute("UPDATE audit_log SET account = 'someone-else'", []).map(|_| ());
-            let delete = c.execute("DELETE FROM audit_log", []).map(|_| ());
+            let update = c
+                .execute("UPDATE audit_log SET account = 'someone-else'", otadeck::server::store::params![])
+                .map(|_| ());
+            let delete = c.execute("DELETE FROM audit_log", otadeck::server::store::params![]).map(|_| ());
             Ok((update.err().map(|e| e.to_string()), delete.err().map(|e| e.to_string())))
         })
         .await
@@ -281,7 +283,7 @@ async fn the_log_is_append_only_and_private_to_the_apps_collaborators() {
         .state
         .store
         .run(|c| {
-            c.execute_batch(
+            c.batch(
                 "CREATE TRIGGER refuse_entries BEFORE INSERT ON audit_log BEGIN SELECT RAISE(ABORT, 'disk says no'); END;",
             )?;
             Ok(())

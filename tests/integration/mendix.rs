@@ -483,13 +483,20 @@ async fn inferred_metrics_count_installs_and_a_re_download_loop_trips_the_health
     server
         .state
         .store
-        .run(|c| Ok(c.execute("UPDATE mendix_downloads SET last_download = last_download - 660000", [])?))
+        .run(|c| {
+            c.execute(
+                "UPDATE mendix_downloads SET last_download = last_download - 660000",
+                otadeck::server::store::params![],
+            )
+        })
         .await
         .expect("age the downloads");
     server
         .state
         .store
-        .run(|c| Ok(c.execute("UPDATE mendix_devices SET last_check = last_check - 660000", [])?))
+        .run(|c| {
+            c.execute("UPDATE mendix_devices SET last_check = last_check - 660000", otadeck::server::store::params![])
+        })
         .await
         .expect("age the checks");
     let metrics = admin.metrics("Shop-Android", "Production").await.expect("metrics");

@@ -46,7 +46,7 @@ pub async fn get(
     Path(app): Path<String>,
 ) -> Result<Response, ApiError> {
     caller.require(&Permission::Read)?;
-    let app = on_app(&state, caller, app, |c, caller, access| apps::app_view(c, caller, access)).await?;
+    let app = on_app(&state, caller, app, apps::app_view).await?;
     Ok(ok(&AppEnvelope { app }))
 }
 

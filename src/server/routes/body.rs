@@ -67,7 +67,7 @@ pub fn segment(text: &str) -> String {
 pub async fn on_app<T, F>(state: &ServerState, caller: AuthenticatedCaller, app: String, work: F) -> Result<T, ApiError>
 where
     T: Send + 'static,
-    F: FnOnce(&mut rusqlite::Connection, &AuthenticatedCaller, &AppAccess) -> StoreResult<T> + Send + 'static,
+    F: FnOnce(&crate::server::store::Db, &AuthenticatedCaller, &AppAccess) -> StoreResult<T> + Send + 'static,
 {
     let result = state
         .store
@@ -91,7 +91,7 @@ pub async fn change_on_app<T, F>(
 ) -> Result<T, ApiError>
 where
     T: Send + 'static,
-    F: FnOnce(&mut rusqlite::Connection, &AuthenticatedCaller, &AppAccess) -> StoreResult<(T, Option<Change>)>
+    F: FnOnce(&crate::server::store::Db, &AuthenticatedCaller, &AppAccess) -> StoreResult<(T, Option<Change>)>
         + Send
         + 'static,
 {
@@ -113,7 +113,7 @@ where
 pub async fn change<T, F>(state: &ServerState, caller: AuthenticatedCaller, work: F) -> Result<T, ApiError>
 where
     T: Send + 'static,
-    F: FnOnce(&mut rusqlite::Connection, &AuthenticatedCaller) -> StoreResult<(T, Option<Change>)> + Send + 'static,
+    F: FnOnce(&crate::server::store::Db, &AuthenticatedCaller) -> StoreResult<(T, Option<Change>)> + Send + 'static,
 {
     let result =
         state.store.run(move |connection| audit::in_transaction(connection, &caller, |c| work(c, &caller))).await?;

@@ -18,7 +18,7 @@ use crate::server::store::{StoreResult, metrics, policy, releases};
 
 fn deployment_view(
     state: &ServerState,
-    connection: &rusqlite::Connection,
+    connection: &crate::server::store::Db,
     row: DeploymentRow,
 ) -> StoreResult<Deployment> {
     let package = releases::latest(connection, row.id)?.map(|r| r.to_package(state.blob_url(&r.blob_sha256)));

@@ -1,10 +1,10 @@
 //! Accounts and access keys. Keys are stored as SHA-256 hashes; the secret exists only in the
 //! response that creates it.
 
+use super::db::{Db, Row, params};
 use crate::domain::scope::{Permission, Scope};
 use base64::Engine as _;
 use rand::RngCore as _;
-use rusqlite::{Connection, OptionalExtension as _, params};
 use std::sync::{Arc, OnceLock};
 
 use super::{StoreError, StoreResult, now_ms};
@@ -96,75 +96,73 @@ pub fn generate_key() -> String {
 ///
 /// # Errors
 /// SQLite errors, or an invalid `admin_key`.
-pub fn bootstrap_admin(connection: &mut Connection, admin_key: Option<&str>) -> StoreResult<Option<String>> {
-    let tx = connection.transaction()?;
-    let accounts: i64 = tx.query_row("SELECT COUNT(*) FROM accounts", [], |row| row.get(0))?;
-    if accounts > 0 {
-        return Ok(None);
-    }
-    let (secret, generated) = match admin_key {
-        Some(key) => {
-            crate::domain::validate::key("OTADECK_ADMIN_KEY", key).map_err(|e| StoreError::Invalid(e.to_string()))?;
-            (key.to_owned(), false)
+pub fn bootstrap_admin(connection: &Db, admin_key: Option<&str>) -> StoreResult<Option<String>> {
+    connection.transaction(|tx| {
+        let accounts: i64 = tx.query_one("SELECT COUNT(*) FROM accounts", params![], |row| row.get(0))?;
+        if accounts > 0 {
+            return Ok(None);
         }
-        None => (generate_key(), true),
-    };
-    let now = now_ms();
-    tx.execute(
-        "INSERT INTO accounts (email, name, created_time) VALUES (?1, 'Administrator', ?2)",
-        params![ADMIN_EMAIL, now],
-    )?;
-    let account_id = tx.last_insert_rowid();
-    let hundred_years = 100 * 365 * 24 * 60 * 60 * 1000_i64;
-    tx.execute(
-        "INSERT INTO access_keys (account_id, key_hash, friendly_name, created_by, created_time, expires)
-         VALUES (?1, ?2, 'Bootstrap admin key', 'otadeck serve', ?3, ?4)",
-        params![account_id, hash_access_key(&secret), now, now + hundred_years],
-    )?;
-    tx.commit()?;
-    Ok(generated.then_some(secret))
+        let (secret, generated) = match admin_key {
+            Some(key) => {
+                crate::domain::validate::key("OTADECK_ADMIN_KEY", key)
+                    .map_err(|e| StoreError::Invalid(e.to_string()))?;
+                (key.to_owned(), false)
+            }
+            None => (generate_key(), true),
+        };
+        let now = now_ms();
+        let account_id: i64 = tx.query_one(
+            "INSERT INTO accounts (email, name, created_time) VALUES (?1, 'Administrator', ?2) RETURNING id",
+            params![ADMIN_EMAIL, now],
+            |row| row.get(0),
+        )?;
+        let hundred_years = 100 * 365 * 24 * 60 * 60 * 1000_i64;
+        tx.execute(
+            "INSERT INTO access_keys (account_id, key_hash, friendly_name, created_by, created_time, expires)
+             VALUES (?1, ?2, 'Bootstrap admin key', 'otadeck serve', ?3, ?4)",
+            params![account_id, hash_access_key(&secret), now, now + hundred_years],
+        )?;
+        Ok(generated.then_some(secret))
+    })
 }
 
 /// Creates an account (for tests and administration). Returns its id.
 ///
 /// # Errors
 /// [`StoreError::Conflict`] if the email exists.
-pub fn create_account(connection: &Connection, email: &str, name: &str) -> StoreResult<i64> {
-    let inserted = connection.execute(
-        "INSERT OR IGNORE INTO accounts (email, name, created_time) VALUES (?1, ?2, ?3)",
-        params![email, name, now_ms()],
-    )?;
-    if inserted == 0 {
-        return Err(StoreError::Conflict(format!("An account with email \"{email}\" already exists.")));
-    }
-    Ok(connection.last_insert_rowid())
+pub fn create_account(connection: &Db, email: &str, name: &str) -> StoreResult<i64> {
+    connection
+        .query_opt(
+            "INSERT INTO accounts (email, name, created_time) VALUES (?1, ?2, ?3) ON CONFLICT DO NOTHING RETURNING id",
+            params![email, name, now_ms()],
+            |row| row.get(0),
+        )?
+        .ok_or_else(|| StoreError::Conflict(format!("An account with email \"{email}\" already exists.")))
 }
 
 /// Resolves a bearer access key.
 ///
 /// # Errors
 /// [`StoreError::Unauthorized`] for unknown or expired keys.
-pub fn authenticate(connection: &Connection, secret: &str) -> StoreResult<AuthenticatedCaller> {
-    let row = connection
-        .query_row(
-            "SELECT a.id, a.email, a.name, k.expires, k.scopes, k.friendly_name FROM access_keys k
+pub fn authenticate(connection: &Db, secret: &str) -> StoreResult<AuthenticatedCaller> {
+    let row = connection.query_opt(
+        "SELECT a.id, a.email, a.name, k.expires, k.scopes, k.friendly_name FROM access_keys k
              JOIN accounts a ON a.id = k.account_id WHERE k.key_hash = ?1",
-            [hash_access_key(secret)],
-            |row| {
-                let caller = AuthenticatedCaller {
-                    account_id: row.get(0)?,
-                    email: row.get(1)?,
-                    name: row.get(2)?,
-                    key_name: row.get(5)?,
-                    scopes: scopes_from_column(row.get(4)?),
-                    client_ip: None,
-                    reason: None,
-                    authorised: Arc::default(),
-                };
-                Ok((caller, row.get::<_, i64>(3)?))
-            },
-        )
-        .optional()?;
+        params![hash_access_key(secret)],
+        |row| {
+            let caller = AuthenticatedCaller {
+                account_id: row.get(0)?,
+                email: row.get(1)?,
+                name: row.get(2)?,
+                key_name: row.get(5)?,
+                scopes: scopes_from_column(row.get(4)?),
+                client_ip: None,
+                reason: None,
+                authorised: Arc::default(),
+            };
+            Ok((caller, row.get::<i64>(3)?))
+        },
+    )?;
     match row {
         None => Err(StoreError::Unauthorized("The access key is invalid.".into())),
         Some((_, expires)) if expires <= now_ms() => {
@@ -178,10 +176,12 @@ pub fn authenticate(connection: &Connection, secret: &str) -> StoreResult<Authen
 ///
 /// # Errors
 /// [`StoreError::NotFound`] if no such account.
-pub fn account_id_by_email(connection: &Connection, email: &str) -> StoreResult<i64> {
-    connection.query_row("SELECT id FROM accounts WHERE email = ?1", [email], |row| row.get(0)).optional()?.ok_or_else(
-        || StoreError::NotFound(format!("The specified e-mail address doesn't represent a registered user: {email}")),
-    )
+pub fn account_id_by_email(connection: &Db, email: &str) -> StoreResult<i64> {
+    connection
+        .query_opt("SELECT id FROM accounts WHERE lower(email) = lower(?1)", params![email], |row| row.get(0))?
+        .ok_or_else(|| {
+            StoreError::NotFound(format!("The specified e-mail address doesn't represent a registered user: {email}"))
+        })
 }
 
 /// The caller's account.
@@ -190,7 +190,7 @@ pub fn account(caller: &AuthenticatedCaller) -> Account {
     Account { name: caller.name.clone(), email: caller.email.clone(), linked_providers: Vec::new() }
 }
 
-fn key_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<AccessKey> {
+fn key_from_row(row: &Row) -> StoreResult<AccessKey> {
     let friendly_name: String = row.get(0)?;
     Ok(AccessKey {
         name: HIDDEN_KEY.to_owned(),
@@ -210,10 +210,12 @@ const KEY_COLUMNS: &str = "friendly_name, created_by, created_time, expires, is_
 ///
 /// # Errors
 /// SQLite errors.
-pub fn list_access_keys(connection: &Connection, caller: &AuthenticatedCaller) -> StoreResult<Vec<AccessKey>> {
-    let mut statement = connection
-        .prepare(&format!("SELECT {KEY_COLUMNS} FROM access_keys WHERE account_id = ?1 ORDER BY created_time, id"))?;
-    let keys = statement.query_map([caller.account_id], key_from_row)?.collect::<Result<_, _>>()?;
+pub fn list_access_keys(connection: &Db, caller: &AuthenticatedCaller) -> StoreResult<Vec<AccessKey>> {
+    let keys = connection.query_map(
+        &format!("SELECT {KEY_COLUMNS} FROM access_keys WHERE account_id = ?1 ORDER BY created_time, id"),
+        params![caller.account_id],
+        key_from_row,
+    )?;
     Ok(keys)
 }
 
@@ -222,7 +224,7 @@ pub fn list_access_keys(connection: &Connection, caller: &AuthenticatedCaller) -
 /// # Errors
 /// [`StoreError::Invalid`] for bad names or TTL, [`StoreError::Conflict`] for a duplicate name.
 pub fn create_access_key(
-    connection: &Connection,
+    connection: &Db,
     caller: &AuthenticatedCaller,
     friendly_name: &str,
     created_by: &str,
@@ -238,7 +240,7 @@ pub fn create_access_key(
 /// # Errors
 /// [`StoreError::Forbidden`] when the scopes exceed the caller's; as [`create_access_key`] otherwise.
 pub fn create_scoped_access_key(
-    connection: &Connection,
+    connection: &Db,
     caller: &AuthenticatedCaller,
     friendly_name: &str,
     created_by: &str,
@@ -267,8 +269,8 @@ pub fn create_scoped_access_key(
     let secret = generate_key();
     let now = now_ms();
     let inserted = connection.execute(
-        "INSERT OR IGNORE INTO access_keys (account_id, key_hash, friendly_name, created_by, created_time, expires, is_session, scopes)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        "INSERT INTO access_keys (account_id, key_hash, friendly_name, created_by, created_time, expires, is_session, scopes)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT DO NOTHING",
         params![caller.account_id, hash_access_key(&secret), friendly_name, created_by, now, now.saturating_add(ttl), is_session, scopes_text],
     )?;
     if inserted == 0 {
@@ -287,14 +289,13 @@ pub fn create_scoped_access_key(
 }
 
 /// Finds the caller's key by its secret or friendly name; returns its row id.
-fn find_key(connection: &Connection, caller: &AuthenticatedCaller, name: &str) -> StoreResult<i64> {
+fn find_key(connection: &Db, caller: &AuthenticatedCaller, name: &str) -> StoreResult<i64> {
     connection
-        .query_row(
+        .query_opt(
             "SELECT id FROM access_keys WHERE account_id = ?1 AND (key_hash = ?2 OR friendly_name = ?3)",
             params![caller.account_id, hash_access_key(name), name],
             |row| row.get(0),
-        )
-        .optional()?
+        )?
         .ok_or_else(|| StoreError::NotFound(format!("The access key \"{name}\" does not exist.")))
 }
 
@@ -302,9 +303,9 @@ fn find_key(connection: &Connection, caller: &AuthenticatedCaller, name: &str) -
 ///
 /// # Errors
 /// [`StoreError::NotFound`].
-pub fn get_access_key(connection: &Connection, caller: &AuthenticatedCaller, name: &str) -> StoreResult<AccessKey> {
+pub fn get_access_key(connection: &Db, caller: &AuthenticatedCaller, name: &str) -> StoreResult<AccessKey> {
     let id = find_key(connection, caller, name)?;
-    Ok(connection.query_row(&format!("SELECT {KEY_COLUMNS} FROM access_keys WHERE id = ?1"), [id], key_from_row)?)
+    connection.query_one(&format!("SELECT {KEY_COLUMNS} FROM access_keys WHERE id = ?1"), params![id], key_from_row)
 }
 
 /// Renames a key and/or re-bases its expiry on now + ttl.
@@ -312,7 +313,7 @@ pub fn get_access_key(connection: &Connection, caller: &AuthenticatedCaller, nam
 /// # Errors
 /// [`StoreError::NotFound`], [`StoreError::Invalid`], [`StoreError::Conflict`].
 pub fn patch_access_key(
-    connection: &mut Connection,
+    connection: &Db,
     caller: &AuthenticatedCaller,
     name: &str,
     friendly_name: Option<&str>,
@@ -329,24 +330,27 @@ pub fn patch_access_key(
     {
         return Err(StoreError::Invalid("ttl: must be a number of milliseconds, 0 or more".into()));
     }
-    let tx = connection.savepoint()?;
-    if let Some(new_name) = friendly_name {
-        let renamed = tx.execute(
-            "UPDATE OR IGNORE access_keys SET friendly_name = ?1 WHERE id = ?2",
-            params![new_name.trim(), id],
-        )?;
-        if renamed == 0 {
-            return Err(StoreError::Conflict(format!("The access key \"{new_name}\" already exists.")));
+    connection.transaction(|tx| {
+        if let Some(new_name) = friendly_name {
+            let taken = tx.query_opt(
+                "SELECT 1 FROM access_keys WHERE account_id = ?1 AND friendly_name = ?2 AND id <> ?3",
+                params![caller.account_id, new_name.trim(), id],
+                |_| Ok(()),
+            )?;
+            if taken.is_some() {
+                return Err(StoreError::Conflict(format!("The access key \"{new_name}\" already exists.")));
+            }
+            tx.execute("UPDATE access_keys SET friendly_name = ?1 WHERE id = ?2", params![new_name.trim(), id])?;
         }
-    }
-    if let Some(ttl) = ttl_ms {
-        #[allow(clippy::cast_possible_truncation)]
-        let expires = now_ms().saturating_add(ttl.min(1e15) as i64);
-        tx.execute("UPDATE access_keys SET expires = ?1 WHERE id = ?2", params![expires, id])?;
-    }
-    tx.commit()?;
+        if let Some(ttl) = ttl_ms {
+            #[allow(clippy::cast_possible_truncation)]
+            let expires = now_ms().saturating_add(ttl.min(1e15) as i64);
+            tx.execute("UPDATE access_keys SET expires = ?1 WHERE id = ?2", params![expires, id])?;
+        }
+        Ok(())
+    })?;
     get_access_key(connection, caller, name).or_else(|_| {
-        Ok(connection.query_row(&format!("SELECT {KEY_COLUMNS} FROM access_keys WHERE id = ?1"), [id], key_from_row)?)
+        connection.query_one(&format!("SELECT {KEY_COLUMNS} FROM access_keys WHERE id = ?1"), params![id], key_from_row)
     })
 }
 
@@ -354,9 +358,9 @@ pub fn patch_access_key(
 ///
 /// # Errors
 /// [`StoreError::NotFound`].
-pub fn delete_access_key(connection: &Connection, caller: &AuthenticatedCaller, name: &str) -> StoreResult<()> {
+pub fn delete_access_key(connection: &Db, caller: &AuthenticatedCaller, name: &str) -> StoreResult<()> {
     let id = find_key(connection, caller, name)?;
-    connection.execute("DELETE FROM access_keys WHERE id = ?1", [id])?;
+    connection.execute("DELETE FROM access_keys WHERE id = ?1", params![id])?;
     Ok(())
 }
 
@@ -364,7 +368,7 @@ pub fn delete_access_key(connection: &Connection, caller: &AuthenticatedCaller, 
 ///
 /// # Errors
 /// [`StoreError::NotFound`] if there were none.
-pub fn delete_sessions(connection: &Connection, caller: &AuthenticatedCaller, created_by: &str) -> StoreResult<()> {
+pub fn delete_sessions(connection: &Db, caller: &AuthenticatedCaller, created_by: &str) -> StoreResult<()> {
     let deleted = connection.execute(
         "DELETE FROM access_keys WHERE account_id = ?1 AND created_by = ?2 AND is_session = 1",
         params![caller.account_id, created_by],

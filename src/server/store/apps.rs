@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use rusqlite::{Connection, OptionalExtension as _, params};
+use super::db::{Db, Row, params};
 
 use super::accounts::{AuthenticatedCaller, account_id_by_email, generate_key};
 use super::{StoreError, StoreResult, now_ms};
@@ -40,12 +40,12 @@ fn invalid(error: validate::FieldError) -> StoreError {
 /// # Errors
 /// [`StoreError::NotFound`], [`StoreError::Conflict`] when the name is ambiguous,
 /// [`StoreError::Forbidden`] when the role does not allow the action.
-pub fn resolve_app(connection: &Connection, caller: &AuthenticatedCaller, app: &str) -> StoreResult<AppAccess> {
+pub fn resolve_app(connection: &Db, caller: &AuthenticatedCaller, app: &str) -> StoreResult<AppAccess> {
     let access = find_app(connection, caller, app)?;
     if access.is_owner {
         return Ok(access);
     }
-    let role: Option<String> = connection.query_row(
+    let role: Option<String> = connection.query_one(
         "SELECT role FROM collaborators WHERE app_id = ?1 AND account_id = ?2",
         params![access.app_id, caller.account_id],
         |row| row.get(0),
@@ -63,21 +63,20 @@ pub fn resolve_app(connection: &Connection, caller: &AuthenticatedCaller, app: &
 }
 
 /// Resolves an app the caller collaborates on, without role checks.
-fn find_app(connection: &Connection, caller: &AuthenticatedCaller, app: &str) -> StoreResult<AppAccess> {
+fn find_app(connection: &Db, caller: &AuthenticatedCaller, app: &str) -> StoreResult<AppAccess> {
     let (owner, name) = match app.split_once(':') {
         Some((owner, name)) => (Some(owner), name),
         None => (None, app),
     };
-    let mut statement = connection.prepare_cached(
+    let matches: Vec<(i64, bool, String)> = connection.query_map(
         "SELECT apps.id, mine.is_owner, owner.email FROM apps
          JOIN collaborators mine ON mine.app_id = apps.id AND mine.account_id = ?1
          JOIN collaborators oc ON oc.app_id = apps.id AND oc.is_owner = 1
          JOIN accounts owner ON owner.id = oc.account_id
          WHERE apps.name = ?2",
+        params![caller.account_id, name],
+        |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
     )?;
-    let matches: Vec<(i64, bool, String)> = statement
-        .query_map(params![caller.account_id, name], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))?
-        .collect::<Result<_, _>>()?;
     let chosen: Vec<&(i64, bool, String)> = match owner {
         Some(owner) => matches.iter().filter(|m| m.2.eq_ignore_ascii_case(owner)).collect(),
         None if matches.len() > 1 => matches.iter().filter(|m| m.1).collect(),
@@ -94,7 +93,7 @@ fn find_app(connection: &Connection, caller: &AuthenticatedCaller, app: &str) ->
 ///
 /// # Errors
 /// SQLite errors.
-pub fn app_view(connection: &Connection, caller: &AuthenticatedCaller, access: &AppAccess) -> StoreResult<App> {
+pub fn app_view(connection: &Db, caller: &AuthenticatedCaller, access: &AppAccess) -> StoreResult<App> {
     Ok(App {
         name: access.name.clone(),
         collaborators: collaborators(connection, caller, access.app_id)?,
@@ -102,9 +101,12 @@ pub fn app_view(connection: &Connection, caller: &AuthenticatedCaller, access: &
     })
 }
 
-fn deployment_names(connection: &Connection, app_id: i64) -> StoreResult<Vec<String>> {
-    let mut statement = connection.prepare_cached("SELECT name FROM deployments WHERE app_id = ?1 ORDER BY name")?;
-    let names = statement.query_map([app_id], |row| row.get(0))?.collect::<Result<_, _>>()?;
+fn deployment_names(connection: &Db, app_id: i64) -> StoreResult<Vec<String>> {
+    let names = connection.query_map(
+        "SELECT name FROM deployments WHERE app_id = ?1 ORDER BY name",
+        params![app_id],
+        |row| row.get(0),
+    )?;
     Ok(names)
 }
 
@@ -113,22 +115,23 @@ fn deployment_names(connection: &Connection, app_id: i64) -> StoreResult<Vec<Str
 /// # Errors
 /// SQLite errors.
 pub fn collaborators(
-    connection: &Connection,
+    connection: &Db,
     caller: &AuthenticatedCaller,
     app_id: i64,
 ) -> StoreResult<BTreeMap<String, CollaboratorProperties>> {
-    let mut statement = connection.prepare_cached(
+    let rows = connection.query_map(
         "SELECT a.id, a.email, c.is_owner, c.role FROM collaborators c JOIN accounts a ON a.id = c.account_id
          WHERE c.app_id = ?1",
+        params![app_id],
+        |row| {
+            let (id, email, is_owner): (i64, String, bool) = (row.get(0)?, row.get(1)?, row.get(2)?);
+            let permission = if is_owner { Permission::Owner } else { Permission::Collaborator };
+            let role =
+                super::accounts::scopes_from_column(row.get(3)?).map(|s| s.iter().map(ToString::to_string).collect());
+            Ok((email, CollaboratorProperties { is_current_account: id == caller.account_id, permission, role }))
+        },
     )?;
-    let rows = statement.query_map([app_id], |row| {
-        let (id, email, is_owner): (i64, String, bool) = (row.get(0)?, row.get(1)?, row.get(2)?);
-        let permission = if is_owner { Permission::Owner } else { Permission::Collaborator };
-        let role =
-            super::accounts::scopes_from_column(row.get(3)?).map(|s| s.iter().map(ToString::to_string).collect());
-        Ok((email, CollaboratorProperties { is_current_account: id == caller.account_id, permission, role }))
-    })?;
-    Ok(rows.collect::<Result<_, _>>()?)
+    Ok(rows.into_iter().collect())
 }
 
 /// All apps the caller can access, sorted by name; names that are ambiguous for the caller are shown
@@ -136,17 +139,16 @@ pub fn collaborators(
 ///
 /// # Errors
 /// SQLite errors.
-pub fn list_apps(connection: &Connection, caller: &AuthenticatedCaller) -> StoreResult<Vec<App>> {
-    let mut statement = connection.prepare(
+pub fn list_apps(connection: &Db, caller: &AuthenticatedCaller) -> StoreResult<Vec<App>> {
+    let rows: Vec<(i64, String, bool, String)> = connection.query_map(
         "SELECT apps.id, apps.name, mine.is_owner, owner.email FROM apps
          JOIN collaborators mine ON mine.app_id = apps.id AND mine.account_id = ?1
          JOIN collaborators oc ON oc.app_id = apps.id AND oc.is_owner = 1
          JOIN accounts owner ON owner.id = oc.account_id
          ORDER BY apps.name, apps.id",
+        params![caller.account_id],
+        |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?)),
     )?;
-    let rows: Vec<(i64, String, bool, String)> = statement
-        .query_map([caller.account_id], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?)))?
-        .collect::<Result<_, _>>()?;
     let mut apps = Vec::with_capacity(rows.len());
     for (app_id, name, is_owner, owner_email) in &rows {
         let ambiguous = rows.iter().filter(|r| r.1 == *name).count() > 1;
@@ -162,37 +164,40 @@ pub fn list_apps(connection: &Connection, caller: &AuthenticatedCaller) -> Store
 /// # Errors
 /// [`StoreError::Invalid`] name, [`StoreError::Conflict`] if the caller already owns that name.
 pub fn create_app(
-    connection: &mut Connection,
+    connection: &Db,
     caller: &AuthenticatedCaller,
     name: &str,
     manually_provision_deployments: bool,
 ) -> StoreResult<(AppAccess, App)> {
     validate::name("name", name).map_err(invalid)?;
-    let tx = connection.savepoint()?;
-    let owned: i64 = tx.query_row(
-        "SELECT COUNT(*) FROM apps JOIN collaborators c ON c.app_id = apps.id
+    connection.transaction(|tx| {
+        let owned: i64 = tx.query_one(
+            "SELECT COUNT(*) FROM apps JOIN collaborators c ON c.app_id = apps.id
          WHERE c.account_id = ?1 AND c.is_owner = 1 AND apps.name = ?2",
-        params![caller.account_id, name],
-        |row| row.get(0),
-    )?;
-    if owned > 0 {
-        return Err(StoreError::Conflict(format!("An app named \"{name}\" already exists.")));
-    }
-    tx.execute("INSERT INTO apps (name, created_time) VALUES (?1, ?2)", params![name, now_ms()])?;
-    let app_id = tx.last_insert_rowid();
-    tx.execute(
-        "INSERT INTO collaborators (app_id, account_id, is_owner) VALUES (?1, ?2, 1)",
-        params![app_id, caller.account_id],
-    )?;
-    if !manually_provision_deployments {
-        for deployment in ["Production", "Staging"] {
-            insert_deployment(&tx, app_id, deployment, &generate_key())?;
+            params![caller.account_id, name],
+            |row| row.get(0),
+        )?;
+        if owned > 0 {
+            return Err(StoreError::Conflict(format!("An app named \"{name}\" already exists.")));
         }
-    }
-    let access = AppAccess { app_id, name: name.to_owned(), is_owner: true };
-    let app = app_view(&tx, caller, &access)?;
-    tx.commit()?;
-    Ok((access, app))
+        let app_id: i64 = tx.query_one(
+            "INSERT INTO apps (name, created_time) VALUES (?1, ?2) RETURNING id",
+            params![name, now_ms()],
+            |row| row.get(0),
+        )?;
+        tx.execute(
+            "INSERT INTO collaborators (app_id, account_id, is_owner) VALUES (?1, ?2, 1)",
+            params![app_id, caller.account_id],
+        )?;
+        if !manually_provision_deployments {
+            for deployment in ["Production", "Staging"] {
+                insert_deployment(tx, app_id, deployment, &generate_key())?;
+            }
+        }
+        let access = AppAccess { app_id, name: name.to_owned(), is_owner: true };
+        let app = app_view(tx, caller, &access)?;
+        Ok((access, app))
+    })
 }
 
 /// Renames an app (Owner only).
@@ -200,7 +205,7 @@ pub fn create_app(
 /// # Errors
 /// Permission, validation or name conflicts.
 pub fn rename_app(
-    connection: &Connection,
+    connection: &Db,
     caller: &AuthenticatedCaller,
     access: &AppAccess,
     new_name: &str,
@@ -219,9 +224,9 @@ pub fn rename_app(
 ///
 /// # Errors
 /// Permission errors.
-pub fn delete_app(connection: &Connection, access: &AppAccess) -> StoreResult<()> {
+pub fn delete_app(connection: &Db, access: &AppAccess) -> StoreResult<()> {
     access.require_owner()?;
-    connection.execute("DELETE FROM apps WHERE id = ?1", [access.app_id])?;
+    connection.execute("DELETE FROM apps WHERE id = ?1", params![access.app_id])?;
     Ok(())
 }
 
@@ -229,11 +234,11 @@ pub fn delete_app(connection: &Connection, access: &AppAccess) -> StoreResult<()
 ///
 /// # Errors
 /// Permission errors, unknown email.
-pub fn transfer_app(connection: &mut Connection, access: &AppAccess, email: &str) -> StoreResult<()> {
+pub fn transfer_app(connection: &Db, access: &AppAccess, email: &str) -> StoreResult<()> {
     access.require_owner()?;
     validate::email(email).map_err(invalid)?;
     let new_owner = account_id_by_email(connection, email)?;
-    let clash: bool = connection.query_row(
+    let clash: bool = connection.query_one(
         "SELECT EXISTS (SELECT 1 FROM apps a JOIN collaborators c ON c.app_id = a.id
              WHERE c.account_id = ?1 AND c.is_owner = 1 AND a.id != ?2 AND a.name = ?3)",
         params![new_owner, access.app_id, access.name],
@@ -245,15 +250,15 @@ pub fn transfer_app(connection: &mut Connection, access: &AppAccess, email: &str
             access.name
         )));
     }
-    let tx = connection.savepoint()?;
-    tx.execute("UPDATE collaborators SET is_owner = 0 WHERE app_id = ?1", [access.app_id])?;
-    tx.execute(
-        "INSERT INTO collaborators (app_id, account_id, is_owner) VALUES (?1, ?2, 1)
+    connection.transaction(|tx| {
+        tx.execute("UPDATE collaborators SET is_owner = 0 WHERE app_id = ?1", params![access.app_id])?;
+        tx.execute(
+            "INSERT INTO collaborators (app_id, account_id, is_owner) VALUES (?1, ?2, 1)
          ON CONFLICT (app_id, account_id) DO UPDATE SET is_owner = 1",
-        params![access.app_id, new_owner],
-    )?;
-    tx.commit()?;
-    Ok(())
+            params![access.app_id, new_owner],
+        )?;
+        Ok(())
+    })
 }
 
 fn role_column(role: Option<&[Scope]>) -> Option<String> {
@@ -264,17 +269,12 @@ fn role_column(role: Option<&[Scope]>) -> Option<String> {
 ///
 /// # Errors
 /// Permission errors, unknown email, or already a collaborator.
-pub fn add_collaborator(
-    connection: &Connection,
-    access: &AppAccess,
-    email: &str,
-    role: Option<&[Scope]>,
-) -> StoreResult<()> {
+pub fn add_collaborator(connection: &Db, access: &AppAccess, email: &str, role: Option<&[Scope]>) -> StoreResult<()> {
     access.require_owner()?;
     validate::email(email).map_err(invalid)?;
     let account_id = account_id_by_email(connection, email)?;
     let inserted = connection.execute(
-        "INSERT OR IGNORE INTO collaborators (app_id, account_id, is_owner, role) VALUES (?1, ?2, 0, ?3)",
+        "INSERT INTO collaborators (app_id, account_id, is_owner, role) VALUES (?1, ?2, 0, ?3) ON CONFLICT DO NOTHING",
         params![access.app_id, account_id, role_column(role)],
     )?;
     if inserted == 0 {
@@ -288,7 +288,7 @@ pub fn add_collaborator(
 /// # Errors
 /// Permission errors, unknown collaborator, or the owner.
 pub fn set_collaborator_role(
-    connection: &Connection,
+    connection: &Db,
     access: &AppAccess,
     email: &str,
     role: Option<&[Scope]>,
@@ -296,13 +296,11 @@ pub fn set_collaborator_role(
     access.require_owner()?;
     validate::email(email).map_err(invalid)?;
     let account_id = account_id_by_email(connection, email)?;
-    let current: Option<(bool, Option<String>)> = connection
-        .query_row(
-            "SELECT is_owner, role FROM collaborators WHERE app_id = ?1 AND account_id = ?2",
-            params![access.app_id, account_id],
-            |row| Ok((row.get(0)?, row.get(1)?)),
-        )
-        .optional()?;
+    let current: Option<(bool, Option<String>)> = connection.query_opt(
+        "SELECT is_owner, role FROM collaborators WHERE app_id = ?1 AND account_id = ?2",
+        params![access.app_id, account_id],
+        |row| Ok((row.get(0)?, row.get(1)?)),
+    )?;
     match current {
         None => Err(StoreError::NotFound(format!("{email} is not a collaborator of this app."))),
         Some((true, _)) => Err(StoreError::Conflict("The owner of an app has no role to change.".into())),
@@ -321,7 +319,7 @@ pub fn set_collaborator_role(
 /// # Errors
 /// Permission errors, unknown collaborator, or removing the owner.
 pub fn remove_collaborator(
-    connection: &Connection,
+    connection: &Db,
     caller: &AuthenticatedCaller,
     access: &AppAccess,
     email: &str,
@@ -331,13 +329,11 @@ pub fn remove_collaborator(
     if account_id != caller.account_id {
         access.require_owner()?;
     }
-    let is_owner: Option<bool> = connection
-        .query_row(
-            "SELECT is_owner FROM collaborators WHERE app_id = ?1 AND account_id = ?2",
-            params![access.app_id, account_id],
-            |row| row.get(0),
-        )
-        .optional()?;
+    let is_owner: Option<bool> = connection.query_opt(
+        "SELECT is_owner FROM collaborators WHERE app_id = ?1 AND account_id = ?2",
+        params![access.app_id, account_id],
+        |row| row.get(0),
+    )?;
     match is_owner {
         None => Err(StoreError::NotFound(format!("{email} is not a collaborator of this app."))),
         Some(true) => Err(StoreError::Conflict("The owner of an app cannot be removed; transfer it first.".into())),
@@ -364,7 +360,7 @@ pub struct DeploymentRow {
 
 const DEPLOYMENT_COLUMNS: &str = "id, name, key, created_time, is_protected";
 
-fn deployment_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<DeploymentRow> {
+fn deployment_from_row(row: &Row) -> StoreResult<DeploymentRow> {
     Ok(DeploymentRow {
         id: row.get(0)?,
         name: row.get(1)?,
@@ -374,10 +370,10 @@ fn deployment_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<DeploymentRo
     })
 }
 
-fn insert_deployment(connection: &Connection, app_id: i64, name: &str, key: &str) -> StoreResult<DeploymentRow> {
+fn insert_deployment(connection: &Db, app_id: i64, name: &str, key: &str) -> StoreResult<DeploymentRow> {
     validate::name("name", name).map_err(invalid)?;
     validate::key("key", key).map_err(invalid)?;
-    let taken: i64 = connection.query_row(
+    let taken: i64 = connection.query_one(
         "SELECT COUNT(*) FROM deployments WHERE (app_id = ?1 AND name = ?2) OR key = ?3",
         params![app_id, name, key],
         |row| row.get(0),
@@ -386,17 +382,12 @@ fn insert_deployment(connection: &Connection, app_id: i64, name: &str, key: &str
         return Err(StoreError::Conflict(format!("A deployment named \"{name}\" or with that key already exists.")));
     }
     let created_time = now_ms();
-    connection.execute(
-        "INSERT INTO deployments (app_id, name, key, created_time) VALUES (?1, ?2, ?3, ?4)",
+    let id = connection.query_one(
+        "INSERT INTO deployments (app_id, name, key, created_time) VALUES (?1, ?2, ?3, ?4) RETURNING id",
         params![app_id, name, key, created_time],
+        |row| row.get(0),
     )?;
-    Ok(DeploymentRow {
-        id: connection.last_insert_rowid(),
-        name: name.to_owned(),
-        key: key.to_owned(),
-        created_time,
-        is_protected: false,
-    })
+    Ok(DeploymentRow { id, name: name.to_owned(), key: key.to_owned(), created_time, is_protected: false })
 }
 
 /// Adds a deployment (Owner only); the key is generated unless given.
@@ -404,7 +395,7 @@ fn insert_deployment(connection: &Connection, app_id: i64, name: &str, key: &str
 /// # Errors
 /// Permission, validation or conflicts.
 pub fn create_deployment(
-    connection: &Connection,
+    connection: &Db,
     access: &AppAccess,
     name: &str,
     key: Option<&str>,
@@ -418,14 +409,13 @@ pub fn create_deployment(
 ///
 /// # Errors
 /// [`StoreError::NotFound`].
-pub fn find_deployment(connection: &Connection, access: &AppAccess, name: &str) -> StoreResult<DeploymentRow> {
+pub fn find_deployment(connection: &Db, access: &AppAccess, name: &str) -> StoreResult<DeploymentRow> {
     connection
-        .query_row(
+        .query_opt(
             &format!("SELECT {DEPLOYMENT_COLUMNS} FROM deployments WHERE app_id = ?1 AND name = ?2"),
             params![access.app_id, name],
             deployment_from_row,
-        )
-        .optional()?
+        )?
         .ok_or_else(|| StoreError::NotFound(format!("Deployment \"{name}\" does not exist.")))
 }
 
@@ -433,10 +423,12 @@ pub fn find_deployment(connection: &Connection, access: &AppAccess, name: &str) 
 ///
 /// # Errors
 /// SQLite errors.
-pub fn list_deployments(connection: &Connection, access: &AppAccess) -> StoreResult<Vec<DeploymentRow>> {
-    let mut statement = connection
-        .prepare_cached(&format!("SELECT {DEPLOYMENT_COLUMNS} FROM deployments WHERE app_id = ?1 ORDER BY name"))?;
-    let rows = statement.query_map([access.app_id], deployment_from_row)?.collect::<Result<_, _>>()?;
+pub fn list_deployments(connection: &Db, access: &AppAccess) -> StoreResult<Vec<DeploymentRow>> {
+    let rows = connection.query_map(
+        &format!("SELECT {DEPLOYMENT_COLUMNS} FROM deployments WHERE app_id = ?1 ORDER BY name"),
+        params![access.app_id],
+        deployment_from_row,
+    )?;
     Ok(rows)
 }
 
@@ -445,7 +437,7 @@ pub fn list_deployments(connection: &Connection, access: &AppAccess) -> StoreRes
 /// # Errors
 /// Permission, validation, not found or conflicts.
 pub fn update_deployment(
-    connection: &Connection,
+    connection: &Db,
     access: &AppAccess,
     name: &str,
     new_name: Option<&str>,
@@ -473,9 +465,9 @@ pub fn update_deployment(
 ///
 /// # Errors
 /// Permission or not found.
-pub fn delete_deployment(connection: &Connection, access: &AppAccess, name: &str) -> StoreResult<DeploymentRow> {
+pub fn delete_deployment(connection: &Db, access: &AppAccess, name: &str) -> StoreResult<DeploymentRow> {
     access.require_owner()?;
     let deployment = find_deployment(connection, access, name)?;
-    connection.execute("DELETE FROM deployments WHERE id = ?1", [deployment.id])?;
+    connection.execute("DELETE FROM deployments WHERE id = ?1", params![deployment.id])?;
     Ok(deployment)
 }

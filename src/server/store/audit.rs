@@ -2,7 +2,7 @@
 //! as the change itself, so a change without its entry (or an entry without its change) cannot
 //! exist. Protected deployments refuse changes that carry no reason.
 
-use rusqlite::{Connection, params_from_iter};
+use super::db::{Db, ToValue, Value as SqlValue, params};
 use serde_json::{Map, Value};
 
 use super::apps::{AppAccess, find_deployment};
@@ -82,27 +82,17 @@ pub fn changed_fields(before: Option<Value>, after: Option<Value>) -> (Option<Va
 /// # Errors
 /// Whatever `work` returns, or SQLite errors; either way nothing is written.
 pub fn in_transaction<T>(
-    connection: &mut Connection,
+    connection: &Db,
     caller: &AuthenticatedCaller,
-    work: impl FnOnce(&mut Connection) -> StoreResult<(T, Option<Change>)>,
+    work: impl FnOnce(&Db) -> StoreResult<(T, Option<Change>)>,
 ) -> StoreResult<T> {
-    connection.execute_batch("BEGIN IMMEDIATE")?;
-    let result = work(connection).and_then(|(value, change)| {
+    connection.transaction(|db| {
+        let (value, change) = work(db)?;
         if let Some(change) = change {
-            record(connection, caller, &change)?;
+            record(db, caller, &change)?;
         }
         Ok(value)
-    });
-    let finished = match result {
-        Ok(value) => connection.execute_batch("COMMIT").map(|()| value).map_err(StoreError::from),
-        Err(error) => Err(error),
-    };
-    if finished.is_err() && !connection.is_autocommit() {
-        // Nothing of a refused or failed change stays; a failed rollback surfaces on the next
-        // call through `Store::run`, which rolls back any open transaction first.
-        let _ = connection.execute_batch("ROLLBACK");
-    }
-    finished
+    })
 }
 
 /// Refuses a change to a protected deployment when the request carries no reason.
@@ -110,7 +100,7 @@ pub fn in_transaction<T>(
 /// # Errors
 /// [`StoreError::ReasonRequired`], or not found.
 pub fn require_reason(
-    connection: &Connection,
+    connection: &Db,
     caller: &AuthenticatedCaller,
     access: &AppAccess,
     deployment: &str,
@@ -133,12 +123,12 @@ fn json_text(value: Option<&Value>) -> Option<String> {
 ///
 /// # Errors
 /// SQLite errors.
-pub fn record(connection: &Connection, caller: &AuthenticatedCaller, change: &Change) -> StoreResult<()> {
+pub fn record(connection: &Db, caller: &AuthenticatedCaller, change: &Change) -> StoreResult<()> {
     connection.execute(
         "INSERT INTO audit_log (time, account_id, account, key_name, client_ip, action, app_id, app, deployment, label,
                                 target, before, after, reason)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
-        rusqlite::params![
+        params![
             now_ms(),
             caller.account_id,
             caller.email,
@@ -165,7 +155,7 @@ pub fn record(connection: &Connection, caller: &AuthenticatedCaller, change: &Ch
 /// # Errors
 /// SQLite errors.
 pub fn list(
-    connection: &Connection,
+    connection: &Db,
     caller: &AuthenticatedCaller,
     query: &AuditQuery,
     app_id: Option<i64>,
@@ -175,34 +165,34 @@ pub fn list(
          FROM audit_log
          WHERE (account_id = ? OR app_id IN (SELECT app_id FROM collaborators WHERE account_id = ?))",
     );
-    let mut values: Vec<rusqlite::types::Value> = vec![caller.account_id.into(), caller.account_id.into()];
-    let mut narrow = |clause: &str, value: rusqlite::types::Value| {
+    let mut values: Vec<SqlValue> = vec![caller.account_id.to_value(), caller.account_id.to_value()];
+    let mut narrow = |clause: &str, value: SqlValue| {
         sql.push_str(" AND ");
         sql.push_str(clause);
         values.push(value);
     };
     match (app_id, &query.app) {
-        (Some(id), _) => narrow("app_id = ?", id.into()),
-        (None, Some(name)) => narrow("app = ?", name.clone().into()),
+        (Some(id), _) => narrow("app_id = ?", id.to_value()),
+        (None, Some(name)) => narrow("app = ?", name.to_value()),
         (None, None) => {}
     }
     if let Some(deployment) = &query.deployment {
-        narrow("deployment = ?", deployment.clone().into());
+        narrow("deployment = ?", deployment.to_value());
     }
     if let Some(account) = &query.account {
-        narrow("account = ? COLLATE NOCASE", account.clone().into());
+        narrow("lower(account) = lower(?)", account.to_value());
     }
     if let Some(from) = query.from {
-        narrow("time >= ?", from.into());
+        narrow("time >= ?", from.to_value());
     }
     if let Some(to) = query.to {
-        narrow("time < ?", to.into());
+        narrow("time < ?", to.to_value());
     }
     let limit = query.limit.unwrap_or(MAX_ENTRIES).clamp(1, MAX_ENTRIES);
     sql.push_str(&format!(" ORDER BY id DESC LIMIT {limit}"));
-    let mut statement = connection.prepare(&sql)?;
+    let params: Vec<&dyn ToValue> = values.iter().map(|v| v as &dyn ToValue).collect();
     let parse = |text: Option<String>| text.and_then(|t| serde_json::from_str(&t).ok());
-    let rows = statement.query_map(params_from_iter(values), |row| {
+    connection.query_map(&sql, &params, |row| {
         Ok(AuditEntry {
             id: row.get(0)?,
             time: row.get(1)?,
@@ -218,8 +208,7 @@ pub fn list(
             after: parse(row.get(11)?),
             reason: row.get(12)?,
         })
-    })?;
-    Ok(rows.collect::<Result<_, _>>()?)
+    })
 }
 
 #[cfg(test)]

@@ -1,7 +1,7 @@
 //! The binaries registry: store builds of an app with the native fingerprint they were built from.
 //! Registering the same platform, version and build number again replaces the baseline.
 
-use rusqlite::{Connection, params};
+use super::db::{Db, params};
 
 use super::apps::AppAccess;
 use super::{StoreError, StoreResult, now_ms};
@@ -12,12 +12,7 @@ use crate::domain::DeviceVersion;
 ///
 /// # Errors
 /// [`StoreError::Invalid`] for a bad platform, version or fingerprint.
-pub fn register(
-    connection: &Connection,
-    access: &AppAccess,
-    registered_by: &str,
-    new: NewBinary,
-) -> StoreResult<Binary> {
+pub fn register(connection: &Db, access: &AppAccess, registered_by: &str, new: NewBinary) -> StoreResult<Binary> {
     let invalid = |m: &str| StoreError::Invalid(m.to_owned());
     let platform = new
         .platform
@@ -33,7 +28,7 @@ pub fn register(
         new.mendix_model.as_ref().map(serde_json::to_string).transpose().map_err(|e| invalid(&e.to_string()))?;
     let created_time = now_ms();
     connection.execute(
-        "DELETE FROM binaries WHERE app_id = ?1 AND platform = ?2 AND app_version = ?3 AND IFNULL(build_number, -1) = IFNULL(?4, -1)",
+        "DELETE FROM binaries WHERE app_id = ?1 AND platform = ?2 AND app_version = ?3 AND COALESCE(build_number, -1) = COALESCE(?4, -1)",
         params![access.app_id, platform, app_version, new.build_number],
     )?;
     connection.execute(
@@ -65,22 +60,19 @@ pub fn register(
 ///
 /// # Errors
 /// SQLite errors.
-pub fn list(connection: &Connection, access: &AppAccess) -> StoreResult<Vec<Binary>> {
-    let mut statement = connection.prepare_cached(
-        "SELECT platform, app_version, build_number, fingerprint, registered_by, created_time, mendix_model FROM binaries
-         WHERE app_id = ?1 ORDER BY created_time, id",
-    )?;
-    let rows = statement.query_map([access.app_id], |row| {
+pub fn list(connection: &Db, access: &AppAccess) -> StoreResult<Vec<Binary>> {
+    let rows = connection.query_map("SELECT platform, app_version, build_number, fingerprint, registered_by, created_time, mendix_model FROM binaries
+         WHERE app_id = ?1 ORDER BY created_time, id", params![access.app_id], |row| {
         let fingerprint: String = row.get(3)?;
         Ok(Binary {
             platform: row.get(0)?,
             app_version: row.get(1)?,
             build_number: row.get(2)?,
             fingerprint: serde_json::from_str(&fingerprint).unwrap_or_default(),
-            mendix_model: row.get::<_, Option<String>>(6)?.and_then(|m| serde_json::from_str(&m).ok()),
+            mendix_model: row.get::<Option<String>>(6)?.and_then(|m| serde_json::from_str(&m).ok()),
             registered_by: row.get(4)?,
             created_time: row.get(5)?,
         })
     })?;
-    Ok(rows.collect::<Result<_, _>>()?)
+    Ok(rows)
 }

@@ -2,7 +2,7 @@
 //! from devices: which release each device (the gateway's cookie, hashed) was told to run, its
 //! downloads, and check counts per binary version.
 
-use rusqlite::{Connection, OptionalExtension as _, params};
+use super::db::{Db, params};
 
 use super::apps::{find_deployment, resolve_app};
 use super::{AuthenticatedCaller, StoreError, StoreResult, now_ms};
@@ -75,7 +75,7 @@ fn normalised_upstream(upstream: &str) -> StoreResult<String> {
 /// # Errors
 /// Not found, permission, validation.
 pub fn set_channel(
-    connection: &Connection,
+    connection: &Db,
     caller: &AuthenticatedCaller,
     channel: &MendixChannel,
 ) -> StoreResult<(Option<MendixChannel>, MendixChannel)> {
@@ -110,83 +110,80 @@ pub fn set_channel(
 ///
 /// # Errors
 /// SQLite errors.
-pub fn channels_of(connection: &Connection, caller: &AuthenticatedCaller) -> StoreResult<Vec<MendixChannel>> {
+pub fn channels_of(connection: &Db, caller: &AuthenticatedCaller) -> StoreResult<Vec<MendixChannel>> {
     let visible: Vec<MendixChannel> = list(connection, None)?;
     Ok(visible.into_iter().filter(|c| resolve_app(connection, caller, &c.android_app).is_ok()).collect())
 }
 
-fn list(connection: &Connection, host: Option<&str>) -> StoreResult<Vec<MendixChannel>> {
-    let mut statement = connection.prepare(
+fn list(connection: &Db, host: Option<&str>) -> StoreResult<Vec<MendixChannel>> {
+    let rows = connection.query_map(
         "SELECT c.host, c.upstream, c.mode, aa.name, ia.name, ad.name FROM mendix_channels c
          JOIN deployments ad ON ad.id = c.android_deployment_id JOIN apps aa ON aa.id = ad.app_id
          JOIN deployments id ON id.id = c.ios_deployment_id JOIN apps ia ON ia.id = id.app_id
          WHERE ?1 IS NULL OR c.host = ?1 ORDER BY c.host",
+        params![host],
+        |row| {
+            Ok(MendixChannel {
+                host: row.get(0)?,
+                upstream: row.get(1)?,
+                mode: mode_from(&row.get::<String>(2)?),
+                android_app: row.get(3)?,
+                ios_app: row.get(4)?,
+                deployment: row.get(5)?,
+            })
+        },
     )?;
-    let rows = statement.query_map([host], |row| {
-        Ok(MendixChannel {
-            host: row.get(0)?,
-            upstream: row.get(1)?,
-            mode: mode_from(&row.get::<_, String>(2)?),
-            android_app: row.get(3)?,
-            ios_app: row.get(4)?,
-            deployment: row.get(5)?,
-        })
-    })?;
-    Ok(rows.collect::<Result<_, _>>()?)
+    Ok(rows)
 }
 
 /// The channel answering for `host` (compared without port, case-insensitively).
 ///
 /// # Errors
 /// SQLite errors.
-pub fn channel_for_host(connection: &Connection, host: &str) -> StoreResult<Option<ChannelRow>> {
-    Ok(connection
-        .query_row(
+pub fn channel_for_host(connection: &Db, host: &str) -> StoreResult<Option<ChannelRow>> {
+    connection
+        .query_opt(
             "SELECT id, host, upstream, mode, android_deployment_id, ios_deployment_id FROM mendix_channels WHERE host = ?1",
-            [host],
+            params![host],
             |row| {
                 Ok(ChannelRow {
                     id: row.get(0)?,
                     host: row.get(1)?,
                     upstream: row.get(2)?,
-                    mode: mode_from(&row.get::<_, String>(3)?),
+                    mode: mode_from(&row.get::<String>(3)?),
                     android_deployment_id: row.get(4)?,
                     ios_deployment_id: row.get(5)?,
                 })
             },
         )
-        .optional()?)
 }
 
 /// The host of the Mendix channel a deployment serves, if any.
 ///
 /// # Errors
 /// SQLite errors.
-pub fn host_of_deployment(connection: &Connection, deployment_id: i64) -> StoreResult<Option<String>> {
-    Ok(connection
-        .query_row(
-            "SELECT host FROM mendix_channels WHERE android_deployment_id = ?1 OR ios_deployment_id = ?1 LIMIT 1",
-            [deployment_id],
-            |row| row.get(0),
-        )
-        .optional()?)
+pub fn host_of_deployment(connection: &Db, deployment_id: i64) -> StoreResult<Option<String>> {
+    connection.query_opt(
+        "SELECT host FROM mendix_channels WHERE android_deployment_id = ?1 OR ios_deployment_id = ?1 LIMIT 1",
+        params![deployment_id],
+        |row| row.get(0),
+    )
 }
 
 /// The platform a deployment serves on a Mendix channel, if it is bound to one.
 ///
 /// # Errors
 /// SQLite errors.
-pub fn platform_of_deployment(connection: &Connection, deployment_id: i64) -> StoreResult<Option<&'static str>> {
+pub fn platform_of_deployment(connection: &Db, deployment_id: i64) -> StoreResult<Option<&'static str>> {
     let bound: Option<(bool, bool)> = connection
-        .query_row(
-            "SELECT MAX(android_deployment_id = ?1), MAX(ios_deployment_id = ?1) FROM mendix_channels
+        .query_opt(
+            "SELECT MAX(CASE WHEN android_deployment_id = ?1 THEN 1 ELSE 0 END), MAX(CASE WHEN ios_deployment_id = ?1 THEN 1 ELSE 0 END) FROM mendix_channels
              WHERE android_deployment_id = ?1 OR ios_deployment_id = ?1",
-            [deployment_id],
+            params![deployment_id],
             |row| {
-                Ok((row.get::<_, Option<bool>>(0)?.unwrap_or(false), row.get::<_, Option<bool>>(1)?.unwrap_or(false)))
+                Ok((row.get::<Option<bool>>(0)?.unwrap_or(false), row.get::<Option<bool>>(1)?.unwrap_or(false)))
             },
-        )
-        .optional()?;
+        )?;
     Ok(match bound {
         Some((true, _)) => Some("android"),
         Some((_, true)) => Some("ios"),
@@ -199,19 +196,13 @@ pub fn platform_of_deployment(connection: &Connection, deployment_id: i64) -> St
 ///
 /// # Errors
 /// SQLite errors.
-pub fn release_by_token(
-    connection: &Connection,
-    channel: &ChannelRow,
-    token: &str,
-) -> StoreResult<Option<(i64, u64, String)>> {
-    Ok(connection
-        .query_row(
-            "SELECT deployment_id, label_number, blob_sha256 FROM releases
+pub fn release_by_token(connection: &Db, channel: &ChannelRow, token: &str) -> StoreResult<Option<(i64, u64, String)>> {
+    connection.query_opt(
+        "SELECT deployment_id, label_number, blob_sha256 FROM releases
              WHERE bundle_token = ?1 AND deployment_id IN (?2, ?3) ORDER BY label_number DESC LIMIT 1",
-            params![token, channel.android_deployment_id, channel.ios_deployment_id],
-            |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
-        )
-        .optional()?)
+        params![token, channel.android_deployment_id, channel.ios_deployment_id],
+        |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
+    )
 }
 
 /// The label number a device runs, as far as the gateway can tell: the one it was last told to run,
@@ -219,17 +210,16 @@ pub fn release_by_token(
 ///
 /// # Errors
 /// SQLite errors.
-pub fn current_label(connection: &Connection, deployment_id: i64, device: &str) -> StoreResult<Option<u64>> {
+pub fn current_label(connection: &Db, deployment_id: i64, device: &str) -> StoreResult<Option<u64>> {
     Ok(connection
-        .query_row(
+        .query_opt(
             "SELECT v.current_label FROM mendix_devices v
              LEFT JOIN mendix_downloads d
                  ON d.deployment_id = v.deployment_id AND d.device = v.device AND d.label_number = v.current_label
-             WHERE v.deployment_id = ?1 AND v.device = ?2 AND IFNULL(d.count, 0) <= 1",
+             WHERE v.deployment_id = ?1 AND v.device = ?2 AND COALESCE(d.count, 0) <= 1",
             params![deployment_id, device],
             |row| row.get(0),
-        )
-        .optional()?
+        )?
         .flatten())
 }
 
@@ -239,21 +229,15 @@ pub fn current_label(connection: &Connection, deployment_id: i64, device: &str) 
 ///
 /// # Errors
 /// SQLite errors.
-pub fn record_device(
-    connection: &Connection,
-    deployment_id: i64,
-    device: &str,
-    label_number: Option<u64>,
-) -> StoreResult<()> {
+pub fn record_device(connection: &Db, deployment_id: i64, device: &str, label_number: Option<u64>) -> StoreResult<()> {
     let known: Option<(Option<u64>, i64, Option<i64>)> = connection
-        .query_row(
+        .query_opt(
             "SELECT v.current_label, v.last_check,
                     (SELECT MAX(last_download) FROM mendix_downloads d WHERE d.deployment_id = v.deployment_id AND d.device = v.device)
              FROM mendix_devices v WHERE v.deployment_id = ?1 AND v.device = ?2",
             params![deployment_id, device],
             |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
-        )
-        .optional()?;
+        )?;
     if let Some((current, last_check, last_download)) = known
         && current == label_number
         && last_download.is_none_or(|download| download < last_check)
@@ -262,7 +246,7 @@ pub fn record_device(
     }
     connection.execute(
         "INSERT INTO mendix_devices (deployment_id, device, current_label, last_check) VALUES (?1, ?2, ?3, ?4)
-         ON CONFLICT DO UPDATE SET current_label = excluded.current_label, last_check = excluded.last_check",
+         ON CONFLICT (deployment_id, device) DO UPDATE SET current_label = excluded.current_label, last_check = excluded.last_check",
         params![deployment_id, device, label_number, now_ms()],
     )?;
     Ok(())
@@ -272,17 +256,17 @@ pub fn record_device(
 ///
 /// # Errors
 /// SQLite errors.
-pub fn add_check_counts(connection: &mut Connection, counts: &[((i64, String, bool), i64)]) -> StoreResult<()> {
-    let tx = connection.savepoint()?;
+pub fn add_check_counts(connection: &Db, counts: &[((i64, String, bool), i64)]) -> StoreResult<()> {
+    connection.transaction(|tx| {
     for ((deployment_id, version, with_cookie), count) in counts {
         tx.execute(
             "INSERT INTO mendix_checks (deployment_id, native_binary_version, with_cookie, count) VALUES (?1, ?2, ?3, ?4)
-             ON CONFLICT DO UPDATE SET count = count + excluded.count",
+             ON CONFLICT (deployment_id, native_binary_version, with_cookie) DO UPDATE SET count = mendix_checks.count + excluded.count",
             params![deployment_id, version, with_cookie, count],
         )?;
     }
-    tx.commit()?;
     Ok(())
+    })
 }
 
 /// Counts one bundle download by a device from network `prefix`, if the gateway told that device
@@ -293,7 +277,7 @@ pub fn add_check_counts(connection: &mut Connection, counts: &[((i64, String, bo
 /// # Errors
 /// SQLite errors.
 pub fn record_download(
-    connection: &Connection,
+    connection: &Db,
     deployment_id: i64,
     device: &str,
     label_number: u64,
@@ -301,7 +285,7 @@ pub fn record_download(
 ) -> StoreResult<bool> {
     let anonymous = device == ANONYMOUS_DEVICE;
     let told: bool = anonymous
-        || connection.query_row(
+        || connection.query_one(
             "SELECT EXISTS (SELECT 1 FROM mendix_devices WHERE deployment_id = ?1 AND device = ?2 AND current_label = ?3)",
             params![deployment_id, device, label_number],
             |row| row.get(0),
@@ -309,10 +293,10 @@ pub fn record_download(
     if !told {
         return Ok(false);
     }
-    let count: i64 = connection.query_row(
+    let count: i64 = connection.query_one(
         "INSERT INTO mendix_downloads (deployment_id, device, label_number, count, last_download, prefix)
          VALUES (?1, ?2, ?3, 1, ?4, ?5)
-         ON CONFLICT DO UPDATE SET count = count + 1, last_download = excluded.last_download, prefix = excluded.prefix
+         ON CONFLICT (deployment_id, device, label_number) DO UPDATE SET count = mendix_downloads.count + 1, last_download = excluded.last_download, prefix = excluded.prefix
          RETURNING count",
         params![deployment_id, device, label_number, now_ms(), prefix],
         |row| row.get(0),
@@ -325,10 +309,10 @@ pub fn record_download(
 
 /// The health gate on inferred counts: halts the release when its policy's failure ratio is
 /// exceeded by failures from enough networks.
-fn check_gate(connection: &Connection, deployment_id: i64, label_number: u64) -> StoreResult<bool> {
+fn check_gate(connection: &Db, deployment_id: i64, label_number: u64) -> StoreResult<bool> {
     let Some(policy) = super::policy::get(connection, deployment_id)? else { return Ok(false) };
     let [_, installed, failed, _, _] = inferred_counts(connection, deployment_id, label_number)?;
-    let prefixes: i64 = connection.query_row(
+    let prefixes: i64 = connection.query_one(
         "SELECT COUNT(DISTINCT prefix) FROM mendix_downloads
          WHERE deployment_id = ?1 AND label_number = ?2 AND count > 1 AND device != '-'",
         params![deployment_id, label_number],
@@ -343,7 +327,7 @@ fn check_gate(connection: &Connection, deployment_id: i64, label_number: u64) ->
 ///
 /// # Errors
 /// SQLite errors.
-pub fn inferred_metrics(connection: &Connection, deployment_id: i64) -> StoreResult<crate::api::management::Metrics> {
+pub fn inferred_metrics(connection: &Db, deployment_id: i64) -> StoreResult<crate::api::management::Metrics> {
     let mut metrics = crate::api::management::Metrics::new();
     for release in super::releases::history(connection, deployment_id)? {
         let [downloaded, installed, failed, active, unconfirmed] =
@@ -374,10 +358,10 @@ pub const UNCONFIRMED_AFTER_MS: i64 = 10 * 60 * 1000;
 ///
 /// # Errors
 /// SQLite errors.
-pub fn inferred_counts(connection: &Connection, deployment_id: i64, label_number: u64) -> StoreResult<[i64; 5]> {
-    Ok(connection.query_row(
+pub fn inferred_counts(connection: &Db, deployment_id: i64, label_number: u64) -> StoreResult<[i64; 5]> {
+    connection.query_one(
         "SELECT
-            (SELECT IFNULL(SUM(count), 0) FROM mendix_downloads WHERE deployment_id = ?1 AND label_number = ?2),
+            (SELECT CAST(COALESCE(SUM(count), 0) AS BIGINT) FROM mendix_downloads WHERE deployment_id = ?1 AND label_number = ?2),
             (SELECT COUNT(*) FROM mendix_downloads d JOIN mendix_devices v
                 ON v.deployment_id = d.deployment_id AND v.device = d.device
              WHERE d.deployment_id = ?1 AND d.label_number = ?2 AND d.count = 1
@@ -391,7 +375,7 @@ pub fn inferred_counts(connection: &Connection, deployment_id: i64, label_number
                AND d.last_download < ?3)",
         params![deployment_id, label_number, now_ms() - UNCONFIRMED_AFTER_MS],
         |row| Ok([row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?, row.get(4)?]),
-    )?)
+    )
 }
 
 /// Records what the runtime answered to one OTA check (observe mode).
@@ -399,7 +383,7 @@ pub fn inferred_counts(connection: &Connection, deployment_id: i64, label_number
 /// # Errors
 /// SQLite errors.
 pub fn record_observation(
-    connection: &Connection,
+    connection: &Db,
     channel_id: i64,
     platform: &str,
     native_binary_version: &str,
@@ -409,7 +393,7 @@ pub fn record_observation(
     connection.execute(
         "INSERT INTO mendix_observations (channel_id, platform, native_binary_version, deployment_id, bundle_path, count, last_seen)
          VALUES (?1, ?2, ?3, ?4, ?5, 1, ?6)
-         ON CONFLICT DO UPDATE SET count = count + 1, last_seen = excluded.last_seen",
+         ON CONFLICT (channel_id, platform, native_binary_version, deployment_id, bundle_path) DO UPDATE SET count = mendix_observations.count + 1, last_seen = excluded.last_seen",
         params![channel_id, platform, native_binary_version, id, path, now_ms()],
     )?;
     Ok(())
@@ -419,51 +403,49 @@ pub fn record_observation(
 ///
 /// # Errors
 /// [`StoreError::NotFound`] for an unknown host or one the caller cannot see.
-pub fn observations(
-    connection: &Connection,
-    caller: &AuthenticatedCaller,
-    host: &str,
-) -> StoreResult<Vec<Observation>> {
+pub fn observations(connection: &Db, caller: &AuthenticatedCaller, host: &str) -> StoreResult<Vec<Observation>> {
     let channel = visible_channel(connection, caller, host)?;
-    let mut statement = connection.prepare(
+    let rows = connection.query_map(
         "SELECT platform, native_binary_version, deployment_id, bundle_path, count, last_seen FROM mendix_observations
          WHERE channel_id = ?1 ORDER BY last_seen DESC",
+        params![channel.id],
+        |row| {
+            Ok(Observation {
+                platform: row.get(0)?,
+                native_binary_version: row.get(1)?,
+                deployment_id: row.get(2)?,
+                bundle_path: row.get(3)?,
+                count: row.get(4)?,
+                last_seen: row.get(5)?,
+            })
+        },
     )?;
-    let rows = statement.query_map([channel.id], |row| {
-        Ok(Observation {
-            platform: row.get(0)?,
-            native_binary_version: row.get(1)?,
-            deployment_id: row.get(2)?,
-            bundle_path: row.get(3)?,
-            count: row.get(4)?,
-            last_seen: row.get(5)?,
-        })
-    })?;
-    Ok(rows.collect::<Result<_, _>>()?)
+    Ok(rows)
 }
 
 /// The check counts of a channel's deployments.
 ///
 /// # Errors
 /// [`StoreError::NotFound`] for an unknown host or one the caller cannot see.
-pub fn check_counts(connection: &Connection, caller: &AuthenticatedCaller, host: &str) -> StoreResult<Vec<CheckCount>> {
+pub fn check_counts(connection: &Db, caller: &AuthenticatedCaller, host: &str) -> StoreResult<Vec<CheckCount>> {
     let channel = visible_channel(connection, caller, host)?;
-    let mut statement = connection.prepare(
+    let rows = connection.query_map(
         "SELECT CASE deployment_id WHEN ?1 THEN 'android' ELSE 'ios' END, native_binary_version, with_cookie, count
          FROM mendix_checks WHERE deployment_id IN (?1, ?2) ORDER BY 1, 2, 3",
+        params![channel.android_deployment_id, channel.ios_deployment_id],
+        |row| {
+            Ok(CheckCount {
+                platform: row.get(0)?,
+                native_binary_version: row.get(1)?,
+                with_cookie: row.get(2)?,
+                count: row.get(3)?,
+            })
+        },
     )?;
-    let rows = statement.query_map(params![channel.android_deployment_id, channel.ios_deployment_id], |row| {
-        Ok(CheckCount {
-            platform: row.get(0)?,
-            native_binary_version: row.get(1)?,
-            with_cookie: row.get(2)?,
-            count: row.get(3)?,
-        })
-    })?;
-    Ok(rows.collect::<Result<_, _>>()?)
+    Ok(rows)
 }
 
-fn visible_channel(connection: &Connection, caller: &AuthenticatedCaller, host: &str) -> StoreResult<ChannelRow> {
+fn visible_channel(connection: &Db, caller: &AuthenticatedCaller, host: &str) -> StoreResult<ChannelRow> {
     let host = host.to_ascii_lowercase();
     let visible = channels_of(connection, caller)?.into_iter().any(|c| c.host == host);
     let channel = channel_for_host(connection, &host)?.filter(|_| visible);

@@ -6,7 +6,7 @@
 //! Unlike the reference, a device's retried identical report is counted once, and counters never go
 //! below zero (a device that never reported running the binary cannot make its count negative).
 
-use rusqlite::{Connection, OptionalExtension as _, params};
+use super::db::{Db, params};
 
 use super::StoreResult;
 use super::releases::deployment_id_by_key;
@@ -49,30 +49,24 @@ pub struct DeployEvent<'a> {
 }
 
 /// The label number of `label` if the deployment has that release.
-fn existing_label(connection: &Connection, deployment_id: i64, label: &str) -> StoreResult<Option<u64>> {
+fn existing_label(connection: &Db, deployment_id: i64, label: &str) -> StoreResult<Option<u64>> {
     let Ok(number) = crate::domain::validate::label(label) else { return Ok(None) };
-    let found: Option<u64> = connection
-        .query_row(
-            "SELECT label_number FROM releases WHERE deployment_id = ?1 AND label_number = ?2",
-            params![deployment_id, number],
-            |row| row.get(0),
-        )
-        .optional()?;
+    let found: Option<u64> = connection.query_opt(
+        "SELECT label_number FROM releases WHERE deployment_id = ?1 AND label_number = ?2",
+        params![deployment_id, number],
+        |row| row.get(0),
+    )?;
     Ok(found)
 }
 
 /// Records the receipt of a report; false if this device already sent the same one.
-fn first_receipt(
-    connection: &Connection,
-    deployment_id: i64,
-    client: Option<&str>,
-    fingerprint: &str,
-) -> StoreResult<bool> {
+fn first_receipt(connection: &Db, deployment_id: i64, client: Option<&str>, fingerprint: &str) -> StoreResult<bool> {
     let Some(client) = client else {
         return Ok(true);
     };
     let inserted = connection.execute(
-        "INSERT OR IGNORE INTO report_receipts (deployment_id, client_unique_id, fingerprint) VALUES (?1, ?2, ?3)",
+        "INSERT INTO report_receipts (deployment_id, client_unique_id, fingerprint) VALUES (?1, ?2, ?3)
+         ON CONFLICT DO NOTHING",
         params![deployment_id, client, fingerprint],
     )?;
     Ok(inserted == 1)
@@ -84,14 +78,14 @@ const HOUR_MS: i64 = 3_600_000;
 const DAY_MS: i64 = 86_400_000;
 
 /// Adds one event to the time series of a label (installed, downloaded or failed).
-fn sample(connection: &Connection, deployment_id: i64, subject: &str, column: &str, now: i64) -> StoreResult<()> {
+fn sample(connection: &Db, deployment_id: i64, subject: &str, column: &str, now: i64) -> StoreResult<()> {
     if !matches!(column, "downloaded" | "installed" | "failed") || crate::domain::validate::label(subject).is_err() {
         return Ok(());
     }
     connection.execute(
         &format!(
             "INSERT INTO metric_samples (deployment_id, subject, bucket_start, bucket_ms, {column}) VALUES (?1, ?2, ?3, ?4, 1)
-             ON CONFLICT (deployment_id, subject, bucket_start, bucket_ms) DO UPDATE SET {column} = {column} + 1"
+             ON CONFLICT (deployment_id, subject, bucket_start, bucket_ms) DO UPDATE SET {column} = metric_samples.{column} + 1"
         ),
         params![deployment_id, subject, now - now.rem_euclid(MINUTE_MS), MINUTE_MS],
     )?;
@@ -102,8 +96,8 @@ fn sample(connection: &Connection, deployment_id: i64, subject: &str, column: &s
 ///
 /// # Errors
 /// SQLite errors.
-pub fn compact_samples(connection: &mut Connection, now: i64) -> StoreResult<usize> {
-    let tx = connection.transaction()?;
+pub fn compact_samples(connection: &Db, now: i64) -> StoreResult<usize> {
+    connection.transaction(|tx| {
     let cutoff = now - DAY_MS;
     tx.execute(
         "INSERT INTO metric_samples (deployment_id, subject, bucket_start, bucket_ms, downloaded, installed, failed)
@@ -111,15 +105,15 @@ pub fn compact_samples(connection: &mut Connection, now: i64) -> StoreResult<usi
          FROM metric_samples WHERE bucket_ms = ?2 AND bucket_start < ?3
          GROUP BY deployment_id, subject, bucket_start - (bucket_start % ?1)
          ON CONFLICT (deployment_id, subject, bucket_start, bucket_ms) DO UPDATE SET
-             downloaded = downloaded + excluded.downloaded,
-             installed = installed + excluded.installed,
-             failed = failed + excluded.failed",
+             downloaded = metric_samples.downloaded + excluded.downloaded,
+             installed = metric_samples.installed + excluded.installed,
+             failed = metric_samples.failed + excluded.failed",
         params![HOUR_MS, MINUTE_MS, cutoff],
     )?;
     let removed = tx
         .execute("DELETE FROM metric_samples WHERE bucket_ms = ?1 AND bucket_start < ?2", params![MINUTE_MS, cutoff])?;
-    tx.commit()?;
     Ok(removed)
+    })
 }
 
 /// The time series of one label, oldest bucket first.
@@ -127,34 +121,36 @@ pub fn compact_samples(connection: &mut Connection, now: i64) -> StoreResult<usi
 /// # Errors
 /// SQLite errors.
 pub fn samples(
-    connection: &Connection,
+    connection: &Db,
     deployment_id: i64,
     label: &str,
 ) -> StoreResult<Vec<crate::api::management::MetricSample>> {
-    let mut statement = connection.prepare_cached(
+    let rows = connection.query_map(
         "SELECT bucket_start, bucket_ms, downloaded, installed, failed FROM metric_samples
          WHERE deployment_id = ?1 AND subject = ?2 ORDER BY bucket_start, bucket_ms",
+        params![deployment_id, label],
+        |row| {
+            Ok(crate::api::management::MetricSample {
+                time: row.get(0)?,
+                bucket_ms: row.get(1)?,
+                downloaded: row.get(2)?,
+                installed: row.get(3)?,
+                failed: row.get(4)?,
+            })
+        },
     )?;
-    let rows = statement.query_map(params![deployment_id, label], |row| {
-        Ok(crate::api::management::MetricSample {
-            time: row.get(0)?,
-            bucket_ms: row.get(1)?,
-            downloaded: row.get(2)?,
-            installed: row.get(3)?,
-            failed: row.get(4)?,
-        })
-    })?;
-    Ok(rows.collect::<Result<_, _>>()?)
+    Ok(rows)
 }
 
-fn bump(connection: &Connection, deployment_id: i64, subject: &str, column: &str, delta: i64) -> StoreResult<()> {
+fn bump(connection: &Db, deployment_id: i64, subject: &str, column: &str, delta: i64) -> StoreResult<()> {
     if delta > 0 {
         sample(connection, deployment_id, subject, column, super::now_ms())?;
     }
     connection.execute(
         &format!(
-            "INSERT INTO metrics (deployment_id, subject, {column}) VALUES (?1, ?2, MAX(?3, 0))
-             ON CONFLICT (deployment_id, subject) DO UPDATE SET {column} = MAX({column} + ?3, 0)"
+            "INSERT INTO metrics (deployment_id, subject, {column}) VALUES (?1, ?2, CASE WHEN ?3 > 0 THEN ?3 ELSE 0 END)
+             ON CONFLICT (deployment_id, subject) DO UPDATE
+             SET {column} = CASE WHEN metrics.{column} + ?3 > 0 THEN metrics.{column} + ?3 ELSE 0 END"
         ),
         params![deployment_id, subject, delta],
     )?;
@@ -169,93 +165,90 @@ fn bump(connection: &Connection, deployment_id: i64, subject: &str, column: &str
 ///
 /// # Errors
 /// SQLite errors.
-pub fn record_deploy(connection: &mut Connection, event: &DeployEvent<'_>) -> StoreResult<ReportOutcome> {
-    let tx = connection.transaction()?;
-    let Some(deployment_id) = deployment_id_by_key(&tx, event.deployment_key)? else {
-        return Ok(ReportOutcome::UnknownDeployment);
-    };
-    let label_number = if event.is_label {
-        match existing_label(&tx, deployment_id, event.subject)? {
-            Some(number) => Some(number),
-            None => return Ok(ReportOutcome::UnknownLabel),
+pub fn record_deploy(connection: &Db, event: &DeployEvent<'_>) -> StoreResult<ReportOutcome> {
+    connection.transaction(|tx| {
+        let Some(deployment_id) = deployment_id_by_key(tx, event.deployment_key)? else {
+            return Ok(ReportOutcome::UnknownDeployment);
+        };
+        let label_number = if event.is_label {
+            match existing_label(tx, deployment_id, event.subject)? {
+                Some(number) => Some(number),
+                None => return Ok(ReportOutcome::UnknownLabel),
+            }
+        } else {
+            None
+        };
+        let fingerprint = format!(
+            "deploy\u{1f}{}\u{1f}{}\u{1f}{}\u{1f}{}",
+            event.subject,
+            event.failed,
+            event.previous.unwrap_or(""),
+            event.previous_deployment_key.unwrap_or("")
+        );
+        if !first_receipt(tx, deployment_id, event.client_unique_id, &fingerprint)? {
+            return Ok(ReportOutcome::AlreadyCounted);
         }
-    } else {
-        None
-    };
-    let fingerprint = format!(
-        "deploy\u{1f}{}\u{1f}{}\u{1f}{}\u{1f}{}",
-        event.subject,
-        event.failed,
-        event.previous.unwrap_or(""),
-        event.previous_deployment_key.unwrap_or("")
-    );
-    if !first_receipt(&tx, deployment_id, event.client_unique_id, &fingerprint)? {
-        return Ok(ReportOutcome::AlreadyCounted);
-    }
-    let verified = match (label_number, event.client_unique_id) {
-        (Some(number), Some(client)) => has_download_receipt(&tx, deployment_id, client, number)?,
-        (Some(_), None) => false,
-        // A device on its binary needs no download; its version is capped instead.
-        (None, _) => subject_has_room(&tx, deployment_id, event.subject)?,
-    };
-    if !verified {
-        bump_unverified(&tx, deployment_id, event.subject, label_number.is_some())?;
-        tx.commit()?;
-        return Ok(ReportOutcome::Unverified);
-    }
-    let mut halted = false;
-    if let (true, Some(number)) = (event.failed, label_number) {
-        bump(&tx, deployment_id, event.subject, "failed", 1)?;
-        tx.execute(
-            "INSERT OR IGNORE INTO failure_prefixes (deployment_id, label_number, prefix) VALUES (?1, ?2, ?3)",
-            params![deployment_id, number, event.prefix],
-        )?;
-        halted = super::policy::check_health(&tx, deployment_id, event.subject, super::now_ms())?;
-    } else {
-        count_active(&tx, deployment_id, event)?;
-    }
-    tx.commit()?;
-    Ok(if halted { ReportOutcome::CountedAndHalted } else { ReportOutcome::Counted })
+        let verified = match (label_number, event.client_unique_id) {
+            (Some(number), Some(client)) => has_download_receipt(tx, deployment_id, client, number)?,
+            (Some(_), None) => false,
+            // A device on its binary needs no download; its version is capped instead.
+            (None, _) => subject_has_room(tx, deployment_id, event.subject)?,
+        };
+        if !verified {
+            bump_unverified(tx, deployment_id, event.subject, label_number.is_some())?;
+            return Ok(ReportOutcome::Unverified);
+        }
+        let mut halted = false;
+        if let (true, Some(number)) = (event.failed, label_number) {
+            bump(tx, deployment_id, event.subject, "failed", 1)?;
+            tx.execute(
+                "INSERT INTO failure_prefixes (deployment_id, label_number, prefix) VALUES (?1, ?2, ?3)
+             ON CONFLICT DO NOTHING",
+                params![deployment_id, number, event.prefix],
+            )?;
+            halted = super::policy::check_health(tx, deployment_id, event.subject, super::now_ms())?;
+        } else {
+            count_active(tx, deployment_id, event)?;
+        }
+        Ok(if halted { ReportOutcome::CountedAndHalted } else { ReportOutcome::Counted })
+    })
 }
 
-fn has_download_receipt(
-    connection: &Connection,
-    deployment_id: i64,
-    client: &str,
-    label_number: u64,
-) -> StoreResult<bool> {
-    let found: Option<i64> = connection
-        .query_row(
-            "SELECT 1 FROM download_receipts WHERE deployment_id = ?1 AND client_unique_id = ?2 AND label_number = ?3",
-            params![deployment_id, client, label_number],
-            |row| row.get(0),
-        )
-        .optional()?;
+fn has_download_receipt(connection: &Db, deployment_id: i64, client: &str, label_number: u64) -> StoreResult<bool> {
+    let found: Option<i64> = connection.query_opt(
+        "SELECT 1 FROM download_receipts WHERE deployment_id = ?1 AND client_unique_id = ?2 AND label_number = ?3",
+        params![deployment_id, client, label_number],
+        |row| row.get(0),
+    )?;
     Ok(found.is_some())
 }
 
 /// Whether a binary version may be counted: it is counted already, or the deployment has fewer than
 /// [`MAX_VERSION_SUBJECTS`] subjects.
-fn subject_has_room(connection: &Connection, deployment_id: i64, subject: &str) -> StoreResult<bool> {
+fn subject_has_room(connection: &Db, deployment_id: i64, subject: &str) -> StoreResult<bool> {
     // A known subject is a primary-key lookup; only a new one needs the deployment's count.
-    let known = connection
-        .prepare_cached("SELECT 1 FROM metrics WHERE deployment_id = ?1 AND subject = ?2")?
-        .exists(params![deployment_id, subject])?;
-    if known {
+    let known = connection.query_opt(
+        "SELECT 1 FROM metrics WHERE deployment_id = ?1 AND subject = ?2",
+        params![deployment_id, subject],
+        |_| Ok(()),
+    )?;
+    if known.is_some() {
         return Ok(true);
     }
-    let total: i64 =
-        connection
-            .query_row("SELECT COUNT(*) FROM metrics WHERE deployment_id = ?1", [deployment_id], |row| row.get(0))?;
+    let total: i64 = connection.query_one(
+        "SELECT COUNT(*) FROM metrics WHERE deployment_id = ?1",
+        params![deployment_id],
+        |row| row.get(0),
+    )?;
     Ok(total < MAX_VERSION_SUBJECTS)
 }
 
 /// Counts an unverified report: on its label (which exists), or nowhere for an uncounted version.
-fn bump_unverified(connection: &Connection, deployment_id: i64, subject: &str, is_label: bool) -> StoreResult<()> {
+fn bump_unverified(connection: &Db, deployment_id: i64, subject: &str, is_label: bool) -> StoreResult<()> {
     if is_label {
         connection.execute(
             "INSERT INTO metrics (deployment_id, subject, unverified) VALUES (?1, ?2, 1)
-             ON CONFLICT (deployment_id, subject) DO UPDATE SET unverified = unverified + 1",
+             ON CONFLICT (deployment_id, subject) DO UPDATE SET unverified = metrics.unverified + 1",
             params![deployment_id, subject],
         )?;
     }
@@ -263,20 +256,18 @@ fn bump_unverified(connection: &Connection, deployment_id: i64, subject: &str, i
 }
 
 /// A verified success: the device is active on its subject now, and leaves where it was counted.
-fn count_active(connection: &Connection, deployment_id: i64, event: &DeployEvent<'_>) -> StoreResult<()> {
+fn count_active(connection: &Db, deployment_id: i64, event: &DeployEvent<'_>) -> StoreResult<()> {
     bump(connection, deployment_id, event.subject, "active", 1)?;
     bump(connection, deployment_id, event.subject, "installed", 1)?;
     let Some(client) = event.client_unique_id else { return Ok(()) };
     if let Some(previous) = event.previous.filter(|p| !p.is_empty()) {
         let previous_key = event.previous_deployment_key.unwrap_or(event.deployment_key);
         if let Some(previous_id) = deployment_id_by_key(connection, previous_key)? {
-            let counted_there: Option<String> = connection
-                .query_row(
-                    "SELECT subject FROM device_positions WHERE deployment_id = ?1 AND client_unique_id = ?2",
-                    params![previous_id, client],
-                    |row| row.get(0),
-                )
-                .optional()?;
+            let counted_there: Option<String> = connection.query_opt(
+                "SELECT subject FROM device_positions WHERE deployment_id = ?1 AND client_unique_id = ?2",
+                params![previous_id, client],
+                |row| row.get(0),
+            )?;
             if counted_there.as_deref() == Some(previous) {
                 bump(connection, previous_id, previous, "active", -1)?;
                 connection.execute(
@@ -299,35 +290,34 @@ fn count_active(connection: &Connection, deployment_id: i64, event: &DeployEvent
 /// # Errors
 /// SQLite errors.
 pub fn record_download(
-    connection: &mut Connection,
+    connection: &Db,
     deployment_key: &str,
     label: &str,
     client_unique_id: Option<&str>,
     prefix: &str,
 ) -> StoreResult<ReportOutcome> {
-    let tx = connection.transaction()?;
-    let Some(deployment_id) = deployment_id_by_key(&tx, deployment_key)? else {
-        return Ok(ReportOutcome::UnknownDeployment);
-    };
-    let Some(label_number) = existing_label(&tx, deployment_id, label)? else {
-        return Ok(ReportOutcome::UnknownLabel);
-    };
-    let Some(client) = client_unique_id else {
-        bump_unverified(&tx, deployment_id, label, true)?;
-        tx.commit()?;
-        return Ok(ReportOutcome::Unverified);
-    };
-    if !first_receipt(&tx, deployment_id, Some(client), &format!("download\u{1f}{label}"))? {
-        return Ok(ReportOutcome::AlreadyCounted);
-    }
-    tx.execute(
-        "INSERT OR IGNORE INTO download_receipts (deployment_id, client_unique_id, label_number, prefix)
-         VALUES (?1, ?2, ?3, ?4)",
-        params![deployment_id, client, label_number, prefix],
-    )?;
-    bump(&tx, deployment_id, label, "downloaded", 1)?;
-    tx.commit()?;
-    Ok(ReportOutcome::Counted)
+    connection.transaction(|tx| {
+        let Some(deployment_id) = deployment_id_by_key(tx, deployment_key)? else {
+            return Ok(ReportOutcome::UnknownDeployment);
+        };
+        let Some(label_number) = existing_label(tx, deployment_id, label)? else {
+            return Ok(ReportOutcome::UnknownLabel);
+        };
+        let Some(client) = client_unique_id else {
+            bump_unverified(tx, deployment_id, label, true)?;
+            return Ok(ReportOutcome::Unverified);
+        };
+        if !first_receipt(tx, deployment_id, Some(client), &format!("download\u{1f}{label}"))? {
+            return Ok(ReportOutcome::AlreadyCounted);
+        }
+        tx.execute(
+            "INSERT INTO download_receipts (deployment_id, client_unique_id, label_number, prefix)
+         VALUES (?1, ?2, ?3, ?4) ON CONFLICT DO NOTHING",
+            params![deployment_id, client, label_number, prefix],
+        )?;
+        bump(tx, deployment_id, label, "downloaded", 1)?;
+        Ok(ReportOutcome::Counted)
+    })
 }
 
 /// Drops download receipts of labels older than the newest few of each deployment (devices report
@@ -335,30 +325,31 @@ pub fn record_download(
 ///
 /// # Errors
 /// SQLite errors.
-pub fn compact_receipts(connection: &Connection) -> StoreResult<usize> {
-    Ok(connection.execute(
+pub fn compact_receipts(connection: &Db) -> StoreResult<usize> {
+    connection.execute(
         "DELETE FROM download_receipts WHERE label_number <
              (SELECT MAX(r.label_number) FROM releases r WHERE r.deployment_id = download_receipts.deployment_id) - ?1",
-        [RECEIPT_LABELS_KEPT],
-    )?)
+        params![RECEIPT_LABELS_KEPT],
+    )
 }
 
 /// Metrics of a deployment in the wire shape: labels get all four counters, versions `active`.
 ///
 /// # Errors
 /// SQLite errors.
-pub fn metrics(connection: &Connection, deployment_id: i64) -> StoreResult<Metrics> {
-    let mut statement = connection.prepare_cached(
+pub fn metrics(connection: &Db, deployment_id: i64) -> StoreResult<Metrics> {
+    let rows = connection.query_map(
         "SELECT subject, active, downloaded, installed, failed, unverified FROM metrics WHERE deployment_id = ?1",
+        params![deployment_id],
+        |row| {
+            let subject: String = row.get(0)?;
+            let counts = (row.get::<i64>(1)?, row.get::<i64>(2)?, row.get::<i64>(3)?, row.get::<i64>(4)?);
+            Ok((subject, counts, row.get::<i64>(5)?))
+        },
     )?;
-    let rows = statement.query_map([deployment_id], |row| {
-        let subject: String = row.get(0)?;
-        let counts = (row.get::<_, i64>(1)?, row.get::<_, i64>(2)?, row.get::<_, i64>(3)?, row.get::<_, i64>(4)?);
-        Ok((subject, counts, row.get::<_, i64>(5)?))
-    })?;
     let mut metrics = Metrics::new();
     for row in rows {
-        let (subject, (active, downloaded, installed, failed), unverified) = row?;
+        let (subject, (active, downloaded, installed, failed), unverified) = row;
         let counts = if crate::domain::validate::label(&subject).is_ok() {
             MetricCounts {
                 active,

@@ -1,14 +1,18 @@
-//! SQLite metadata storage: accounts, keys, apps, deployments, releases and metrics.
+//! Metadata storage: accounts, keys, apps, deployments, releases and metrics, in SQLite (the
+//! default: one file in WAL mode) or PostgreSQL (for several replicas).
 //!
-//! One connection in WAL mode behind a mutex; every call runs on tokio's blocking pool through
-//! [`Store::run`]. Schema changes are embedded migrations keyed by `PRAGMA user_version`. A release
-//! row is only ever inserted after its blob is durable, inside one transaction, so a crash at any
-//! moment leaves either the whole release or nothing.
+//! One connection behind a mutex; every call runs on tokio's blocking pool through [`Store::run`],
+//! and every statement goes through [`db::Db`], so each function below is written once for both
+//! databases. Schema changes are embedded migrations, keyed by `PRAGMA user_version` in SQLite and
+//! the `otadeck_schema` table in PostgreSQL; a database written by a newer version is refused. A
+//! release row is only ever inserted after its blob is durable, inside one transaction, so a crash
+//! at any moment leaves either the whole release or nothing.
 
 pub mod accounts;
 pub mod apps;
 pub mod audit;
 pub mod binaries;
+pub mod db;
 pub mod mendix;
 pub mod metrics;
 pub mod models;
@@ -19,7 +23,8 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
-use rusqlite::Connection;
+
+pub use db::{Db, Dialect, params};
 
 pub use accounts::{AuthenticatedCaller, hash_access_key};
 pub use apps::{AppAccess, DeploymentRow};
@@ -48,6 +53,14 @@ pub enum StoreError {
     History(#[from] HistoryError),
     #[error("database error: {0}")]
     Sqlite(#[from] rusqlite::Error),
+    #[error("database error: {0}")]
+    Postgres(#[from] postgres::Error),
+    /// A stored value that does not read as the type expected (never for rows we wrote).
+    #[error("unexpected stored value: {0}")]
+    Decode(String),
+    /// The database cannot be reached; the server answers 503 and retries on the next call.
+    #[error("the database cannot be reached: {0}")]
+    Unavailable(String),
     #[error("storage task failed: {0}")]
     Task(String),
 }
@@ -68,29 +81,64 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/010_mendix_models.sql"),
 ];
 
-/// The metadata database.
+/// PostgreSQL schema changes, each with the SQLite schema version it brings the database to. The
+/// first is the whole schema of SQLite version 10; later ones come in pairs with SQLite's.
+const POSTGRES_MIGRATIONS: &[(usize, &str)] = &[(10, include_str!("migrations/postgres/010_schema.sql"))];
+
+/// The metadata database: one connection (SQLite file or PostgreSQL server) behind a mutex; work
+/// runs on tokio's blocking pool through [`Store::run`].
 #[derive(Clone)]
 pub struct Store {
-    connection: Arc<Mutex<Connection>>,
+    connection: Arc<Mutex<Db>>,
+    /// Where to reconnect when a PostgreSQL connection is lost.
+    postgres_url: Option<Arc<str>>,
     /// Seconds each unit of database work took (lock held), for `/metrics`.
     busy_seconds: Histogram,
 }
 
 impl Store {
-    /// Opens (creating and migrating if needed) the database file.
+    /// Opens (creating and migrating if needed) the SQLite database file.
     ///
     /// # Errors
     /// SQLite errors opening or migrating the file.
     pub fn open(path: &Path) -> StoreResult<Self> {
         create_private(path).map_err(|e| StoreError::Task(format!("cannot create {}: {e}", path.display())))?;
-        let mut connection = Connection::open(path)?;
+        let connection = rusqlite::Connection::open(path)?;
         connection.pragma_update(None, "journal_mode", "WAL")?;
         connection.pragma_update(None, "synchronous", "FULL")?;
         connection.pragma_update(None, "foreign_keys", "ON")?;
         connection.busy_timeout(std::time::Duration::from_secs(5))?;
-        migrate(&mut connection)?;
+        let db = Db::sqlite(connection);
+        migrate(&db)?;
+        Ok(Self::with(db, None))
+    }
+
+    /// Connects to a PostgreSQL database (`postgres://user:password@host:port/name`), creating or
+    /// migrating the schema if needed.
+    ///
+    /// # Errors
+    /// [`StoreError::Unavailable`] when the server cannot be reached, or migration errors.
+    pub async fn connect(url: &str) -> StoreResult<Self> {
+        let owned = url.to_owned();
+        let db = tokio::task::spawn_blocking(move || -> StoreResult<Db> {
+            let db = Db::postgres(connect_postgres(&owned)?);
+            migrate(&db)?;
+            Ok(db)
+        })
+        .await
+        .map_err(|e| StoreError::Task(e.to_string()))??;
+        Ok(Self::with(db, Some(url.into())))
+    }
+
+    fn with(db: Db, postgres_url: Option<Arc<str>>) -> Self {
         let busy_seconds = Histogram::new(exponential_buckets(0.000_01, 2.0, 20));
-        Ok(Self { connection: Arc::new(Mutex::new(connection)), busy_seconds })
+        Self { connection: Arc::new(Mutex::new(db)), postgres_url, busy_seconds }
+    }
+
+    /// The database behind the store.
+    #[must_use]
+    pub fn dialect(&self) -> Dialect {
+        if self.postgres_url.is_some() { Dialect::Postgres } else { Dialect::Sqlite }
     }
 
     /// The histogram of time spent in database work.
@@ -99,44 +147,60 @@ impl Store {
         self.busy_seconds.clone()
     }
 
-    /// Checkpoints the write-ahead log into the database file, so a stopped server leaves one
+    /// Checkpoints SQLite's write-ahead log into the database file, so a stopped server leaves one
     /// self-contained file behind. Called once at shutdown, after the last request.
     ///
     /// # Errors
     /// SQLite errors.
     pub async fn close(&self) -> StoreResult<()> {
-        self.run(|connection| {
-            connection.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
+        self.run(|db| {
+            if let Some(connection) = db.as_sqlite() {
+                connection.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
+            }
             Ok(())
         })
         .await
     }
 
-    /// Runs `work` with the connection on the blocking pool.
+    /// Runs `work` with the connection on the blocking pool. A lost PostgreSQL connection is
+    /// reopened first (and the call answers [`StoreError::Unavailable`] while that fails).
     ///
     /// # Errors
     /// Whatever `work` returns, or [`StoreError::Task`] if the task panicked.
     pub async fn run<T, F>(&self, work: F) -> StoreResult<T>
     where
         T: Send + 'static,
-        F: FnOnce(&mut Connection) -> StoreResult<T> + Send + 'static,
+        F: FnOnce(&Db) -> StoreResult<T> + Send + 'static,
     {
         let connection = Arc::clone(&self.connection);
         let busy_seconds = self.busy_seconds.clone();
+        let postgres_url = self.postgres_url.clone();
         tokio::task::spawn_blocking(move || {
             let mut guard = connection.lock().map_err(|_| StoreError::Task("database lock poisoned".into()))?;
-            if !guard.is_autocommit() {
-                // Left open by work that failed half-way: undo it before anyone builds on it.
-                guard.execute_batch("ROLLBACK")?;
+            if let Some(url) = postgres_url.filter(|_| guard.is_closed()) {
+                *guard = Db::postgres(connect_postgres(&url)?);
             }
+            // Left open by work that failed half-way: undo it before anyone builds on it.
+            guard.reset()?;
             let started = std::time::Instant::now();
-            let result = work(&mut guard);
+            let result = work(&guard);
             busy_seconds.observe(started.elapsed().as_secs_f64());
             result
         })
         .await
         .map_err(|e| StoreError::Task(e.to_string()))?
     }
+}
+
+/// Opens a PostgreSQL connection (no TLS: the database is on a private network or loopback).
+fn connect_postgres(url: &str) -> StoreResult<postgres::Client> {
+    let mut config: postgres::Config =
+        url.parse().map_err(|e| StoreError::Invalid(format!("the database URL is not usable: {e}")))?;
+    if config.get_connect_timeout().is_none() {
+        config.connect_timeout(std::time::Duration::from_secs(5));
+    }
+    config.application_name("otadeck");
+    config.connect(postgres::NoTls).map_err(|e| StoreError::Unavailable(e.to_string()))
 }
 
 /// Creates the database file readable only by the server's user, if it does not exist yet (SQLite
@@ -152,21 +216,53 @@ fn create_private(path: &Path) -> std::io::Result<()> {
     }
 }
 
-fn migrate(connection: &mut Connection) -> StoreResult<()> {
-    let current: usize = connection.pragma_query_value(None, "user_version", |row| row.get(0))?;
+/// The schema version this build writes.
+#[must_use]
+pub fn schema_version() -> usize {
+    MIGRATIONS.len()
+}
+
+fn refuse_newer(current: usize) -> StoreResult<()> {
     if current > MIGRATIONS.len() {
         return Err(StoreError::Invalid(format!(
             "the database was written by a newer otadeck (schema {current}; this version knows {}): refusing to use it",
             MIGRATIONS.len()
         )));
     }
-    for (index, sql) in MIGRATIONS.iter().enumerate().skip(current) {
-        let tx = connection.transaction()?;
-        tx.execute_batch(sql)?;
-        tx.pragma_update(None, "user_version", index + 1)?;
-        tx.commit()?;
-    }
     Ok(())
+}
+
+fn migrate(db: &Db) -> StoreResult<()> {
+    match db.as_sqlite() {
+        Some(connection) => {
+            let current: usize = connection.pragma_query_value(None, "user_version", |row| row.get(0))?;
+            refuse_newer(current)?;
+            for (index, sql) in MIGRATIONS.iter().enumerate().skip(current) {
+                db.transaction(|db| {
+                    db.batch(sql)?;
+                    db.batch(&format!("PRAGMA user_version = {}", index + 1))
+                })?;
+            }
+            Ok(())
+        }
+        None => db.transaction(|db| {
+            // One migrating replica at a time; the others wait here and find the work done.
+            db.batch("SELECT pg_advisory_xact_lock(7210001)")?;
+            db.batch("CREATE TABLE IF NOT EXISTS otadeck_schema (version BIGINT NOT NULL)")?;
+            let current: Option<usize> =
+                db.query_opt("SELECT version FROM otadeck_schema", params![], |row| row.get(0))?;
+            if current.is_none() {
+                db.execute("INSERT INTO otadeck_schema (version) VALUES (0)", params![])?;
+            }
+            let current = current.unwrap_or(0);
+            refuse_newer(current)?;
+            for (version, sql) in POSTGRES_MIGRATIONS.iter().filter(|(version, _)| *version > current) {
+                db.batch(sql)?;
+                db.execute("UPDATE otadeck_schema SET version = ?1", params![*version])?;
+            }
+            Ok(())
+        }),
+    }
 }
 
 /// Milliseconds since the Unix epoch.

@@ -1,7 +1,7 @@
 //! Mendix model snapshots of releases, keyed by app and package hash (a promoted or rolled-back copy
 //! of a release carries the same bundle, so it keeps its model).
 
-use rusqlite::{Connection, OptionalExtension as _, params};
+use super::db::{Db, params};
 
 use super::apps::{AppAccess, find_deployment};
 use super::releases::latest;
@@ -12,10 +12,11 @@ use crate::domain::model_diff::ModelSnapshot;
 ///
 /// # Errors
 /// SQLite errors.
-pub fn save(connection: &Connection, access: &AppAccess, package_hash: &str, model: &ModelSnapshot) -> StoreResult<()> {
+pub fn save(connection: &Db, access: &AppAccess, package_hash: &str, model: &ModelSnapshot) -> StoreResult<()> {
     let text = serde_json::to_string(model).map_err(|e| StoreError::Invalid(e.to_string()))?;
     connection.execute(
-        "INSERT OR REPLACE INTO release_models (app_id, package_hash, model) VALUES (?1, ?2, ?3)",
+        "INSERT INTO release_models (app_id, package_hash, model) VALUES (?1, ?2, ?3)
+         ON CONFLICT (app_id, package_hash) DO UPDATE SET model = excluded.model",
         params![access.app_id, package_hash, text],
     )?;
     Ok(())
@@ -26,20 +27,18 @@ pub fn save(connection: &Connection, access: &AppAccess, package_hash: &str, mod
 /// # Errors
 /// [`StoreError::NotFound`] when the deployment has no release or its release has no model.
 pub fn of_current_release(
-    connection: &Connection,
+    connection: &Db,
     access: &AppAccess,
     deployment: &str,
 ) -> StoreResult<(String, ModelSnapshot)> {
     let row = find_deployment(connection, access, deployment)?;
     let release = latest(connection, row.id)?
         .ok_or_else(|| StoreError::NotFound(format!("Deployment {deployment} has no release yet.")))?;
-    let text: Option<String> = connection
-        .query_row(
-            "SELECT model FROM release_models WHERE app_id = ?1 AND package_hash = ?2",
-            params![access.app_id, release.package_hash],
-            |r| r.get(0),
-        )
-        .optional()?;
+    let text: Option<String> = connection.query_opt(
+        "SELECT model FROM release_models WHERE app_id = ?1 AND package_hash = ?2",
+        params![access.app_id, release.package_hash],
+        |r| r.get(0),
+    )?;
     let model = text.and_then(|t| serde_json::from_str(&t).ok()).ok_or_else(|| {
         StoreError::NotFound(format!("Release {} of {deployment} has no Mendix model.", release.label()))
     })?;

@@ -1,7 +1,7 @@
 //! Rollout policies, the health gate and the schedule (rules in [`crate::domain::policy`]), plus the
 //! audit log of what they did.
 
-use rusqlite::{Connection, OptionalExtension as _, params};
+use super::db::{Db, params};
 
 use super::{StoreError, StoreResult};
 use crate::api::management::ReleaseEvent;
@@ -12,10 +12,12 @@ use crate::domain::validate;
 ///
 /// # Errors
 /// SQLite errors.
-pub fn get(connection: &Connection, deployment_id: i64) -> StoreResult<Option<RolloutPolicy>> {
-    let text: Option<String> = connection
-        .query_row("SELECT policy FROM rollout_policies WHERE deployment_id = ?1", [deployment_id], |row| row.get(0))
-        .optional()?;
+pub fn get(connection: &Db, deployment_id: i64) -> StoreResult<Option<RolloutPolicy>> {
+    let text: Option<String> = connection.query_opt(
+        "SELECT policy FROM rollout_policies WHERE deployment_id = ?1",
+        params![deployment_id],
+        |row| row.get(0),
+    )?;
     Ok(text.and_then(|t| serde_json::from_str(&t).ok()))
 }
 
@@ -23,7 +25,7 @@ pub fn get(connection: &Connection, deployment_id: i64) -> StoreResult<Option<Ro
 ///
 /// # Errors
 /// [`StoreError::Invalid`] for a policy that breaks its rules.
-pub fn set(connection: &Connection, deployment_id: i64, policy: &RolloutPolicy) -> StoreResult<()> {
+pub fn set(connection: &Db, deployment_id: i64, policy: &RolloutPolicy) -> StoreResult<()> {
     policy.validate().map_err(StoreError::Invalid)?;
     let text = serde_json::to_string(policy).map_err(|e| StoreError::Invalid(e.to_string()))?;
     connection.execute(
@@ -38,8 +40,8 @@ pub fn set(connection: &Connection, deployment_id: i64, policy: &RolloutPolicy) 
 ///
 /// # Errors
 /// SQLite errors.
-pub fn delete(connection: &Connection, deployment_id: i64) -> StoreResult<()> {
-    connection.execute("DELETE FROM rollout_policies WHERE deployment_id = ?1", [deployment_id])?;
+pub fn delete(connection: &Db, deployment_id: i64) -> StoreResult<()> {
+    connection.execute("DELETE FROM rollout_policies WHERE deployment_id = ?1", params![deployment_id])?;
     Ok(())
 }
 
@@ -48,7 +50,7 @@ pub fn delete(connection: &Connection, deployment_id: i64) -> StoreResult<()> {
 /// # Errors
 /// SQLite errors.
 pub fn record_event(
-    connection: &Connection,
+    connection: &Db,
     deployment_id: i64,
     label_number: u64,
     actor: &str,
@@ -67,20 +69,21 @@ pub fn record_event(
 ///
 /// # Errors
 /// SQLite errors.
-pub fn events(connection: &Connection, deployment_id: i64) -> StoreResult<Vec<ReleaseEvent>> {
-    let mut statement = connection.prepare(
+pub fn events(connection: &Db, deployment_id: i64) -> StoreResult<Vec<ReleaseEvent>> {
+    let rows = connection.query_map(
         "SELECT label_number, time, actor, kind, detail FROM release_events WHERE deployment_id = ?1 ORDER BY id",
+        params![deployment_id],
+        |row| {
+            Ok(ReleaseEvent {
+                label: validate::label_for(row.get::<u64>(0)?),
+                time: row.get(1)?,
+                actor: row.get(2)?,
+                kind: row.get(3)?,
+                detail: row.get(4)?,
+            })
+        },
     )?;
-    let rows = statement.query_map([deployment_id], |row| {
-        Ok(ReleaseEvent {
-            label: validate::label_for(row.get::<_, u64>(0)?),
-            time: row.get(1)?,
-            actor: row.get(2)?,
-            kind: row.get(3)?,
-            detail: row.get(4)?,
-        })
-    })?;
-    Ok(rows.collect::<Result<_, _>>()?)
+    Ok(rows)
 }
 
 /// After a status report for `label`: halts (pauses) the release if the deployment's health gate
@@ -89,18 +92,16 @@ pub fn events(connection: &Connection, deployment_id: i64) -> StoreResult<Vec<Re
 ///
 /// # Errors
 /// SQLite errors.
-pub fn check_health(connection: &Connection, deployment_id: i64, label: &str, now: i64) -> StoreResult<bool> {
+pub fn check_health(connection: &Db, deployment_id: i64, label: &str, now: i64) -> StoreResult<bool> {
     let Ok(label_number) = validate::label(label) else { return Ok(false) };
     let Some(policy) = get(connection, deployment_id)? else { return Ok(false) };
-    let counts: Option<(i64, i64)> = connection
-        .query_row(
-            "SELECT installed, failed FROM metrics WHERE deployment_id = ?1 AND subject = ?2",
-            params![deployment_id, label],
-            |row| Ok((row.get(0)?, row.get(1)?)),
-        )
-        .optional()?;
+    let counts: Option<(i64, i64)> = connection.query_opt(
+        "SELECT installed, failed FROM metrics WHERE deployment_id = ?1 AND subject = ?2",
+        params![deployment_id, label],
+        |row| Ok((row.get(0)?, row.get(1)?)),
+    )?;
     let Some((installed, failed)) = counts else { return Ok(false) };
-    let prefixes: i64 = connection.query_row(
+    let prefixes: i64 = connection.query_one(
         "SELECT COUNT(*) FROM failure_prefixes WHERE deployment_id = ?1 AND label_number = ?2",
         params![deployment_id, label_number],
         |row| row.get(0),
@@ -115,7 +116,7 @@ pub fn check_health(connection: &Connection, deployment_id: i64, label: &str, no
 /// # Errors
 /// SQLite errors.
 pub fn halt_by_gate(
-    connection: &Connection,
+    connection: &Db,
     deployment_id: i64,
     label_number: u64,
     detail: &str,
@@ -137,19 +138,12 @@ pub fn halt_by_gate(
 ///
 /// # Errors
 /// SQLite errors.
-pub fn advance_schedules(connection: &mut Connection, now: i64) -> StoreResult<usize> {
-    let tx = connection.transaction()?;
-    let candidates: Vec<(i64, u64, u8, i64, String)> = {
-        let mut statement = tx.prepare(
-            "SELECT r.deployment_id, r.label_number, r.rollout, COALESCE(r.rollout_changed_time, r.upload_time), p.policy
+pub fn advance_schedules(connection: &Db, now: i64) -> StoreResult<usize> {
+    connection.transaction(|tx| {
+    let candidates: Vec<(i64, u64, u8, i64, String)> = tx.query_map("SELECT r.deployment_id, r.label_number, r.rollout, COALESCE(r.rollout_changed_time, r.upload_time), p.policy
              FROM releases r JOIN rollout_policies p ON p.deployment_id = r.deployment_id
              WHERE r.rollout IS NOT NULL AND r.rollout < 100 AND r.is_disabled = 0 AND r.is_paused = 0
-               AND r.label_number = (SELECT MAX(label_number) FROM releases WHERE deployment_id = r.deployment_id)",
-        )?;
-        let rows =
-            statement.query_map([], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?, row.get(4)?)))?;
-        rows.collect::<Result<_, _>>()?
-    };
+               AND r.label_number = (SELECT MAX(label_number) FROM releases WHERE deployment_id = r.deployment_id)", params![], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?, row.get(4)?)))?;
     let mut moved = 0;
     for (deployment_id, label_number, rollout, changed, policy_text) in candidates {
         let Ok(policy) = serde_json::from_str::<RolloutPolicy>(&policy_text) else { continue };
@@ -159,7 +153,7 @@ pub fn advance_schedules(connection: &mut Connection, now: i64) -> StoreResult<u
             params![(step < 100).then_some(step), now, deployment_id, label_number],
         )?;
         record_event(
-            &tx,
+            tx,
             deployment_id,
             label_number,
             "schedule",
@@ -169,6 +163,6 @@ pub fn advance_schedules(connection: &mut Connection, now: i64) -> StoreResult<u
         )?;
         moved += 1;
     }
-    tx.commit()?;
     Ok(moved)
+    })
 }

@@ -3,7 +3,7 @@
 //! Each operation reads the history, asks [`crate::domain::history`] whether the change is allowed,
 //! and writes in one transaction. Labels are `v<N>`, N = last label number + 1 per deployment.
 
-use rusqlite::{Connection, OptionalExtension as _, params};
+use super::db::{Db, Row, params};
 
 use super::apps::{AppAccess, DeploymentRow, find_deployment};
 use super::{StoreError, StoreResult, now_ms};
@@ -137,7 +137,7 @@ const RELEASE_COLUMNS: &str = "label_number, app_version, build_number, descript
 /// Read-only columns selected after [`RELEASE_COLUMNS`].
 const EXTRA_COLUMNS: &str = "rollout_changed_time, is_paused, mendix_deployment_id, mendix_needs, bundle_token";
 
-fn release_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<StoredRelease> {
+fn release_from_row(row: &Row) -> StoreResult<StoredRelease> {
     Ok(StoredRelease {
         label_number: row.get(0)?,
         app_version: row.get(1)?,
@@ -149,20 +149,17 @@ fn release_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<StoredRelease> 
         package_hash: row.get(7)?,
         blob_sha256: row.get(8)?,
         size: row.get(9)?,
-        release_method: method_from_str(&row.get::<_, String>(10)?),
+        release_method: method_from_str(&row.get::<String>(10)?),
         original_label: row.get(11)?,
         original_deployment: row.get(12)?,
         released_by: row.get(13)?,
         upload_time: row.get(14)?,
         rollout_changed_time: row.get(15)?,
         is_paused: row.get(16)?,
-        mendix: match (row.get::<_, Option<String>>(17)?, row.get::<_, Option<String>>(19)?) {
+        mendix: match (row.get::<Option<String>>(17)?, row.get::<Option<String>>(19)?) {
             (Some(deployment_id), Some(token)) => Some(MendixBundle {
                 deployment_id,
-                needs: row
-                    .get::<_, Option<String>>(18)?
-                    .and_then(|t| serde_json::from_str(&t).ok())
-                    .unwrap_or_default(),
+                needs: row.get::<Option<String>>(18)?.and_then(|t| serde_json::from_str(&t).ok()).unwrap_or_default(),
                 token,
             }),
             _ => None,
@@ -174,11 +171,14 @@ fn release_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<StoredRelease> 
 ///
 /// # Errors
 /// SQLite errors.
-pub fn history(connection: &Connection, deployment_id: i64) -> StoreResult<Vec<StoredRelease>> {
-    let mut statement = connection.prepare_cached(&format!(
-        "SELECT {RELEASE_COLUMNS}, {EXTRA_COLUMNS} FROM releases WHERE deployment_id = ?1 ORDER BY label_number"
-    ))?;
-    let rows = statement.query_map([deployment_id], release_from_row)?.collect::<Result<_, _>>()?;
+pub fn history(connection: &Db, deployment_id: i64) -> StoreResult<Vec<StoredRelease>> {
+    let rows = connection.query_map(
+        &format!(
+            "SELECT {RELEASE_COLUMNS}, {EXTRA_COLUMNS} FROM releases WHERE deployment_id = ?1 ORDER BY label_number"
+        ),
+        params![deployment_id],
+        release_from_row,
+    )?;
     Ok(rows)
 }
 
@@ -186,16 +186,15 @@ pub fn history(connection: &Connection, deployment_id: i64) -> StoreResult<Vec<S
 ///
 /// # Errors
 /// SQLite errors.
-pub fn latest(connection: &Connection, deployment_id: i64) -> StoreResult<Option<StoredRelease>> {
-    Ok(connection
-        .query_row(
+pub fn latest(connection: &Db, deployment_id: i64) -> StoreResult<Option<StoredRelease>> {
+    connection
+        .query_opt(
             &format!(
                 "SELECT {RELEASE_COLUMNS}, {EXTRA_COLUMNS} FROM releases WHERE deployment_id = ?1 ORDER BY label_number DESC LIMIT 1"
             ),
-            [deployment_id],
+            params![deployment_id],
             release_from_row,
         )
-        .optional()?)
 }
 
 /// Selection facts of a whole history.
@@ -210,18 +209,19 @@ pub fn rules_of(history: &[StoredRelease]) -> StoreResult<Vec<ReleaseRules>> {
 ///
 /// # Errors
 /// SQLite errors.
-pub fn deployment_id_by_key(connection: &Connection, key: &str) -> StoreResult<Option<i64>> {
-    Ok(connection.query_row("SELECT id FROM deployments WHERE key = ?1", [key], |row| row.get(0)).optional()?)
+pub fn deployment_id_by_key(connection: &Db, key: &str) -> StoreResult<Option<i64>> {
+    connection.query_opt("SELECT id FROM deployments WHERE key = ?1", params![key], |row| row.get(0))
 }
 
 /// Which of `candidates` (blob digests) no release references.
 ///
 /// # Errors
 /// SQLite errors.
-pub fn unreferenced_blobs(connection: &mut Connection, candidates: Vec<String>) -> StoreResult<Vec<String>> {
-    let mut statement = connection.prepare_cached("SELECT DISTINCT blob_sha256 FROM releases")?;
-    let referenced: std::collections::HashSet<String> =
-        statement.query_map([], |row| row.get(0))?.collect::<Result<_, _>>()?;
+pub fn unreferenced_blobs(connection: &Db, candidates: Vec<String>) -> StoreResult<Vec<String>> {
+    let referenced: std::collections::HashSet<String> = connection
+        .query_map("SELECT DISTINCT blob_sha256 FROM releases", params![], |row| row.get(0))?
+        .into_iter()
+        .collect();
     Ok(candidates.into_iter().filter(|sha256| !referenced.contains(sha256)).collect())
 }
 
@@ -297,12 +297,7 @@ pub struct NewRelease {
     pub mendix: Option<MendixBundle>,
 }
 
-fn append(
-    tx: &Connection,
-    deployment_id: i64,
-    history: &[StoredRelease],
-    new: NewRelease,
-) -> StoreResult<StoredRelease> {
+fn append(tx: &Db, deployment_id: i64, history: &[StoredRelease], new: NewRelease) -> StoreResult<StoredRelease> {
     let label_number = history.last().map_or(1, |r| r.label_number + 1);
     if let Some(previous) = history.last() {
         tx.execute(
@@ -367,25 +362,25 @@ fn append(
 /// # Errors
 /// Not found, rule violations (409) or SQLite errors.
 pub fn release_upload(
-    connection: &mut Connection,
+    connection: &Db,
     access: &AppAccess,
     deployment_name: &str,
     new: NewRelease,
 ) -> StoreResult<(DeploymentRow, StoredRelease)> {
-    let tx = connection.savepoint()?;
-    let deployment = find_deployment(&tx, access, deployment_name)?;
-    let history = history(&tx, deployment.id)?;
-    let target = TargetRange::parse(&new.app_version).map_err(|e| StoreError::Invalid(e.to_string()))?;
-    let build = new
-        .build_number
-        .as_deref()
-        .map(str::parse::<BuildRange>)
-        .transpose()
-        .map_err(|e| StoreError::Invalid(e.to_string()))?;
-    history::check_new_release(&rules_of(&history)?, NewReleaseKind::Upload, &target, build, &new.package_hash)?;
-    let stored = append(&tx, deployment.id, &history, new)?;
-    tx.commit()?;
-    Ok((deployment, stored))
+    connection.transaction(|tx| {
+        let deployment = find_deployment(tx, access, deployment_name)?;
+        let history = history(tx, deployment.id)?;
+        let target = TargetRange::parse(&new.app_version).map_err(|e| StoreError::Invalid(e.to_string()))?;
+        let build = new
+            .build_number
+            .as_deref()
+            .map(str::parse::<BuildRange>)
+            .transpose()
+            .map_err(|e| StoreError::Invalid(e.to_string()))?;
+        history::check_new_release(&rules_of(&history)?, NewReleaseKind::Upload, &target, build, &new.package_hash)?;
+        let stored = append(tx, deployment.id, &history, new)?;
+        Ok((deployment, stored))
+    })
 }
 
 /// Changes a release's fields; returns `None` when nothing changed.
@@ -393,15 +388,15 @@ pub fn release_upload(
 /// # Errors
 /// Not found, rollout rules (409), validation, SQLite errors.
 pub fn patch_release(
-    connection: &mut Connection,
+    connection: &Db,
     access: &AppAccess,
     deployment_name: &str,
     fields: &ReleaseFields,
     actor: &str,
 ) -> StoreResult<(DeploymentRow, StoredRelease, Option<StoredRelease>)> {
-    let tx = connection.savepoint()?;
-    let deployment = find_deployment(&tx, access, deployment_name)?;
-    let history = history(&tx, deployment.id)?;
+    connection.transaction(|tx| {
+    let deployment = find_deployment(tx, access, deployment_name)?;
+    let history = history(tx, deployment.id)?;
     let rules = rules_of(&history)?;
     let (index, _) = history::find_release(&rules, fields.label.as_deref())?;
     let before = &history[index];
@@ -460,7 +455,7 @@ pub fn patch_release(
         } else {
             ("resumed", "resumed: the rollout and its schedule continue")
         };
-        super::policy::record_event(&tx, deployment.id, after.label_number, actor, kind, detail, now)?;
+        super::policy::record_event(tx, deployment.id, after.label_number, actor, kind, detail, now)?;
     }
     // A resumed release's schedule counts its interval from the resume, not from before the pause.
     if after.rollout != before.rollout || (before.is_paused && !after.is_paused) {
@@ -469,8 +464,8 @@ pub fn patch_release(
             params![now, deployment.id, after.label_number],
         )?;
     }
-    tx.commit()?;
     Ok((deployment, history[index].clone(), Some(after)))
+    })
 }
 
 /// Copies a release of `source` into `destination` as a new release, with overrides.
@@ -478,54 +473,58 @@ pub fn patch_release(
 /// # Errors
 /// Not found, rule violations (409), SQLite errors.
 pub fn promote(
-    connection: &mut Connection,
+    connection: &Db,
     access: &AppAccess,
     source: &str,
     destination: &str,
     fields: &ReleaseFields,
     released_by: &str,
 ) -> StoreResult<(DeploymentRow, StoredRelease)> {
-    let tx = connection.savepoint()?;
-    let source_deployment = find_deployment(&tx, access, source)?;
-    let destination_deployment = find_deployment(&tx, access, destination)?;
-    let source_history = history(&tx, source_deployment.id)?;
-    let (index, _) = history::find_release(&rules_of(&source_history)?, fields.label.as_deref())?;
-    let origin = &source_history[index];
-    let target = fields.app_version.clone().map_or_else(|| TargetRange::parse(&origin.app_version), Ok);
-    let target = target.map_err(|e| StoreError::Invalid(e.to_string()))?;
-    let build_number = fields.build.map_or_else(|| origin.build_number.clone(), |b| b.map(|b| b.to_string()));
-    let build = build_number
-        .as_deref()
-        .map(str::parse::<BuildRange>)
-        .transpose()
-        .map_err(|e| StoreError::Invalid(e.to_string()))?;
-    let destination_history = history(&tx, destination_deployment.id)?;
-    history::check_new_release(
-        &rules_of(&destination_history)?,
-        NewReleaseKind::Promote,
-        &target,
-        build,
-        &origin.package_hash,
-    )?;
-    let new = NewRelease {
-        app_version: target.as_str().to_owned(),
-        build_number,
-        description: fields.description.clone().filter(|d| !d.is_empty()).unwrap_or_else(|| origin.description.clone()),
-        is_mandatory: fields.is_mandatory.unwrap_or(origin.is_mandatory),
-        is_disabled: fields.is_disabled.unwrap_or(origin.is_disabled),
-        rollout: fields.rollout,
-        package_hash: origin.package_hash.clone(),
-        blob_sha256: origin.blob_sha256.clone(),
-        size: origin.size,
-        release_method: ReleaseMethod::Promote,
-        original_label: Some(origin.label()),
-        original_deployment: Some(source_deployment.name.clone()),
-        released_by: released_by.to_owned(),
-        mendix: origin.mendix.clone(),
-    };
-    let stored = append(&tx, destination_deployment.id, &destination_history, new)?;
-    tx.commit()?;
-    Ok((destination_deployment, stored))
+    connection.transaction(|tx| {
+        let source_deployment = find_deployment(tx, access, source)?;
+        let destination_deployment = find_deployment(tx, access, destination)?;
+        let source_history = history(tx, source_deployment.id)?;
+        let (index, _) = history::find_release(&rules_of(&source_history)?, fields.label.as_deref())?;
+        let origin = &source_history[index];
+        let target = fields.app_version.clone().map_or_else(|| TargetRange::parse(&origin.app_version), Ok);
+        let target = target.map_err(|e| StoreError::Invalid(e.to_string()))?;
+        let build_number = fields.build.map_or_else(|| origin.build_number.clone(), |b| b.map(|b| b.to_string()));
+        let build = build_number
+            .as_deref()
+            .map(str::parse::<BuildRange>)
+            .transpose()
+            .map_err(|e| StoreError::Invalid(e.to_string()))?;
+        let destination_history = history(tx, destination_deployment.id)?;
+        history::check_new_release(
+            &rules_of(&destination_history)?,
+            NewReleaseKind::Promote,
+            &target,
+            build,
+            &origin.package_hash,
+        )?;
+        let new = NewRelease {
+            app_version: target.as_str().to_owned(),
+            build_number,
+            description: fields
+                .description
+                .clone()
+                .filter(|d| !d.is_empty())
+                .unwrap_or_else(|| origin.description.clone()),
+            is_mandatory: fields.is_mandatory.unwrap_or(origin.is_mandatory),
+            is_disabled: fields.is_disabled.unwrap_or(origin.is_disabled),
+            rollout: fields.rollout,
+            package_hash: origin.package_hash.clone(),
+            blob_sha256: origin.blob_sha256.clone(),
+            size: origin.size,
+            release_method: ReleaseMethod::Promote,
+            original_label: Some(origin.label()),
+            original_deployment: Some(source_deployment.name.clone()),
+            released_by: released_by.to_owned(),
+            mendix: origin.mendix.clone(),
+        };
+        let stored = append(tx, destination_deployment.id, &destination_history, new)?;
+        Ok((destination_deployment, stored))
+    })
 }
 
 /// Re-releases an earlier release (`label`, or the one before the latest) as a new release.
@@ -533,53 +532,49 @@ pub fn promote(
 /// # Errors
 /// Not found, rule violations (409), SQLite errors.
 pub fn rollback(
-    connection: &mut Connection,
+    connection: &Db,
     access: &AppAccess,
     deployment_name: &str,
     label: Option<&str>,
     released_by: &str,
 ) -> StoreResult<(DeploymentRow, StoredRelease)> {
-    let tx = connection.savepoint()?;
-    let deployment = find_deployment(&tx, access, deployment_name)?;
-    let history = history(&tx, deployment.id)?;
-    let index = history::rollback_target(&rules_of(&history)?, label)?;
-    let target = &history[index];
-    let new = NewRelease {
-        app_version: target.app_version.clone(),
-        build_number: target.build_number.clone(),
-        description: target.description.clone(),
-        is_mandatory: target.is_mandatory,
-        is_disabled: target.is_disabled,
-        rollout: None,
-        package_hash: target.package_hash.clone(),
-        blob_sha256: target.blob_sha256.clone(),
-        size: target.size,
-        release_method: ReleaseMethod::Rollback,
-        original_label: Some(target.label()),
-        original_deployment: None,
-        released_by: released_by.to_owned(),
-        mendix: target.mendix.clone(),
-    };
-    let stored = append(&tx, deployment.id, &history, new)?;
-    tx.commit()?;
-    Ok((deployment, stored))
+    connection.transaction(|tx| {
+        let deployment = find_deployment(tx, access, deployment_name)?;
+        let history = history(tx, deployment.id)?;
+        let index = history::rollback_target(&rules_of(&history)?, label)?;
+        let target = &history[index];
+        let new = NewRelease {
+            app_version: target.app_version.clone(),
+            build_number: target.build_number.clone(),
+            description: target.description.clone(),
+            is_mandatory: target.is_mandatory,
+            is_disabled: target.is_disabled,
+            rollout: None,
+            package_hash: target.package_hash.clone(),
+            blob_sha256: target.blob_sha256.clone(),
+            size: target.size,
+            release_method: ReleaseMethod::Rollback,
+            original_label: Some(target.label()),
+            original_deployment: None,
+            released_by: released_by.to_owned(),
+            mendix: target.mendix.clone(),
+        };
+        let stored = append(tx, deployment.id, &history, new)?;
+        Ok((deployment, stored))
+    })
 }
 
 /// Deletes a deployment's releases and metrics (Owner only).
 ///
 /// # Errors
 /// Permission, not found, SQLite errors.
-pub fn clear_history(
-    connection: &mut Connection,
-    access: &AppAccess,
-    deployment_name: &str,
-) -> StoreResult<DeploymentRow> {
+pub fn clear_history(connection: &Db, access: &AppAccess, deployment_name: &str) -> StoreResult<DeploymentRow> {
     access.require_owner()?;
-    let tx = connection.savepoint()?;
-    let deployment = find_deployment(&tx, access, deployment_name)?;
-    for table in ["releases", "metrics", "report_receipts"] {
-        tx.execute(&format!("DELETE FROM {table} WHERE deployment_id = ?1"), [deployment.id])?;
-    }
-    tx.commit()?;
-    Ok(deployment)
+    connection.transaction(|tx| {
+        let deployment = find_deployment(tx, access, deployment_name)?;
+        for table in ["releases", "metrics", "report_receipts"] {
+            tx.execute(&format!("DELETE FROM {table} WHERE deployment_id = ?1"), params![deployment.id])?;
+        }
+        Ok(deployment)
+    })
 }
