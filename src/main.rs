@@ -113,6 +113,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         }
     };
     config.blob_base_url = args.blob_base_url.filter(|u| !u.is_empty());
+    config.database = args.database.filter(|u| !u.is_empty());
     config.tls = match (args.tls_cert, args.tls_key) {
         (Some(cert), Some(key)) => Some(server::TlsFiles { cert, key }),
         _ => None,
@@ -143,7 +144,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         }
         None => None,
     };
-    tracing::info!(listen = %bound, data_dir = %data_dir.display(), public_url = %opened.state.public_url, tls = config.tls.is_some(), blobs = %opened.state.blobs.describe(), "otadeck server ready");
+    tracing::info!(listen = %bound, data_dir = %data_dir.display(), public_url = %opened.state.public_url, tls = config.tls.is_some(), database = %opened.state.store.describe(), blobs = %opened.state.blobs.describe(), "otadeck server ready");
     let signalled = stop.clone();
     tokio::spawn(async move {
         shutdown_signal().await;

@@ -371,6 +371,10 @@ pub struct ServeArgs {
     /// Seconds requests in flight may run on after SIGTERM before they are cut off.
     #[arg(long, default_value_t = 30, env = "OTADECK_SHUTDOWN_GRACE_SECONDS")]
     pub shutdown_grace_seconds: u64,
+    /// The metadata database: the data dir's SQLite file (default), or PostgreSQL,
+    /// postgres://user:password@host:port/database, shared by any number of replicas.
+    #[arg(long, env = "OTADECK_DATABASE_URL", hide_env_values = true)]
+    pub database: Option<String>,
     /// Where package files live: `folder` (the data dir's blobs/) or an S3-compatible bucket,
     /// s3://bucket/prefix.
     #[arg(long, default_value = "folder", env = "OTADECK_BLOBS")]

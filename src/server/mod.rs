@@ -67,6 +67,9 @@ pub struct ServerConfig {
     pub shutdown_grace: Duration,
     /// Connection caps, timeouts and per-address rate limits.
     pub limits: limits::Limits,
+    /// The metadata database: `None` for the data dir's SQLite file, or a PostgreSQL URL
+    /// (`postgres://user:password@host/name`) shared by any number of replicas.
+    pub database: Option<String>,
     /// Where package blobs live: the data dir's folder or an S3-compatible bucket.
     pub blobs: blobs::BlobLocation,
     /// Download URLs point here (`<base>/ab/abcdef…`) instead of at this server: a CDN or the
@@ -88,6 +91,7 @@ impl ServerConfig {
             tls: None,
             shutdown_grace: DEFAULT_SHUTDOWN_GRACE,
             limits: limits::Limits::default(),
+            database: None,
             blobs: blobs::BlobLocation::Folder,
             blob_base_url: None,
         }
@@ -99,6 +103,9 @@ impl ServerConfig {
     /// # Errors
     /// [`StartError::PublicUrl`], [`StartError::NoPublicUrl`].
     pub fn check_listen(&self, listen: SocketAddr) -> Result<(), StartError> {
+        if let Some(url) = &self.database {
+            store::describe_postgres(url).map_err(|reason| StartError::DatabaseUrl { reason })?;
+        }
         match &self.public_url {
             Some(url) => parse_public_url(url).map(|_| ()),
             None if listen.ip().is_unspecified() => Err(StartError::NoPublicUrl { listen }),
@@ -139,6 +146,8 @@ pub enum StartError {
     Locked(#[from] data_dir::LockError),
     #[error("cannot open the database: {0}")]
     Store(#[from] store::StoreError),
+    #[error("--database is not usable: {reason}")]
+    DatabaseUrl { reason: String },
     #[error("cannot write the admin access key file: {0}")]
     AdminKeyFile(std::io::Error),
     #[error("--public-url {url:?} is not usable: {reason}")]
@@ -159,7 +168,14 @@ impl StartError {
     /// Whether the error is in the configuration (the binary exits 2) rather than the environment.
     #[must_use]
     pub fn is_configuration(&self) -> bool {
-        matches!(self, Self::PublicUrl { .. } | Self::NoPublicUrl { .. } | Self::Tls { .. } | Self::BlobBaseUrl { .. })
+        matches!(
+            self,
+            Self::PublicUrl { .. }
+                | Self::NoPublicUrl { .. }
+                | Self::Tls { .. }
+                | Self::BlobBaseUrl { .. }
+                | Self::DatabaseUrl { .. }
+        )
     }
 }
 
@@ -238,7 +254,10 @@ impl ServerState {
                 }
             })?;
         let blobs = Arc::new(blobs);
-        let store = store::Store::open(&data_dir.join("otadeck.sqlite3"))?;
+        let store = match &config.database {
+            Some(url) => store::Store::connect(url).await?,
+            None => store::Store::open(&data_dir.join("otadeck.sqlite3"))?,
+        };
         let admin_key = config.admin_key.clone();
         let generated_admin_key = store.run(move |c| store::accounts::bootstrap_admin(c, admin_key.as_deref())).await?;
         if let Some(key) = &generated_admin_key {

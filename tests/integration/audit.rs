@@ -283,9 +283,15 @@ async fn the_log_is_append_only_and_private_to_the_apps_collaborators() {
         .state
         .store
         .run(|c| {
-            c.batch(
-                "CREATE TRIGGER refuse_entries BEFORE INSERT ON audit_log BEGIN SELECT RAISE(ABORT, 'disk says no'); END;",
-            )?;
+            c.batch(match c.dialect() {
+                otadeck::server::store::Dialect::Sqlite => {
+                    "CREATE TRIGGER refuse_entries BEFORE INSERT ON audit_log BEGIN SELECT RAISE(ABORT, 'disk says no'); END;"
+                }
+                otadeck::server::store::Dialect::Postgres => {
+                    "CREATE FUNCTION refuse_entries() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'disk says no'; END; $$;
+                     CREATE TRIGGER refuse_entries BEFORE INSERT ON audit_log FOR EACH ROW EXECUTE FUNCTION refuse_entries();"
+                }
+            })?;
             Ok(())
         })
         .await

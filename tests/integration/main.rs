@@ -4,6 +4,7 @@
 mod support;
 
 mod audit;
+mod backends;
 mod bad_input;
 mod bootstrap;
 pub mod cli;
@@ -21,6 +22,7 @@ mod mendix_model;
 mod mendix_preflight;
 mod node_tools;
 mod packaging;
+mod pg_server;
 mod real_clients;
 mod s3;
 mod s3_server;

@@ -11,6 +11,13 @@ use tokio::sync::oneshot;
 
 pub const ADMIN_KEY: &str = "test-admin-key-0123456789";
 
+/// Whether test servers keep their metadata in PostgreSQL and packages in a bucket
+/// (`OTADECK_TEST_BACKEND=postgres`, set by `backends::…` when it reruns the storage-sensitive
+/// tests) rather than in the data dir's SQLite file and blob folder.
+pub fn on_postgres() -> bool {
+    std::env::var("OTADECK_TEST_BACKEND").as_deref() == Ok("postgres")
+}
+
 /// A running server; shut down on drop.
 pub struct TestServer {
     pub url: String,
@@ -38,6 +45,11 @@ impl TestServer {
         config.limits.downloads_per_second = 1_000_000;
         config.limits.download_burst = 1_000_000;
         config.limits.per_address_connections = 4_096;
+        if on_postgres() {
+            config.database = Some(crate::pg_server::database("a PostgreSQL test server").await.expect("PostgreSQL"));
+            let bucket = crate::s3_server::bucket("a bucket test server").await.expect("S3-compatible server");
+            config.blobs = otadeck::server::blobs::BlobLocation::Bucket(bucket);
+        }
         adjust(&mut config);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind loopback");
         let address = listener.local_addr().expect("local addr");

@@ -98,6 +98,10 @@ pub fn generate_key() -> String {
 /// SQLite errors, or an invalid `admin_key`.
 pub fn bootstrap_admin(connection: &Db, admin_key: Option<&str>) -> StoreResult<Option<String>> {
     connection.transaction(|tx| {
+        if tx.dialect() == super::Dialect::Postgres {
+            // Replicas starting together: one creates the admin, the others then see it.
+            tx.batch("LOCK TABLE accounts IN SHARE ROW EXCLUSIVE MODE")?;
+        }
         let accounts: i64 = tx.query_one("SELECT COUNT(*) FROM accounts", params![], |row| row.get(0))?;
         if accounts > 0 {
             return Ok(None);

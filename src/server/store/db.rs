@@ -196,7 +196,8 @@ enum Backend {
 }
 
 struct Postgres {
-    client: postgres::Client,
+    /// Always `Some` until dropped (see the `Drop` impl).
+    client: Option<postgres::Client>,
     /// Prepared statements by their (rewritten) text: one round trip per statement after the first.
     statements: HashMap<String, postgres::Statement>,
 }
@@ -206,21 +207,27 @@ pub struct Db {
     backend: Backend,
     /// Open transactions (0: autocommit); above 1 they are savepoints.
     depth: Cell<u32>,
+    /// A rollback failed, so a transaction may still be open (PostgreSQL; SQLite can tell).
+    maybe_open: Cell<bool>,
 }
 
 impl Db {
     /// Wraps an open SQLite connection.
     #[must_use]
     pub fn sqlite(connection: rusqlite::Connection) -> Self {
-        Self { backend: Backend::Sqlite(connection), depth: Cell::new(0) }
+        Self { backend: Backend::Sqlite(connection), depth: Cell::new(0), maybe_open: Cell::new(false) }
     }
 
     /// Wraps an open PostgreSQL client.
     #[must_use]
     pub fn postgres(client: postgres::Client) -> Self {
         Self {
-            backend: Backend::Postgres(Box::new(RefCell::new(Postgres { client, statements: HashMap::new() }))),
+            backend: Backend::Postgres(Box::new(RefCell::new(Postgres {
+                client: Some(client),
+                statements: HashMap::new(),
+            }))),
             depth: Cell::new(0),
+            maybe_open: Cell::new(false),
         }
     }
 
@@ -257,7 +264,7 @@ impl Db {
                 let mut pg = cell.borrow_mut();
                 let values: Vec<Value> = params.iter().map(|p| p.to_value()).collect();
                 let statement = pg.statement(sql)?;
-                let changed = pg.client.execute(&statement, &bind(&values))?;
+                let changed = pg.client().execute(&statement, &bind(&values))?;
                 Ok(usize::try_from(changed).unwrap_or(usize::MAX))
             }
         }
@@ -284,7 +291,7 @@ impl Db {
                 let mut pg = cell.borrow_mut();
                 let values: Vec<Value> = params.iter().map(|p| p.to_value()).collect();
                 let statement = pg.statement(sql)?;
-                let rows = pg.client.query(&statement, &bind(&values))?;
+                let rows = pg.client().query(&statement, &bind(&values))?;
                 rows.iter().map(from_postgres).collect()
             }
         }
@@ -337,7 +344,7 @@ impl Db {
     pub fn batch(&self, sql: &str) -> StoreResult<()> {
         match &self.backend {
             Backend::Sqlite(connection) => Ok(connection.execute_batch(sql)?),
-            Backend::Postgres(cell) => Ok(cell.borrow_mut().client.batch_execute(sql)?),
+            Backend::Postgres(cell) => Ok(cell.borrow_mut().client().batch_execute(sql)?),
         }
     }
 
@@ -368,7 +375,9 @@ impl Db {
         if finished.is_err() {
             // Nothing of failed work stays; should the rollback itself fail, `reset` rolls back
             // before the connection is used again.
-            let _ = self.batch(&rollback);
+            if self.batch(&rollback).is_err() {
+                self.maybe_open.set(true);
+            }
         }
         self.depth.set(depth);
         finished
@@ -385,11 +394,13 @@ impl Db {
             Backend::Sqlite(_) => Ok(()),
             Backend::Postgres(cell) => {
                 let mut pg = cell.borrow_mut();
-                if pg.client.is_closed() {
+                if pg.client().is_closed() {
                     return Err(StoreError::Unavailable("the connection to PostgreSQL was closed".into()));
                 }
-                // Outside a transaction this is only a warning.
-                Ok(pg.client.batch_execute("ROLLBACK")?)
+                if self.maybe_open.replace(false) {
+                    pg.client().batch_execute("ROLLBACK")?;
+                }
+                Ok(())
             }
         }
     }
@@ -399,17 +410,33 @@ impl Db {
     pub fn is_closed(&self) -> bool {
         match &self.backend {
             Backend::Sqlite(_) => false,
-            Backend::Postgres(cell) => cell.borrow().client.is_closed(),
+            Backend::Postgres(cell) => cell.borrow().client.as_ref().is_none_or(postgres::Client::is_closed),
+        }
+    }
+}
+
+impl Drop for Postgres {
+    /// The synchronous client says goodbye to the server by blocking on its own runtime, which
+    /// panics on an async worker; the last owner of a store may well be one, so the goodbye
+    /// happens on a thread of its own.
+    fn drop(&mut self) {
+        if let Some(client) = self.client.take() {
+            let _ = std::thread::Builder::new().name("postgres-close".into()).spawn(move || drop(client));
         }
     }
 }
 
 impl Postgres {
+    fn client(&mut self) -> &mut postgres::Client {
+        // Only `drop` takes the client out.
+        self.client.as_mut().expect("the PostgreSQL client lives until the connection is dropped")
+    }
+
     fn statement(&mut self, sql: &str) -> StoreResult<postgres::Statement> {
         if let Some(statement) = self.statements.get(sql) {
             return Ok(statement.clone());
         }
-        let statement = self.client.prepare(&postgres_placeholders(sql))?;
+        let statement = self.client().prepare(&postgres_placeholders(sql))?;
         self.statements.insert(sql.to_owned(), statement.clone());
         Ok(statement)
     }
@@ -426,6 +453,20 @@ pub fn connection_lost(error: &postgres::Error) -> bool {
         let code = code.code();
         code.starts_with("08") || code.starts_with("57P")
     })
+}
+
+/// A PostgreSQL error in words: the server's message for a refused statement (the client's own
+/// text is only "db error"), the cause for others.
+#[must_use]
+pub fn postgres_message(error: &postgres::Error) -> String {
+    match (error.as_db_error(), StdError::source(error)) {
+        (Some(db), _) => match db.detail() {
+            Some(detail) => format!("{} ({detail})", db.message()),
+            None => db.message().to_owned(),
+        },
+        (None, Some(source)) => format!("{error}: {source}"),
+        (None, None) => error.to_string(),
+    }
 }
 
 fn bind(values: &[Value]) -> Vec<&(dyn ToSql + Sync)> {

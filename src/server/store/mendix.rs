@@ -120,7 +120,7 @@ fn list(connection: &Db, host: Option<&str>) -> StoreResult<Vec<MendixChannel>> 
         "SELECT c.host, c.upstream, c.mode, aa.name, ia.name, ad.name FROM mendix_channels c
          JOIN deployments ad ON ad.id = c.android_deployment_id JOIN apps aa ON aa.id = ad.app_id
          JOIN deployments id ON id.id = c.ios_deployment_id JOIN apps ia ON ia.id = id.app_id
-         WHERE ?1 IS NULL OR c.host = ?1 ORDER BY c.host",
+         WHERE CAST(?1 AS TEXT) IS NULL OR c.host = ?1 ORDER BY c.host",
         params![host],
         |row| {
             Ok(MendixChannel {

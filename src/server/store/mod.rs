@@ -53,7 +53,7 @@ pub enum StoreError {
     History(#[from] HistoryError),
     #[error("database error: {0}")]
     Sqlite(#[from] rusqlite::Error),
-    #[error("database error: {0}")]
+    #[error("database error: {}", db::postgres_message(.0))]
     Postgres(#[from] postgres::Error),
     /// A stored value that does not read as the type expected (never for rows we wrote).
     #[error("unexpected stored value: {0}")]
@@ -135,6 +135,15 @@ impl Store {
         Self { connection: Arc::new(Mutex::new(db)), postgres_url, busy_seconds }
     }
 
+    /// Where the metadata lives, without secrets, for logs.
+    #[must_use]
+    pub fn describe(&self) -> String {
+        match &self.postgres_url {
+            Some(url) => describe_postgres(url).unwrap_or_else(|_| "postgres".into()),
+            None => "sqlite (data dir)".into(),
+        }
+    }
+
     /// The database behind the store.
     #[must_use]
     pub fn dialect(&self) -> Dialect {
@@ -190,6 +199,33 @@ impl Store {
         .await
         .map_err(|e| StoreError::Task(e.to_string()))?
     }
+}
+
+/// `postgres://user@host:port/name` without the password, for logs; an error when the URL does
+/// not parse or is not a PostgreSQL URL.
+///
+/// # Errors
+/// Why the URL is not usable.
+pub fn describe_postgres(url: &str) -> Result<String, String> {
+    if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+        return Err("expected postgres://user:password@host:port/database".into());
+    }
+    let config: postgres::Config = url.parse().map_err(|e: postgres::Error| e.to_string())?;
+    let hosts: Vec<String> = config
+        .get_hosts()
+        .iter()
+        .zip(config.get_ports().iter().chain(std::iter::repeat(&5432)))
+        .map(|(host, port)| match host {
+            postgres::config::Host::Tcp(name) => format!("{name}:{port}"),
+            postgres::config::Host::Unix(path) => path.display().to_string(),
+        })
+        .collect();
+    Ok(format!(
+        "postgres://{}@{}/{}",
+        config.get_user().unwrap_or(""),
+        hosts.join(","),
+        config.get_dbname().unwrap_or("")
+    ))
 }
 
 /// Opens a PostgreSQL connection (no TLS: the database is on a private network or loopback).
