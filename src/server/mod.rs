@@ -16,6 +16,7 @@ pub mod error;
 pub mod gateway;
 pub mod limits;
 pub mod observability;
+pub mod replicas;
 pub mod routes;
 pub mod store;
 pub mod upload;
@@ -193,6 +194,8 @@ pub struct ServerState {
     pub store: store::Store,
     pub blobs: Arc<blobs::BlobStore>,
     pub cache: Arc<cache::UpdateCache>,
+    /// The other replicas on the same PostgreSQL database, and whether this one leads.
+    pub replicas: Arc<replicas::Replicas>,
     pub public_url: Arc<str>,
     pub upload_limit_bytes: u64,
     pub zip_limits: ZipLimits,
@@ -264,10 +267,16 @@ impl ServerState {
             write_private_file(&data_dir.join("admin-access-key"), key).map_err(StartError::AdminKeyFile)?;
         }
         let metrics = Arc::new(observability::ServerMetrics::new(store.busy_seconds()));
+        let cache = Arc::new(cache::UpdateCache::default());
+        let replicas = Arc::new(match &config.database {
+            Some(url) => replicas::Replicas::join(url, &cache),
+            None => replicas::Replicas::alone(),
+        });
         let state = ServerState {
             store,
             blobs,
-            cache: Arc::new(cache::UpdateCache::default()),
+            cache,
+            replicas,
             public_url: public_url.into(),
             upload_limit_bytes: config.upload_limit_bytes,
             zip_limits: config.zip_limits,
@@ -503,6 +512,10 @@ async fn schedule_ticker(state: ServerState) {
     let mut ticks: u64 = 0;
     loop {
         interval.tick().await;
+        // With several replicas on one database, only the leader keeps house.
+        if !state.replicas.is_leader() {
+            continue;
+        }
         // Walking the blob folder is the costly part of housekeeping: every 10 minutes is enough.
         if ticks.is_multiple_of(20)
             && let Err(error) = state.collect_blobs(BLOB_COLLECTION_GRACE).await

@@ -106,13 +106,14 @@ impl Gui {
     }
 }
 
-/// Steps the app until `done` holds, for at most 20 s.
+/// Steps the app until `done` holds, for at most 60 s (the suite shares two cores with servers,
+/// fleets and the PostgreSQL rerun).
 fn step_until(
     harness: &mut Harness<'_, OtadeckApp>,
     what: &str,
     mut done: impl FnMut(&Harness<'_, OtadeckApp>) -> bool,
 ) {
-    let deadline = Instant::now() + Duration::from_secs(20);
+    let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         harness.step();
         if done(harness) {

@@ -24,6 +24,7 @@ mod node_tools;
 mod packaging;
 mod pg_server;
 mod real_clients;
+mod replicas;
 mod s3;
 mod s3_server;
 mod scopes;

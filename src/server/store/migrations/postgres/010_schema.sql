@@ -233,3 +233,24 @@ CREATE TABLE release_models (
     model TEXT NOT NULL,
     PRIMARY KEY (app_id, package_hash)
 );
+
+-- Replicas: every change to what update checks and the Mendix gateway read bumps this generation and
+-- notifies the channel otadeck_changes, in the transaction of the change (a notification is only
+-- delivered on commit). Each replica listens, and also polls the generation as a safety net.
+CREATE TABLE otadeck_changes (generation BIGINT NOT NULL);
+INSERT INTO otadeck_changes (generation) VALUES (0);
+CREATE FUNCTION otadeck_changed() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    UPDATE otadeck_changes SET generation = generation + 1;
+    PERFORM pg_notify('otadeck_changes', TG_TABLE_NAME);
+    RETURN NULL;
+END;
+$$;
+CREATE TRIGGER releases_changed AFTER INSERT OR UPDATE OR DELETE ON releases
+    FOR EACH STATEMENT EXECUTE FUNCTION otadeck_changed();
+CREATE TRIGGER deployments_changed AFTER INSERT OR UPDATE OR DELETE ON deployments
+    FOR EACH STATEMENT EXECUTE FUNCTION otadeck_changed();
+CREATE TRIGGER apps_changed AFTER INSERT OR UPDATE OR DELETE ON apps
+    FOR EACH STATEMENT EXECUTE FUNCTION otadeck_changed();
+CREATE TRIGGER mendix_channels_changed AFTER INSERT OR UPDATE OR DELETE ON mendix_channels
+    FOR EACH STATEMENT EXECUTE FUNCTION otadeck_changed();

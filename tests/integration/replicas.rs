@@ -1,0 +1,157 @@
+//! Two replicas on one PostgreSQL database and one bucket: a change through either is served by
+//! both within a second, a fleet spread over both sees one rollout, and exactly one replica leads
+//! (and another takes over when it goes).
+
+use std::collections::BTreeSet;
+use std::time::{Duration, Instant};
+
+use otadeck::client::Behavior;
+use otadeck::server::blobs::BlobLocation;
+use otadeck::sim::{FleetConfig, devices, run};
+use serde_json::json;
+
+use crate::support::{TestServer, app_with_keys, info, package, upload};
+
+/// Two servers sharing a fresh database and bucket, or `None` (skipped loudly) without them.
+async fn two_replicas(what: &str) -> Option<(TestServer, TestServer)> {
+    let url = crate::pg_server::database(what).await?;
+    let bucket = crate::s3_server::bucket(what).await?;
+    let start = || {
+        let (url, bucket) = (url.clone(), bucket.clone());
+        TestServer::start_with(move |config| {
+            config.database = Some(url);
+            config.blobs = BlobLocation::Bucket(bucket);
+        })
+    };
+    let a = start().await;
+    let b = start().await;
+    Some((a, b))
+}
+
+/// The label a device with no update installed is offered by `server`.
+async fn offered(server: &TestServer, key: &str) -> Option<String> {
+    let query = otadeck::api::acquisition::UpdateCheckQuery {
+        deployment_key: Some(key.to_owned()),
+        app_version: Some("1.0.0".to_owned()),
+        client_unique_id: Some("replica-probe".to_owned()),
+        ..otadeck::api::acquisition::UpdateCheckQuery::default()
+    };
+    let answer = server.device().check_for_update(&query).await.expect("update check");
+    answer.is_available.then_some(answer.label)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_rollback_through_one_replica_is_served_by_the_other_within_a_second() {
+    let Some((a, b)) = two_replicas("replica invalidation").await else { return };
+    let admin = a.admin();
+    let (key, _) = app_with_keys(&admin, "Shared").await;
+    let dir = tempfile::tempdir().expect("dir");
+    admin.release("Shared", "Staging", &upload(package(dir.path(), "one"), info("^1.0.0"))).await.expect("v1");
+    admin.release("Shared", "Staging", &upload(package(dir.path(), "two"), info("^1.0.0"))).await.expect("v2");
+    // B has v2 in its cache now.
+    assert_eq!(offered(&b, &key).await.as_deref(), Some("v2"));
+    assert_eq!(offered(&b, &key).await.as_deref(), Some("v2"));
+
+    admin.rollback("Shared", "Staging", None).await.expect("rollback through A");
+    let started = Instant::now();
+    loop {
+        let label = offered(&b, &key).await;
+        if label.as_deref() == Some("v3") {
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(1), "B still offers {label:?} after {:?}", started.elapsed());
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    eprintln!("B served the rollback after {:?}", started.elapsed());
+
+    // And the other way round: a patch through B reaches A.
+    assert_eq!(offered(&a, &key).await.as_deref(), Some("v3"));
+    b.admin()
+        .patch_release(
+            "Shared",
+            "Staging",
+            otadeck::api::management::PackageInfo { is_disabled: Some(true), ..Default::default() },
+        )
+        .await
+        .expect("disable through B");
+    let started = Instant::now();
+    while offered(&a, &key).await.as_deref() == Some("v3") {
+        assert!(started.elapsed() < Duration::from_secs(1), "A still offers v3");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+fn fleet(server: &TestServer, key: &str, prefix: &str) -> FleetConfig {
+    FleetConfig {
+        server: server.url.clone(),
+        deployment_key: key.to_owned(),
+        devices: 5_000,
+        app_versions: vec!["1.0.0".into()],
+        build_numbers: Vec::new(),
+        behavior: Behavior { accept_optional: 1.0, ..Behavior::default() },
+        restarts: 1,
+        concurrency: 24,
+        id_prefix: prefix.to_owned(),
+        public_key_pem: None,
+        transport: otadeck::client::Transport::default(),
+        spread_networks: true,
+    }
+}
+
+/// The devices of one half-fleet run that were offered v2.
+async fn offered_v2(config: FleetConfig) -> BTreeSet<String> {
+    let (summary, fleet) = run(&config, devices(&config), |_, _| {}).await.expect("fleet");
+    assert_eq!(summary.errors, 0);
+    fleet
+        .iter()
+        .filter(|d| d.pending.as_ref().is_some_and(|p| p.label == "v2"))
+        .map(|d| d.profile.client_unique_id.clone())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_fleet_of_10000_over_two_replicas_sees_one_sticky_25_percent_rollout() {
+    let Some((a, b)) = two_replicas("replica fleet").await else { return };
+    let admin = a.admin();
+    let (key, _) = app_with_keys(&admin, "Fleet").await;
+    let dir = tempfile::tempdir().expect("dir");
+    admin.release("Fleet", "Staging", &upload(package(dir.path(), "base"), info("^1.0.0"))).await.expect("v1");
+    let mut partial = info("^1.0.0");
+    partial.rollout = Some(json!(25));
+    b.admin().release("Fleet", "Staging", &upload(package(dir.path(), "new"), partial)).await.expect("v2 through B");
+
+    let (on_a, on_b) = tokio::join!(offered_v2(fleet(&a, &key, "left")), offered_v2(fleet(&b, &key, "right")));
+    #[allow(clippy::cast_precision_loss)]
+    let share = (on_a.len() + on_b.len()) as f64 / 10_000.0;
+    assert!((0.23..=0.27).contains(&share), "25% rollout over two replicas reached {share:.3}");
+
+    // The same devices, each half now on the other replica: the same ones are inside.
+    let (again_b, again_a) = tokio::join!(offered_v2(fleet(&b, &key, "left")), offered_v2(fleet(&a, &key, "right")));
+    assert_eq!(on_a, again_b, "devices stay inside (or outside) whichever replica answers");
+    assert_eq!(on_b, again_a);
+}
+
+async fn wait_for(what: &str, condition: impl Fn() -> bool) -> Duration {
+    let started = Instant::now();
+    while !condition() {
+        assert!(started.elapsed() < Duration::from_secs(5), "{what} within 5 s");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    started.elapsed()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn exactly_one_replica_leads_and_another_takes_over_when_it_goes() {
+    let Some((a, b)) = two_replicas("replica leadership").await else { return };
+    let (ra, rb) = (a.state.replicas.clone(), b.state.replicas.clone());
+    wait_for("a leader", || ra.is_leader() || rb.is_leader()).await;
+    for _ in 0..20 {
+        assert!(ra.is_leader() != rb.is_leader(), "exactly one leader");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let (leader, follower, survivor) = if ra.is_leader() { (a, b, rb) } else { (b, a, ra) };
+    drop(leader);
+    let took = wait_for("the other replica to take over", || survivor.is_leader()).await;
+    eprintln!("the follower led {took:?} after the leader stopped");
+    drop(follower);
+}
