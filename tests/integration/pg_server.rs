@@ -139,3 +139,20 @@ fn with_database(url: &str, name: &str) -> String {
     let (base, _) = url.rsplit_once('/').expect("a URL with a database");
     format!("{base}/{name}")
 }
+
+/// Runs `sql` on the test server's `postgres` database (as its superuser).
+pub async fn admin_sql(sql: &str) {
+    let sql = sql.to_owned();
+    tokio::task::spawn_blocking(move || {
+        let admin = admin_url().expect("the test server");
+        let mut client = postgres::Client::connect(&admin, postgres::NoTls).expect("connect to the test server");
+        client.batch_execute(&sql).expect("admin statement");
+    })
+    .await
+    .expect("admin task");
+}
+
+/// The database name of a URL from [`database`].
+pub fn name_of(url: &str) -> &str {
+    url.rsplit('/').next().unwrap_or_default()
+}

@@ -155,3 +155,58 @@ async fn exactly_one_replica_leads_and_another_takes_over_when_it_goes() {
     eprintln!("the follower led {took:?} after the leader stopped");
     drop(follower);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_replica_that_loses_the_database_answers_checks_from_its_cache_refuses_writes_and_recovers() {
+    let Some(url) = crate::pg_server::database("database loss").await else { return };
+    let name = crate::pg_server::name_of(&url).to_owned();
+    let server = TestServer::start_with(|config| config.database = Some(url.clone())).await;
+    let admin = server.admin();
+    let (key, _) = app_with_keys(&admin, "Away").await;
+    let dir = tempfile::tempdir().expect("dir");
+    admin.release("Away", "Staging", &upload(package(dir.path(), "one"), info("^1.0.0"))).await.expect("v1");
+    assert_eq!(offered(&server, &key).await.as_deref(), Some("v1"));
+
+    // The database goes away: no new connections, and every open one is cut.
+    crate::pg_server::admin_sql(&format!(
+        "ALTER DATABASE {name} ALLOW_CONNECTIONS false;
+         SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}';"
+    ))
+    .await;
+    for _ in 0..3 {
+        assert_eq!(offered(&server, &key).await.as_deref(), Some("v1"), "checks are answered from the cache");
+    }
+    let refused = admin
+        .patch_release(
+            "Away",
+            "Staging",
+            otadeck::api::management::PackageInfo { is_disabled: Some(true), ..Default::default() },
+        )
+        .await
+        .expect_err("no database, no write");
+    assert_eq!(refused.status(), Some(503), "{refused}");
+    let ready = server.http().get(format!("{}/ready", server.url)).send().await.expect("ready");
+    assert_eq!(ready.status(), 503);
+    assert!(ready.text().await.expect("body").contains("database"));
+
+    // It comes back, and the replica with it, without a restart.
+    crate::pg_server::admin_sql(&format!("ALTER DATABASE {name} ALLOW_CONNECTIONS true")).await;
+    let started = Instant::now();
+    loop {
+        let patched = admin
+            .patch_release(
+                "Away",
+                "Staging",
+                otadeck::api::management::PackageInfo { is_disabled: Some(true), ..Default::default() },
+            )
+            .await;
+        if patched.is_ok() {
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(10), "still refused: {patched:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(offered(&server, &key).await, None, "the disabled release is no longer offered");
+    let ready = server.http().get(format!("{}/ready", server.url)).send().await.expect("ready");
+    assert_eq!(ready.status(), 200);
+}

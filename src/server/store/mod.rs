@@ -92,6 +92,9 @@ pub struct Store {
     connection: Arc<Mutex<Db>>,
     /// Where to reconnect when a PostgreSQL connection is lost.
     postgres_url: Option<Arc<str>>,
+    /// After a failed reconnect, calls fail at once until this time (ms since the epoch), so a
+    /// database that is away costs each request nothing but a 503.
+    retry_at_ms: Arc<std::sync::atomic::AtomicI64>,
     /// Seconds each unit of database work took (lock held), for `/metrics`.
     busy_seconds: Histogram,
 }
@@ -132,7 +135,7 @@ impl Store {
 
     fn with(db: Db, postgres_url: Option<Arc<str>>) -> Self {
         let busy_seconds = Histogram::new(exponential_buckets(0.000_01, 2.0, 20));
-        Self { connection: Arc::new(Mutex::new(db)), postgres_url, busy_seconds }
+        Self { connection: Arc::new(Mutex::new(db)), postgres_url, retry_at_ms: Arc::default(), busy_seconds }
     }
 
     /// Where the metadata lives, without secrets, for logs.
@@ -184,10 +187,21 @@ impl Store {
         let connection = Arc::clone(&self.connection);
         let busy_seconds = self.busy_seconds.clone();
         let postgres_url = self.postgres_url.clone();
+        let retry_at_ms = Arc::clone(&self.retry_at_ms);
         tokio::task::spawn_blocking(move || {
+            use std::sync::atomic::Ordering;
             let mut guard = connection.lock().map_err(|_| StoreError::Task("database lock poisoned".into()))?;
             if let Some(url) = postgres_url.filter(|_| guard.is_closed()) {
-                *guard = Db::postgres(connect_postgres(&url)?);
+                if now_ms() < retry_at_ms.load(Ordering::Acquire) {
+                    return Err(StoreError::Unavailable("the connection to PostgreSQL is down".into()));
+                }
+                match connect_postgres(&url) {
+                    Ok(client) => *guard = Db::postgres(client),
+                    Err(error) => {
+                        retry_at_ms.store(now_ms() + 1_000, Ordering::Release);
+                        return Err(error);
+                    }
+                }
             }
             // Left open by work that failed half-way: undo it before anyone builds on it.
             guard.reset()?;
