@@ -27,6 +27,7 @@ fn main() -> anyhow::Result<()> {
         Some(Command::Deployment(command)) => exit_on_error(run_async(otadeck::cli::run_deployment(command))?),
         Some(Command::Collaborator(command)) => exit_on_error(run_async(otadeck::cli::run_collaborator(command))?),
         Some(Command::Mendix(command)) => exit_on_error(run_async(otadeck::cli::run_mendix(command))?),
+        Some(Command::Migrate(args)) => run_async(migrate(args))?,
         None => open_window(),
     }
 }
@@ -98,14 +99,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     config.limits.downloads_per_second = args.download_rate_limit;
     config.limits.download_burst = args.download_rate_limit.saturating_mul(10);
     config.limits.per_address_connections = args.max_connections_per_address;
-    let bucket = server::blobs::BucketConfig {
-        endpoint: args.s3_endpoint.filter(|e| !e.is_empty()),
-        region: args.s3_region.filter(|r| !r.is_empty()),
-        access_key_id: args.s3_access_key_id.filter(|k| !k.is_empty()),
-        secret_access_key: args.s3_secret_access_key.filter(|k| !k.is_empty()),
-        ..server::blobs::BucketConfig::default()
-    };
-    config.blobs = match server::blobs::BlobLocation::parse(&args.blobs, bucket) {
+    config.blobs = match args.storage.location() {
         Ok(location) => location,
         Err(message) => {
             eprintln!("error: {message}");
@@ -156,6 +150,40 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     }
     tracing::info!("stopped");
     Ok(())
+}
+
+async fn migrate(args: otadeck::cli::MigrateArgs) -> anyhow::Result<()> {
+    let blobs = match args.storage.location() {
+        Ok(location) => location,
+        Err(message) => {
+            eprintln!("error: {message}");
+            std::process::exit(2);
+        }
+    };
+    if matches!(blobs, server::blobs::BlobLocation::Folder) {
+        eprintln!("error: --blobs must name the bucket the replicas share (s3://bucket/prefix)");
+        std::process::exit(2);
+    }
+    if let Err(reason) = server::store::describe_postgres(&args.to) {
+        eprintln!("error: --to is not usable: {reason}");
+        std::process::exit(2);
+    }
+    match server::migrate::migrate(&args.from, &args.to, &blobs, args.allow_non_empty).await {
+        Ok(report) => {
+            println!("{report}");
+            println!(
+                "Moved {} to {} and {}.",
+                args.from.display(),
+                server::store::describe_postgres(&args.to).unwrap_or_default(),
+                blobs.describe()
+            );
+            Ok(())
+        }
+        Err(error) => {
+            eprintln!("error: {error}");
+            std::process::exit(1);
+        }
+    }
 }
 
 /// Prints a start-up error as one sentence and exits: 2 for configuration, 1 otherwise.

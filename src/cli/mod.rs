@@ -59,6 +59,8 @@ pub enum Command {
     /// Mendix runtime OTA: channels of the gateway (`otadeck serve --gateway-listen`).
     #[command(subcommand)]
     Mendix(MendixCommand),
+    /// Move an embedded server (data dir) onto PostgreSQL and a bucket, keeping all its history.
+    Migrate(MigrateArgs),
 }
 
 /// `otadeck mendix …`.
@@ -375,6 +377,17 @@ pub struct ServeArgs {
     /// postgres://user:password@host:port/database, shared by any number of replicas.
     #[arg(long, env = "OTADECK_DATABASE_URL", hide_env_values = true)]
     pub database: Option<String>,
+    #[command(flatten)]
+    pub storage: BlobArgs,
+    /// Download links point here instead of at this server, e.g. a CDN or the bucket's public URL in
+    /// front of the package files (`<url>/ab/abcdef…`, the layout of the blob folder and bucket).
+    #[arg(long, env = "OTADECK_BLOB_BASE_URL")]
+    pub blob_base_url: Option<String>,
+}
+
+/// Where package files live, shared by `serve` and `migrate`.
+#[derive(Debug, Clone, Args)]
+pub struct BlobArgs {
     /// Where package files live: `folder` (the data dir's blobs/) or an S3-compatible bucket,
     /// s3://bucket/prefix.
     #[arg(long, default_value = "folder", env = "OTADECK_BLOBS")]
@@ -392,10 +405,40 @@ pub struct ServeArgs {
     /// other local users).
     #[arg(long, env = "AWS_SECRET_ACCESS_KEY", hide_env_values = true)]
     pub s3_secret_access_key: Option<String>,
-    /// Download links point here instead of at this server, e.g. a CDN or the bucket's public URL in
-    /// front of the package files (`<url>/ab/abcdef…`, the layout of the blob folder and bucket).
-    #[arg(long, env = "OTADECK_BLOB_BASE_URL")]
-    pub blob_base_url: Option<String>,
+}
+
+impl BlobArgs {
+    /// The blob location these flags name.
+    ///
+    /// # Errors
+    /// Why `--blobs` is not usable.
+    pub fn location(&self) -> Result<crate::server::blobs::BlobLocation, String> {
+        let non_empty = |value: &Option<String>| value.clone().filter(|v| !v.is_empty());
+        let bucket = crate::server::blobs::BucketConfig {
+            endpoint: non_empty(&self.s3_endpoint),
+            region: non_empty(&self.s3_region),
+            access_key_id: non_empty(&self.s3_access_key_id),
+            secret_access_key: non_empty(&self.s3_secret_access_key),
+            ..crate::server::blobs::BucketConfig::default()
+        };
+        crate::server::blobs::BlobLocation::parse(&self.blobs, bucket)
+    }
+}
+
+/// Arguments of `otadeck migrate`.
+#[derive(Debug, Args)]
+pub struct MigrateArgs {
+    /// The data dir of the embedded server to move (it must not be running).
+    #[arg(long)]
+    pub from: PathBuf,
+    /// The PostgreSQL database to move it into, postgres://user:password@host:port/database.
+    #[arg(long, env = "OTADECK_DATABASE_URL", hide_env_values = true)]
+    pub to: String,
+    #[command(flatten)]
+    pub storage: BlobArgs,
+    /// Add what is missing to a database that already holds other data (ids may collide).
+    #[arg(long)]
+    pub allow_non_empty: bool,
 }
 
 /// Server, key and output options shared by the release and binary commands.

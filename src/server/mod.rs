@@ -15,6 +15,7 @@ pub mod data_dir;
 pub mod error;
 pub mod gateway;
 pub mod limits;
+pub mod migrate;
 pub mod observability;
 pub mod replicas;
 pub mod routes;

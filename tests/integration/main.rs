@@ -20,6 +20,7 @@ mod management;
 pub mod mendix;
 mod mendix_model;
 mod mendix_preflight;
+mod migrate;
 mod node_tools;
 mod packaging;
 mod pg_server;

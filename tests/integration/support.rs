@@ -111,6 +111,23 @@ impl TestServer {
     }
 }
 
+impl TestServer {
+    /// Stops the server and waits until it has let go of its data dir, which it hands back.
+    pub async fn stop(mut self) -> TempDir {
+        let placeholder = tempfile::tempdir().expect("temp dir");
+        let data_dir = std::mem::replace(&mut self.data_dir, placeholder);
+        drop(self);
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            if otadeck::server::data_dir::DataDirLock::acquire(data_dir.path()).is_ok() {
+                return data_dir;
+            }
+            assert!(std::time::Instant::now() < deadline, "the server did not release its data dir");
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    }
+}
+
 impl Drop for TestServer {
     fn drop(&mut self) {
         if let Some(tx) = self.shutdown.take() {

@@ -159,6 +159,11 @@ impl FromValue for Vec<u8> {
         }
     }
 }
+impl FromValue for Value {
+    fn from_value(value: &Value) -> Result<Self, String> {
+        Ok(value.clone())
+    }
+}
 impl<T: FromValue> FromValue for Option<T> {
     fn from_value(value: &Value) -> Result<Self, String> {
         match value {

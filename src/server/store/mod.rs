@@ -298,7 +298,11 @@ fn migrate(db: &Db) -> StoreResult<()> {
         None => db.transaction(|db| {
             // One migrating replica at a time; the others wait here and find the work done.
             db.batch("SELECT pg_advisory_xact_lock(7210001)")?;
-            db.batch("CREATE TABLE IF NOT EXISTS otadeck_schema (version BIGINT NOT NULL)")?;
+            let known: bool =
+                db.query_one("SELECT to_regclass('otadeck_schema') IS NOT NULL", params![], |row| row.get(0))?;
+            if !known {
+                db.batch("CREATE TABLE otadeck_schema (version BIGINT NOT NULL)")?;
+            }
             let current: Option<usize> =
                 db.query_opt("SELECT version FROM otadeck_schema", params![], |row| row.get(0))?;
             if current.is_none() {

@@ -254,3 +254,9 @@ CREATE TRIGGER apps_changed AFTER INSERT OR UPDATE OR DELETE ON apps
     FOR EACH STATEMENT EXECUTE FUNCTION otadeck_changed();
 CREATE TRIGGER mendix_channels_changed AFTER INSERT OR UPDATE OR DELETE ON mendix_channels
     FOR EACH STATEMENT EXECUTE FUNCTION otadeck_changed();
+
+-- Data dirs copied in by `otadeck migrate` (so it may run again into the same database).
+CREATE TABLE otadeck_migrated_from (
+    source TEXT PRIMARY KEY,
+    finished_ms BIGINT NOT NULL
+);
