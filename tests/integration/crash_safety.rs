@@ -13,10 +13,23 @@ use serde_json::json;
 
 use crate::support::{ADMIN_KEY, free_port, info, upload};
 
-/// `otadeck serve` on `data_dir`, its blobs in the folder or in `bucket`.
-fn start_server(data_dir: &Path, port: u16, bucket: Option<&BucketConfig>) -> Child {
+/// Where the killed server keeps its data: the data dir alone, its blobs in a bucket, or its
+/// metadata in PostgreSQL too, with a second replica that answers after the kill.
+#[derive(Clone, Copy)]
+struct Storage<'a> {
+    bucket: Option<&'a BucketConfig>,
+    database: Option<&'a str>,
+}
+
+/// `otadeck serve` on `data_dir`, its blobs in the folder or in a bucket, its metadata in the
+/// data dir or in PostgreSQL.
+fn start_server(data_dir: &Path, port: u16, storage: Storage<'_>) -> Child {
     let mut command = Command::new(env!("CARGO_BIN_EXE_otadeck"));
     command.args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--data-dir"]).arg(data_dir);
+    if let Some(database) = storage.database {
+        command.env("OTADECK_DATABASE_URL", database);
+    }
+    let bucket = storage.bucket;
     if let Some(bucket) = bucket {
         command
             .args(["--blobs", &format!("s3://{}/{}", bucket.bucket, bucket.prefix)])
@@ -48,13 +61,13 @@ async fn wait_healthy(url: &str) {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn sigkill_during_uploads_leaves_only_complete_releases() {
-    sigkill_during_uploads(None).await;
+    sigkill_during_uploads(Storage { bucket: None, database: None }).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn sigkill_during_uploads_to_a_bucket_leaves_only_complete_releases() {
     let Some(bucket) = crate::s3_server::bucket("sigkill_during_uploads_to_a_bucket").await else { return };
-    sigkill_during_uploads(Some(&bucket)).await;
+    sigkill_during_uploads(Storage { bucket: Some(&bucket), database: None }).await;
     // Every object is complete: its bytes hash to its key (an upload cut off by the kill is at
     // most an unreferenced object, swept later).
     let objects = crate::s3_server::objects(&bucket).await;
@@ -64,13 +77,33 @@ async fn sigkill_during_uploads_to_a_bucket_leaves_only_complete_releases() {
     }
 }
 
-async fn sigkill_during_uploads(bucket: Option<&BucketConfig>) {
+#[tokio::test(flavor = "multi_thread")]
+async fn sigkill_of_one_replica_during_uploads_leaves_the_other_serving_only_complete_releases() {
+    let Some(database) = crate::pg_server::database("sigkill of a replica").await else { return };
+    let Some(bucket) = crate::s3_server::bucket("sigkill of a replica").await else { return };
+    sigkill_during_uploads(Storage { bucket: Some(&bucket), database: Some(&database) }).await;
+    for (key, bytes) in &crate::s3_server::objects(&bucket).await {
+        assert!(key.ends_with(&sha256_hex(bytes)), "{key} holds exactly its content");
+    }
+}
+
+/// Streams uploads and patches to a server, SIGKILLs it, and checks what is left: after a restart,
+/// or at once on a second replica when the metadata is in PostgreSQL.
+async fn sigkill_during_uploads(storage: Storage<'_>) {
     let data = tempfile::tempdir().expect("data dir");
     let fixtures = tempfile::tempdir().expect("fixtures");
     let port = free_port();
     let url = format!("http://127.0.0.1:{port}");
-    let mut child = start_server(data.path(), port, bucket);
+    let mut child = start_server(data.path(), port, storage);
     wait_healthy(&url).await;
+    // With replicas, the survivor runs from the start on a data dir of its own.
+    let other_data = tempfile::tempdir().expect("second data dir");
+    let other_port = free_port();
+    let mut other = storage.database.map(|_| start_server(other_data.path(), other_port, storage));
+    let survivor_url = if other.is_some() { format!("http://127.0.0.1:{other_port}") } else { url.clone() };
+    if other.is_some() {
+        wait_healthy(&survivor_url).await;
+    }
     let admin = otadeck::client::ManagementClient::new(&url, ADMIN_KEY).expect("client");
     admin.create_app("App").await.expect("app");
 
@@ -113,8 +146,15 @@ async fn sigkill_during_uploads(bucket: Option<&BucketConfig>) {
     let acknowledged = writer.await.expect("writer task");
     assert!(!acknowledged.is_empty(), "some releases were acknowledged before the kill");
 
-    let mut restarted = start_server(data.path(), port, bucket);
-    wait_healthy(&url).await;
+    let mut restarted = match other.take() {
+        Some(survivor) => survivor,
+        None => {
+            let restarted = start_server(data.path(), port, storage);
+            wait_healthy(&url).await;
+            restarted
+        }
+    };
+    let admin = otadeck::client::ManagementClient::new(&survivor_url, ADMIN_KEY).expect("client");
     let history = admin.history("App", "Staging").await.expect("history after restart");
     for label in &acknowledged {
         assert!(history.iter().any(|p| &p.label == label), "acknowledged {label} lost after restart");
@@ -134,8 +174,10 @@ async fn sigkill_during_uploads(bucket: Option<&BucketConfig>) {
             release.label
         );
     }
-    let leftovers = std::fs::read_dir(data.path().join("tmp")).expect("tmp").count();
-    assert_eq!(leftovers, 0, "temp uploads are cleaned at start");
+    if storage.database.is_none() {
+        let leftovers = std::fs::read_dir(data.path().join("tmp")).expect("tmp").count();
+        assert_eq!(leftovers, 0, "temp uploads are cleaned at start");
+    }
     eprintln!("crash test: {} acknowledged, {} in history after SIGKILL + restart", acknowledged.len(), history.len());
 
     // The restarted server still accepts releases (a partial rollout left by the kill is completed first).

@@ -75,7 +75,11 @@ async fn an_embedded_server_moves_to_postgresql_and_a_bucket_with_its_whole_hist
     let Some(url) = crate::pg_server::database("migrate").await else { return };
     let Some(bucket) = crate::s3_server::bucket("migrate").await else { return };
 
-    let embedded = TestServer::start().await;
+    let embedded = TestServer::start_with(|config| {
+        config.database = None;
+        config.blobs = BlobLocation::Folder;
+    })
+    .await;
     let admin = embedded.admin();
     let (key, _) = app_with_keys(&admin, "Shop").await;
     let dir = tempfile::tempdir().expect("dir");

@@ -81,6 +81,11 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/010_mendix_models.sql"),
 ];
 
+/// Connections each server keeps to PostgreSQL for its requests (plus one for
+/// [`crate::server::replicas`]). Management changes still happen one at a time across all
+/// replicas (see [`audit::in_transaction`]); reports and reads run side by side.
+pub const POSTGRES_CONNECTIONS: usize = 8;
+
 /// PostgreSQL schema changes, each with the SQLite schema version it brings the database to. The
 /// first is the whole schema of SQLite version 10; later ones come in pairs with SQLite's.
 const POSTGRES_MIGRATIONS: &[(usize, &str)] = &[(10, include_str!("migrations/postgres/010_schema.sql"))];
@@ -89,7 +94,10 @@ const POSTGRES_MIGRATIONS: &[(usize, &str)] = &[(10, include_str!("migrations/po
 /// runs on tokio's blocking pool through [`Store::run`].
 #[derive(Clone)]
 pub struct Store {
-    connection: Arc<Mutex<Db>>,
+    /// One SQLite connection, or a pool of [`POSTGRES_CONNECTIONS`] to PostgreSQL.
+    connections: Arc<[Mutex<Db>]>,
+    /// Where the next call starts looking for a free connection.
+    next: Arc<std::sync::atomic::AtomicUsize>,
     /// Where to reconnect when a PostgreSQL connection is lost.
     postgres_url: Option<Arc<str>>,
     /// After a failed reconnect, calls fail at once until this time (ms since the epoch), so a
@@ -113,7 +121,7 @@ impl Store {
         connection.busy_timeout(std::time::Duration::from_secs(5))?;
         let db = Db::sqlite(connection);
         migrate(&db)?;
-        Ok(Self::with(db, None))
+        Ok(Self::with(vec![db], None))
     }
 
     /// Connects to a PostgreSQL database (`postgres://user:password@host:port/name`), creating or
@@ -123,19 +131,29 @@ impl Store {
     /// [`StoreError::Unavailable`] when the server cannot be reached, or migration errors.
     pub async fn connect(url: &str) -> StoreResult<Self> {
         let owned = url.to_owned();
-        let db = tokio::task::spawn_blocking(move || -> StoreResult<Db> {
-            let db = Db::postgres(connect_postgres(&owned)?);
-            migrate(&db)?;
-            Ok(db)
+        let pool = tokio::task::spawn_blocking(move || -> StoreResult<Vec<Db>> {
+            let first = Db::postgres(connect_postgres(&owned)?);
+            migrate(&first)?;
+            let mut pool = vec![first];
+            for _ in 1..POSTGRES_CONNECTIONS {
+                pool.push(Db::postgres(connect_postgres(&owned)?));
+            }
+            Ok(pool)
         })
         .await
         .map_err(|e| StoreError::Task(e.to_string()))??;
-        Ok(Self::with(db, Some(url.into())))
+        Ok(Self::with(pool, Some(url.into())))
     }
 
-    fn with(db: Db, postgres_url: Option<Arc<str>>) -> Self {
+    fn with(connections: Vec<Db>, postgres_url: Option<Arc<str>>) -> Self {
         let busy_seconds = Histogram::new(exponential_buckets(0.000_01, 2.0, 20));
-        Self { connection: Arc::new(Mutex::new(db)), postgres_url, retry_at_ms: Arc::default(), busy_seconds }
+        Self {
+            connections: connections.into_iter().map(Mutex::new).collect(),
+            next: Arc::default(),
+            postgres_url,
+            retry_at_ms: Arc::default(),
+            busy_seconds,
+        }
     }
 
     /// Where the metadata lives, without secrets, for logs.
@@ -184,13 +202,22 @@ impl Store {
         T: Send + 'static,
         F: FnOnce(&Db) -> StoreResult<T> + Send + 'static,
     {
-        let connection = Arc::clone(&self.connection);
+        let connections = Arc::clone(&self.connections);
+        let start = self.next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let busy_seconds = self.busy_seconds.clone();
         let postgres_url = self.postgres_url.clone();
         let retry_at_ms = Arc::clone(&self.retry_at_ms);
         tokio::task::spawn_blocking(move || {
             use std::sync::atomic::Ordering;
-            let mut guard = connection.lock().map_err(|_| StoreError::Task("database lock poisoned".into()))?;
+            // A free connection if there is one, else wait for the next in turn.
+            let count = connections.len();
+            let free = (0..count).find_map(|offset| connections[(start + offset) % count].try_lock().ok());
+            let mut guard = match free {
+                Some(guard) => guard,
+                None => {
+                    connections[start % count].lock().map_err(|_| StoreError::Task("database lock poisoned".into()))?
+                }
+            };
             if let Some(url) = postgres_url.filter(|_| guard.is_closed()) {
                 if now_ms() < retry_at_ms.load(Ordering::Acquire) {
                     return Err(StoreError::Unavailable("the connection to PostgreSQL is down".into()));
