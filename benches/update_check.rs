@@ -3,21 +3,19 @@
 //!
 //! Run: `cargo bench --bench update_check` (needs `wrk` from apt). Prints a table for BENCHMARKS.md.
 
+#[path = "common/seed.rs"]
+mod seed;
 #[path = "common/wrk.rs"]
 mod wrk;
 
 use std::ffi::OsStr;
-use std::io::Write as _;
 use std::path::Path;
 use std::process::Command;
 use std::time::Instant;
 
-use otadeck::api::management::PackageInfo;
-use otadeck::client::{ManagementClient, PackageUpload};
 use otadeck::domain::package::{ManifestEntry, hash_reader, manifest_hash};
 use otadeck::server::{ServerConfig, ServerState, serve};
 
-const ADMIN_KEY: &str = "bench-admin-key-0123456789";
 const DURATION: &str = "10s";
 
 struct WrkResult {
@@ -55,31 +53,6 @@ fn run_wrk(url: &str, script: Option<&Path>) -> WrkResult {
         p99_ms: parse_ms(&field("99%")),
         non_2xx: field("Non-2xx or 3xx responses:").parse().unwrap_or(0),
     }
-}
-
-fn zip_bytes(marker: usize) -> Vec<u8> {
-    let mut writer = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
-    writer.start_file("CodePush/index.android.bundle", zip::write::SimpleFileOptions::default()).expect("start");
-    writer.write_all(format!("console.log({marker});").as_bytes()).expect("write");
-    writer.finish().expect("finish").into_inner()
-}
-
-async fn seed(url: &str, dir: &Path) -> String {
-    let admin = ManagementClient::new(url, ADMIN_KEY).expect("client");
-    admin.create_app("Bench").await.expect("app");
-    for i in 0..50 {
-        let file = dir.join(format!("r{i}.zip"));
-        std::fs::write(&file, zip_bytes(i)).expect("zip");
-        let info = PackageInfo {
-            app_version: Some(if i % 5 == 0 { "^1.0.0".into() } else { "1.0.0 - 1.9.x".into() }),
-            is_mandatory: Some(i % 7 == 0),
-            rollout: (i == 49).then(|| serde_json::json!(50)),
-            ..PackageInfo::default()
-        };
-        admin.release("Bench", "Staging", &PackageUpload { file, info, mendix_model: None }).await.expect("release");
-    }
-    let deployments = admin.deployments("Bench").await.expect("deployments");
-    deployments.into_iter().find(|d| d.name == "Staging").expect("staging").key
 }
 
 fn package_hash_throughput(dir: &Path) -> (f64, f64) {
@@ -128,13 +101,13 @@ fn main() {
 
     let (otadeck_url, key) = runtime.block_on(async {
         let mut config = ServerConfig::new(dir.path().join("data"));
-        config.admin_key = Some(ADMIN_KEY.to_owned());
+        config.admin_key = Some(seed::ADMIN_KEY.to_owned());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let address = listener.local_addr().expect("addr");
         let opened = ServerState::open(&config, address).await.expect("open");
         tokio::spawn(async move { serve(listener, opened.state, std::future::pending()).await.expect("server") });
         let url = format!("http://{address}");
-        let key = seed(&url, dir.path()).await;
+        let key = seed::seed(&url, dir.path()).await;
         (url, key)
     });
 
