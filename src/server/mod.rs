@@ -77,7 +77,12 @@ pub struct ServerConfig {
     /// Download URLs point here (`<base>/ab/abcdef…`) instead of at this server: a CDN or the
     /// bucket in front of the blobs.
     pub blob_base_url: Option<String>,
+    /// How often the leader advances rollout schedules and compacts series.
+    pub schedule_tick: Duration,
 }
+
+/// Default period of the schedule ticker.
+pub const DEFAULT_SCHEDULE_TICK: Duration = Duration::from_secs(30);
 
 impl ServerConfig {
     /// Defaults for a data dir.
@@ -96,6 +101,7 @@ impl ServerConfig {
             database: None,
             blobs: blobs::BlobLocation::Folder,
             blob_base_url: None,
+            schedule_tick: DEFAULT_SCHEDULE_TICK,
         }
     }
 
@@ -202,6 +208,8 @@ pub struct ServerState {
     pub zip_limits: ZipLimits,
     pub metrics: Arc<observability::ServerMetrics>,
     pub trust_forwarded_for: bool,
+    /// Period of the schedule ticker (see [`ServerConfig::schedule_tick`]).
+    pub schedule_tick: Duration,
     /// Per-address token buckets of status reports and of package downloads.
     pub report_limiter: Arc<limits::RateLimiter>,
     pub download_limiter: Arc<limits::RateLimiter>,
@@ -283,6 +291,7 @@ impl ServerState {
             zip_limits: config.zip_limits,
             metrics,
             trust_forwarded_for: config.trust_forwarded_for,
+            schedule_tick: config.schedule_tick,
             report_limiter: Arc::new(limits::RateLimiter::new(
                 config.limits.reports_per_second,
                 config.limits.report_burst,
@@ -509,7 +518,9 @@ async fn reload_on_sighup(files: TlsFiles, config: RustlsConfig) {
 
 /// Advances rollout schedules every 30 seconds with the real clock.
 async fn schedule_ticker(state: ServerState) {
-    let mut interval = tokio::time::interval(std::time::Duration::from_secs(30));
+    let mut interval = tokio::time::interval(state.schedule_tick);
+    // Blob collection walks the whole store: about every 10 minutes.
+    let collect_every = (600 / state.schedule_tick.as_secs().max(1)).max(1);
     let mut ticks: u64 = 0;
     loop {
         interval.tick().await;
@@ -518,7 +529,7 @@ async fn schedule_ticker(state: ServerState) {
             continue;
         }
         // Walking the blob folder is the costly part of housekeeping: every 10 minutes is enough.
-        if ticks.is_multiple_of(20)
+        if ticks.is_multiple_of(collect_every)
             && let Err(error) = state.collect_blobs(BLOB_COLLECTION_GRACE).await
         {
             tracing::warn!(%error, "collecting unreferenced blobs failed");

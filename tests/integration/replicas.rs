@@ -14,6 +14,11 @@ use crate::support::{TestServer, app_with_keys, info, package, upload};
 
 /// Two servers sharing a fresh database and bucket, or `None` (skipped loudly) without them.
 async fn two_replicas(what: &str) -> Option<(TestServer, TestServer)> {
+    two_replicas_ticking(what, otadeck::server::DEFAULT_SCHEDULE_TICK).await
+}
+
+/// [`two_replicas`] whose schedule ticker runs every `tick`.
+async fn two_replicas_ticking(what: &str, tick: Duration) -> Option<(TestServer, TestServer)> {
     let url = crate::pg_server::database(what).await?;
     let bucket = crate::s3_server::bucket(what).await?;
     let start = || {
@@ -21,6 +26,7 @@ async fn two_replicas(what: &str) -> Option<(TestServer, TestServer)> {
         TestServer::start_with(move |config| {
             config.database = Some(url);
             config.blobs = BlobLocation::Bucket(bucket);
+            config.schedule_tick = tick;
         })
     };
     let a = start().await;
@@ -209,4 +215,51 @@ async fn a_replica_that_loses_the_database_answers_checks_from_its_cache_refuses
     assert_eq!(offered(&server, &key).await, None, "the disabled release is no longer offered");
     let ready = server.http().get(format!("{}/ready", server.url)).send().await.expect("ready");
     assert_eq!(ready.status(), 200);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_schedule_advances_once_per_interval_with_two_replicas_and_after_the_leader_dies() {
+    const INTERVAL_MS: i64 = 1_500;
+    let Some((a, b)) = two_replicas_ticking("replica schedule", Duration::from_millis(100)).await else { return };
+    let (ra, rb) = (a.state.replicas.clone(), b.state.replicas.clone());
+    wait_for("a leader", || ra.is_leader() || rb.is_leader()).await;
+    let (leader, survivor) = if ra.is_leader() { (a, b) } else { (b, a) };
+    let admin = survivor.admin();
+    app_with_keys(&admin, "Scheduled").await;
+    let policy = otadeck::api::management::RolloutPolicy {
+        steps: vec![10, 30, 60, 100],
+        interval_ms: INTERVAL_MS,
+        ..otadeck::api::management::RolloutPolicy::default()
+    };
+    admin.set_policy("Scheduled", "Staging", &policy).await.expect("policy");
+    let dir = tempfile::tempdir().expect("dir");
+    let mut partial = info("^1.0.0");
+    partial.rollout = Some(json!(10));
+    admin.release("Scheduled", "Staging", &upload(package(dir.path(), "one"), partial)).await.expect("v1 at 10 %");
+
+    let schedule_events = || async {
+        let events = admin.events("Scheduled", "Staging").await.expect("events");
+        events.into_iter().filter(|e| e.actor == "schedule").collect::<Vec<_>>()
+    };
+    let started = Instant::now();
+    while schedule_events().await.is_empty() {
+        assert!(started.elapsed() < Duration::from_secs(10), "the first step within 10 s");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // The leader goes; the other replica carries the schedule on.
+    drop(leader);
+    while schedule_events().await.len() < 3 {
+        assert!(started.elapsed() < Duration::from_secs(20), "every step within 20 s: {:?}", schedule_events().await);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // A few more ticks: nothing moves twice.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let events = schedule_events().await;
+    let details: Vec<&str> = events.iter().map(|e| e.detail.as_str()).collect();
+    assert_eq!(details, ["rollout 10% -> 30%", "rollout 30% -> 60%", "rollout 60% -> 100%"], "each step once");
+    for pair in events.windows(2) {
+        assert!(pair[1].time - pair[0].time >= INTERVAL_MS, "steps at least an interval apart: {events:?}");
+    }
+    let history = admin.history("Scheduled", "Staging").await.expect("history");
+    assert_eq!(history.last().and_then(|p| p.rollout), None, "complete");
 }
