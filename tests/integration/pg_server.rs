@@ -142,10 +142,14 @@ fn with_database(url: &str, name: &str) -> String {
 
 /// Runs `sql` on the test server's `postgres` database (as its superuser).
 pub async fn admin_sql(sql: &str) {
-    let sql = sql.to_owned();
+    sql_on(&admin_url().expect("the test server"), sql).await;
+}
+
+/// Runs `sql` on the database at `url`.
+pub async fn sql_on(url: &str, sql: &str) {
+    let (url, sql) = (url.to_owned(), sql.to_owned());
     tokio::task::spawn_blocking(move || {
-        let admin = admin_url().expect("the test server");
-        let mut client = postgres::Client::connect(&admin, postgres::NoTls).expect("connect to the test server");
+        let mut client = postgres::Client::connect(&url, postgres::NoTls).expect("connect to the test server");
         client.batch_execute(&sql).expect("admin statement");
     })
     .await

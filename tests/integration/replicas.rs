@@ -263,3 +263,12 @@ async fn the_schedule_advances_once_per_interval_with_two_replicas_and_after_the
     let history = admin.history("Scheduled", "Staging").await.expect("history");
     assert_eq!(history.last().and_then(|p| p.rollout), None, "complete");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_postgresql_database_written_by_a_newer_version_is_refused() {
+    let Some(url) = crate::pg_server::database("newer schema").await else { return };
+    drop(otadeck::server::store::Store::connect(&url).await.expect("a fresh database is set up"));
+    crate::pg_server::sql_on(&url, "UPDATE otadeck_schema SET version = 999").await;
+    let refused = otadeck::server::store::Store::connect(&url).await.err().expect("refused");
+    assert!(refused.to_string().contains("newer otadeck"), "{refused}");
+}
