@@ -191,3 +191,95 @@ async fn sigkill_during_uploads(storage: Storage<'_>) {
     restarted.kill().expect("stop");
     restarted.wait().expect("reap");
 }
+
+/// Sends one deploy report for `label` from `client`; whether the server acknowledged it.
+async fn report(http: &reqwest::Client, url: &str, key: &str, client: &str) -> bool {
+    let body = json!({
+        "deployment_key": key,
+        "app_version": "1.0.0",
+        "client_unique_id": client,
+        "label": "v1",
+        "status": "DeploymentSucceeded",
+    });
+    let sent = http.post(format!("{url}/v0.1/public/codepush/report_status/deploy")).json(&body).send().await;
+    sent.is_ok_and(|response| response.status().is_success())
+}
+
+/// The reports counted for v1 (verified or not).
+async fn counted(admin: &otadeck::client::ManagementClient) -> i64 {
+    let metrics = admin.metrics("App", "Staging").await.expect("metrics");
+    metrics.get("v1").map_or(0, |m| m.installed.unwrap_or(0) + m.unverified.unwrap_or(0))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sigkill_during_batched_status_reports_loses_no_acknowledged_report_and_counts_none_twice() {
+    let data = tempfile::tempdir().expect("data dir");
+    let fixtures = tempfile::tempdir().expect("fixtures");
+    let port = free_port();
+    let url = format!("http://127.0.0.1:{port}");
+    let storage = Storage { bucket: None, database: None };
+    let mut child = start_server(data.path(), port, storage);
+    wait_healthy(&url).await;
+    let admin = otadeck::client::ManagementClient::new(&url, ADMIN_KEY).expect("client");
+    admin.create_app("App").await.expect("app");
+    let key = admin
+        .deployments("App")
+        .await
+        .expect("deployments")
+        .into_iter()
+        .find(|d| d.name == "Staging")
+        .expect("staging")
+        .key;
+    let folder = crate::support::code_push_folder(&fixtures.path().join("one"), &[("index.android.bundle", b"one")]);
+    let zip = fixtures.path().join("one.zip");
+    crate::support::zip_folder(&folder, &zip);
+    admin.release("App", "Staging", &upload(zip, info("^1.0.0"))).await.expect("v1");
+
+    // 32 devices at a time report, each report from a new device, until the server dies.
+    let http = reqwest::Client::new();
+    let mut senders = Vec::new();
+    for lane in 0..32 {
+        let (http, url, key) = (http.clone(), url.clone(), key.clone());
+        senders.push(tokio::spawn(async move {
+            let (mut sent, mut acknowledged) = (Vec::new(), 0_i64);
+            for n in 0..1_000_000 {
+                let client = format!("device-{lane}-{n}");
+                sent.push(client.clone());
+                if !report(&http, &url, &key, &client).await {
+                    break;
+                }
+                acknowledged += 1;
+            }
+            (sent, acknowledged)
+        }));
+    }
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    child.kill().expect("SIGKILL");
+    child.wait().expect("reap");
+    let mut sent = Vec::new();
+    let mut acknowledged = 0;
+    for sender in senders {
+        let (lane_sent, lane_acknowledged) = sender.await.expect("sender");
+        sent.extend(lane_sent);
+        acknowledged += lane_acknowledged;
+    }
+    assert!(acknowledged > 100, "reports were flowing before the kill ({acknowledged})");
+
+    let mut restarted = start_server(data.path(), port, storage);
+    wait_healthy(&url).await;
+    let after_restart = counted(&admin).await;
+    assert!(after_restart >= acknowledged, "{acknowledged} acknowledged, {after_restart} counted after the restart");
+    assert!(after_restart <= i64::try_from(sent.len()).unwrap_or(i64::MAX), "nothing counted that was not sent");
+    // Devices retry what they are not sure of: every report again. Each still counts once.
+    for client in &sent {
+        assert!(report(&http, &url, &key, client).await, "retry of {client}");
+    }
+    let after_retries = counted(&admin).await;
+    assert_eq!(after_retries, i64::try_from(sent.len()).unwrap_or(i64::MAX), "each report counted exactly once");
+    eprintln!(
+        "batched reports: {acknowledged} acknowledged, {after_restart} counted after SIGKILL + restart, {} sent, {after_retries} after every device retried",
+        sent.len()
+    );
+    restarted.kill().expect("stop");
+    restarted.wait().expect("reap");
+}

@@ -256,15 +256,17 @@ pub async fn report_deploy(
     let prefix = crate::domain::network::prefix(address);
     if let (Some(label), Some(status::DOWNLOADED)) = (&label, status.as_deref()) {
         let (key2, label2) = (key.clone(), label.clone());
-        let outcome =
-            state.store.run(move |c| metrics::record_download(c, &key2, &label2, client.as_deref(), &prefix)).await?;
+        let outcome = state
+            .store
+            .run_batched(move |c| metrics::record_download(c, &key2, &label2, client.as_deref(), &prefix))
+            .await?;
         return counted(&state, outcome, &key, Some(label));
     }
     let failed = status.as_deref() == Some(status::DEPLOYMENT_FAILED) && label.is_some();
     let (key2, label2) = (key.clone(), label.clone());
     let outcome = state
         .store
-        .run(move |c| {
+        .run_batched(move |c| {
             let event = DeployEvent {
                 deployment_key: &key2,
                 client_unique_id: client.as_deref(),
@@ -298,8 +300,10 @@ pub async fn report_download(
     let client = device_field("client_unique_id", report.client_unique_id)?;
     let prefix = crate::domain::network::prefix(address);
     let (key2, label2) = (key.clone(), label.clone());
-    let outcome =
-        state.store.run(move |c| metrics::record_download(c, &key2, &label2, client.as_deref(), &prefix)).await?;
+    let outcome = state
+        .store
+        .run_batched(move |c| metrics::record_download(c, &key2, &label2, client.as_deref(), &prefix))
+        .await?;
     counted(&state, outcome, &key, Some(&label))
 }
 

@@ -105,7 +105,17 @@ pub struct Store {
     retry_at_ms: Arc<std::sync::atomic::AtomicI64>,
     /// Seconds each unit of database work took (lock held), for `/metrics`.
     busy_seconds: Histogram,
+    /// The group-commit writer of [`Store::run_batched`], started on first use.
+    batches: Arc<std::sync::OnceLock<tokio::sync::mpsc::UnboundedSender<BatchJob>>>,
 }
+
+/// Called after the commit of a batch with the commit's error, if any.
+type BatchFinish = Box<dyn FnOnce(Option<String>) + Send>;
+/// One unit of batched work: runs inside the batch's transaction, answers after its commit.
+type BatchJob = Box<dyn FnOnce(&Db) -> BatchFinish + Send>;
+
+/// The most units of work one batch commits together.
+const MAX_BATCH: usize = 512;
 
 impl Store {
     /// Opens (creating and migrating if needed) the SQLite database file.
@@ -153,6 +163,7 @@ impl Store {
             postgres_url,
             retry_at_ms: Arc::default(),
             busy_seconds,
+            batches: Arc::default(),
         }
     }
 
@@ -267,6 +278,72 @@ pub fn describe_postgres(url: &str) -> Result<String, String> {
         hosts.join(","),
         config.get_dbname().unwrap_or("")
     ))
+}
+
+impl Store {
+    /// Runs `work` like [`Store::run`], but committed together with the other work that arrives
+    /// while the previous batch is being written: one transaction (one fsync) for many status
+    /// reports. Each unit runs in a savepoint of its own, so a failing one changes nothing and does
+    /// not spoil the others; each caller is answered only after the commit that holds its work.
+    ///
+    /// # Errors
+    /// What `work` returns; [`StoreError::Unavailable`] when the batch could not be committed.
+    pub async fn run_batched<T, F>(&self, work: F) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Db) -> StoreResult<T> + Send + 'static,
+    {
+        let (answer, answered) = tokio::sync::oneshot::channel();
+        let job: BatchJob = Box::new(move |db: &Db| -> BatchFinish {
+            let result = db.transaction(work);
+            Box::new(move |commit_error: Option<String>| {
+                let _ = answer.send(match commit_error {
+                    None => result,
+                    Some(error) => Err(StoreError::Unavailable(format!("the batch was not committed: {error}"))),
+                });
+            })
+        });
+        let writer = self.batches.get_or_init(|| self.start_batch_writer());
+        writer.send(job).map_err(|_| StoreError::Task("the batch writer stopped".into()))?;
+        answered.await.map_err(|_| StoreError::Unavailable("the batch could not be written".into()))?
+    }
+
+    /// The writer task: takes the first waiting unit, everything else already queued (up to
+    /// [`MAX_BATCH`]), commits them in one transaction and answers them. It holds a copy of the
+    /// store without the queue, so it ends when the last store (and so the last sender) is gone.
+    fn start_batch_writer(&self) -> tokio::sync::mpsc::UnboundedSender<BatchJob> {
+        let (sender, mut queue) = tokio::sync::mpsc::unbounded_channel::<BatchJob>();
+        let store = Self { batches: Arc::default(), ..self.clone() };
+        tokio::spawn(async move {
+            while let Some(first) = queue.recv().await {
+                let mut jobs = vec![first];
+                while jobs.len() < MAX_BATCH {
+                    match queue.try_recv() {
+                        Ok(job) => jobs.push(job),
+                        Err(_) => break,
+                    }
+                }
+                let written = store
+                    .run(move |db| {
+                        let mut finishers = Vec::with_capacity(jobs.len());
+                        let committed = db.transaction(|db| {
+                            finishers.extend(jobs.into_iter().map(|job| job(db)));
+                            Ok(())
+                        });
+                        Ok((finishers, committed.err().map(|e| e.to_string())))
+                    })
+                    .await;
+                // When `run` fails before the work started, the jobs are dropped and their callers
+                // are told the batch could not be written.
+                if let Ok((finishers, error)) = written {
+                    for finish in finishers {
+                        finish(error.clone());
+                    }
+                }
+            }
+        });
+        sender
+    }
 }
 
 /// Opens a PostgreSQL connection (no TLS: the database is on a private network or loopback).
