@@ -71,9 +71,8 @@ fn start(data_dir: &Path, storage: &Storage) -> Server {
 /// A fresh database on the benchmark's PostgreSQL server; its URL.
 fn fresh_database(admin: &str, name: &str) -> String {
     let mut client = postgres::Client::connect(admin, postgres::NoTls).expect("connect to OTADECK_BENCH_POSTGRES");
-    client
-        .batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE); CREATE DATABASE {name}"))
-        .expect("create");
+    client.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).expect("drop");
+    client.batch_execute(&format!("CREATE DATABASE {name}")).expect("create");
     let (base, _) = admin.rsplit_once('/').expect("a URL with a database");
     format!("{base}/{name}")
 }
