@@ -157,7 +157,8 @@ fn bump(connection: &Db, deployment_id: i64, subject: &str, column: &str, delta:
     Ok(())
 }
 
-/// Counts a deploy report if it is plausible:
+/// Counts a deploy report if it is plausible (not atomic by itself: run it in a transaction or
+/// savepoint, as [`super::Store::run_batched`] does for each unit):
 /// - a success or failure for a label counts only if this client downloaded that label (a download
 ///   receipt); otherwise it is counted apart as unverified;
 /// - a verified failure records its network prefix, and the health gate needs failures from several;
@@ -166,53 +167,51 @@ fn bump(connection: &Db, deployment_id: i64, subject: &str, column: &str, delta:
 /// # Errors
 /// SQLite errors.
 pub fn record_deploy(connection: &Db, event: &DeployEvent<'_>) -> StoreResult<ReportOutcome> {
-    connection.transaction(|tx| {
-        let Some(deployment_id) = deployment_id_by_key(tx, event.deployment_key)? else {
-            return Ok(ReportOutcome::UnknownDeployment);
-        };
-        one_report_at_a_time(tx, deployment_id)?;
-        let label_number = if event.is_label {
-            match existing_label(tx, deployment_id, event.subject)? {
-                Some(number) => Some(number),
-                None => return Ok(ReportOutcome::UnknownLabel),
-            }
-        } else {
-            None
-        };
-        let fingerprint = format!(
-            "deploy\u{1f}{}\u{1f}{}\u{1f}{}\u{1f}{}",
-            event.subject,
-            event.failed,
-            event.previous.unwrap_or(""),
-            event.previous_deployment_key.unwrap_or("")
-        );
-        if !first_receipt(tx, deployment_id, event.client_unique_id, &fingerprint)? {
-            return Ok(ReportOutcome::AlreadyCounted);
+    let Some(deployment_id) = deployment_id_by_key(connection, event.deployment_key)? else {
+        return Ok(ReportOutcome::UnknownDeployment);
+    };
+    one_report_at_a_time(connection, deployment_id)?;
+    let label_number = if event.is_label {
+        match existing_label(connection, deployment_id, event.subject)? {
+            Some(number) => Some(number),
+            None => return Ok(ReportOutcome::UnknownLabel),
         }
-        let verified = match (label_number, event.client_unique_id) {
-            (Some(number), Some(client)) => has_download_receipt(tx, deployment_id, client, number)?,
-            (Some(_), None) => false,
-            // A device on its binary needs no download; its version is capped instead.
-            (None, _) => subject_has_room(tx, deployment_id, event.subject)?,
-        };
-        if !verified {
-            bump_unverified(tx, deployment_id, event.subject, label_number.is_some())?;
-            return Ok(ReportOutcome::Unverified);
-        }
-        let mut halted = false;
-        if let (true, Some(number)) = (event.failed, label_number) {
-            bump(tx, deployment_id, event.subject, "failed", 1)?;
-            tx.execute(
-                "INSERT INTO failure_prefixes (deployment_id, label_number, prefix) VALUES (?1, ?2, ?3)
+    } else {
+        None
+    };
+    let fingerprint = format!(
+        "deploy\u{1f}{}\u{1f}{}\u{1f}{}\u{1f}{}",
+        event.subject,
+        event.failed,
+        event.previous.unwrap_or(""),
+        event.previous_deployment_key.unwrap_or("")
+    );
+    if !first_receipt(connection, deployment_id, event.client_unique_id, &fingerprint)? {
+        return Ok(ReportOutcome::AlreadyCounted);
+    }
+    let verified = match (label_number, event.client_unique_id) {
+        (Some(number), Some(client)) => has_download_receipt(connection, deployment_id, client, number)?,
+        (Some(_), None) => false,
+        // A device on its binary needs no download; its version is capped instead.
+        (None, _) => subject_has_room(connection, deployment_id, event.subject)?,
+    };
+    if !verified {
+        bump_unverified(connection, deployment_id, event.subject, label_number.is_some())?;
+        return Ok(ReportOutcome::Unverified);
+    }
+    let mut halted = false;
+    if let (true, Some(number)) = (event.failed, label_number) {
+        bump(connection, deployment_id, event.subject, "failed", 1)?;
+        connection.execute(
+            "INSERT INTO failure_prefixes (deployment_id, label_number, prefix) VALUES (?1, ?2, ?3)
              ON CONFLICT DO NOTHING",
-                params![deployment_id, number, event.prefix],
-            )?;
-            halted = super::policy::check_health(tx, deployment_id, event.subject, super::now_ms())?;
-        } else {
-            count_active(tx, deployment_id, event)?;
-        }
-        Ok(if halted { ReportOutcome::CountedAndHalted } else { ReportOutcome::Counted })
-    })
+            params![deployment_id, number, event.prefix],
+        )?;
+        halted = super::policy::check_health(connection, deployment_id, event.subject, super::now_ms())?;
+    } else {
+        count_active(connection, deployment_id, event)?;
+    }
+    Ok(if halted { ReportOutcome::CountedAndHalted } else { ReportOutcome::Counted })
 }
 
 /// With PostgreSQL, reports of one deployment are counted one at a time (a transaction-level
@@ -297,7 +296,8 @@ fn count_active(connection: &Db, deployment_id: i64, event: &DeployEvent<'_>) ->
     Ok(())
 }
 
-/// Counts a download report and records the client's download receipt for the label.
+/// Counts a download report and records the client's download receipt for the label (not atomic
+/// by itself: run it as [`record_deploy`]).
 ///
 /// # Errors
 /// SQLite errors.
@@ -308,29 +308,27 @@ pub fn record_download(
     client_unique_id: Option<&str>,
     prefix: &str,
 ) -> StoreResult<ReportOutcome> {
-    connection.transaction(|tx| {
-        let Some(deployment_id) = deployment_id_by_key(tx, deployment_key)? else {
-            return Ok(ReportOutcome::UnknownDeployment);
-        };
-        one_report_at_a_time(tx, deployment_id)?;
-        let Some(label_number) = existing_label(tx, deployment_id, label)? else {
-            return Ok(ReportOutcome::UnknownLabel);
-        };
-        let Some(client) = client_unique_id else {
-            bump_unverified(tx, deployment_id, label, true)?;
-            return Ok(ReportOutcome::Unverified);
-        };
-        if !first_receipt(tx, deployment_id, Some(client), &format!("download\u{1f}{label}"))? {
-            return Ok(ReportOutcome::AlreadyCounted);
-        }
-        tx.execute(
-            "INSERT INTO download_receipts (deployment_id, client_unique_id, label_number, prefix)
+    let Some(deployment_id) = deployment_id_by_key(connection, deployment_key)? else {
+        return Ok(ReportOutcome::UnknownDeployment);
+    };
+    one_report_at_a_time(connection, deployment_id)?;
+    let Some(label_number) = existing_label(connection, deployment_id, label)? else {
+        return Ok(ReportOutcome::UnknownLabel);
+    };
+    let Some(client) = client_unique_id else {
+        bump_unverified(connection, deployment_id, label, true)?;
+        return Ok(ReportOutcome::Unverified);
+    };
+    if !first_receipt(connection, deployment_id, Some(client), &format!("download\u{1f}{label}"))? {
+        return Ok(ReportOutcome::AlreadyCounted);
+    }
+    connection.execute(
+        "INSERT INTO download_receipts (deployment_id, client_unique_id, label_number, prefix)
          VALUES (?1, ?2, ?3, ?4) ON CONFLICT DO NOTHING",
-            params![deployment_id, client, label_number, prefix],
-        )?;
-        bump(tx, deployment_id, label, "downloaded", 1)?;
-        Ok(ReportOutcome::Counted)
-    })
+        params![deployment_id, client, label_number, prefix],
+    )?;
+    bump(connection, deployment_id, label, "downloaded", 1)?;
+    Ok(ReportOutcome::Counted)
 }
 
 /// Drops download receipts of labels older than the newest few of each deployment (devices report
