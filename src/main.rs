@@ -164,19 +164,17 @@ async fn migrate(args: otadeck::cli::MigrateArgs) -> anyhow::Result<()> {
         eprintln!("error: --blobs must name the bucket the replicas share (s3://bucket/prefix)");
         std::process::exit(2);
     }
-    if let Err(reason) = server::store::describe_postgres(&args.to) {
-        eprintln!("error: --to is not usable: {reason}");
-        std::process::exit(2);
-    }
+    let target = match server::store::describe_postgres(&args.to) {
+        Ok(target) => target,
+        Err(reason) => {
+            eprintln!("error: --to is not usable: {reason}");
+            std::process::exit(2);
+        }
+    };
     match server::migrate::migrate(&args.from, &args.to, &blobs, args.allow_non_empty).await {
         Ok(report) => {
             println!("{report}");
-            println!(
-                "Moved {} to {} and {}.",
-                args.from.display(),
-                server::store::describe_postgres(&args.to).unwrap_or_default(),
-                blobs.describe()
-            );
+            println!("Moved {} to {target} and {}.", args.from.display(), blobs.describe());
             Ok(())
         }
         Err(error) => {

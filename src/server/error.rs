@@ -71,23 +71,19 @@ impl From<StoreError> for ApiError {
                 }
             }
             StoreError::Sqlite(e) => Self::Internal(e.to_string()),
-            StoreError::Postgres(e) if super::store::db::connection_lost(&e) => {
-                tracing::warn!(error = %e, "database request failed");
-                Self::Unavailable(
-                    "The database cannot be reached right now; nothing was changed. Retry shortly.".into(),
-                )
-            }
+            StoreError::Postgres(ref e) if super::store::db::connection_lost(e) => database_unavailable(&error),
+            StoreError::Unavailable(_) => database_unavailable(&error),
             StoreError::Postgres(e) => Self::Internal(e.to_string()),
-            StoreError::Unavailable(e) => {
-                tracing::warn!(error = %e, "database unavailable");
-                Self::Unavailable(
-                    "The database cannot be reached right now; nothing was changed. Retry shortly.".into(),
-                )
-            }
             StoreError::Decode(e) => Self::Internal(e),
             StoreError::Task(e) => Self::Internal(e),
         }
     }
+}
+
+/// 503 for a database that is away (the detail is logged, not sent).
+fn database_unavailable(error: &StoreError) -> ApiError {
+    tracing::warn!(%error, "database unavailable");
+    ApiError::Unavailable("The database cannot be reached right now; nothing was changed. Retry shortly.".into())
 }
 
 impl From<std::io::Error> for ApiError {

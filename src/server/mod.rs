@@ -516,7 +516,8 @@ async fn reload_on_sighup(files: TlsFiles, config: RustlsConfig) {
     let _ = (files, config);
 }
 
-/// Advances rollout schedules every 30 seconds with the real clock.
+/// Advances rollout schedules every [`ServerConfig::schedule_tick`] with the real clock, on the
+/// leader only.
 async fn schedule_ticker(state: ServerState) {
     let mut interval = tokio::time::interval(state.schedule_tick);
     // Blob collection walks the whole store: about every 10 minutes.

@@ -21,9 +21,7 @@ use std::time::Duration;
 use postgres::fallible_iterator::FallibleIterator as _;
 
 use super::cache::UpdateCache;
-
-/// The advisory-lock key of the leader (any number unlikely to clash with an operator's own).
-pub const LEADER_LOCK: i64 = 7_210_002;
+use super::store::db::LEADER_LOCK;
 
 /// How often a replica checks the generation and tries to become the leader.
 const POLL: Duration = Duration::from_secs(1);
@@ -93,11 +91,7 @@ impl Watcher {
     fn run(self) {
         let mut announced_failure = false;
         while !self.stopped() {
-            let connected = self
-                .url
-                .parse::<postgres::Config>()
-                .and_then(|mut config| config.connect_timeout(Duration::from_secs(5)).connect(postgres::NoTls));
-            match connected {
+            match super::store::connect_postgres(&self.url) {
                 Ok(client) => {
                     announced_failure = false;
                     if let Err(error) = self.watch(client) {
@@ -106,7 +100,7 @@ impl Watcher {
                 }
                 Err(error) if !announced_failure => {
                     announced_failure = true;
-                    tracing::warn!(error = %super::store::db::postgres_message(&error), "replica watcher cannot reach the database; retrying every second");
+                    tracing::warn!(%error, "replica watcher cannot reach the database; retrying every second");
                 }
                 Err(_) => {}
             }

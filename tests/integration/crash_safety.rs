@@ -221,15 +221,7 @@ async fn sigkill_during_batched_status_reports_loses_no_acknowledged_report_and_
     let mut child = start_server(data.path(), port, storage);
     wait_healthy(&url).await;
     let admin = otadeck::client::ManagementClient::new(&url, ADMIN_KEY).expect("client");
-    admin.create_app("App").await.expect("app");
-    let key = admin
-        .deployments("App")
-        .await
-        .expect("deployments")
-        .into_iter()
-        .find(|d| d.name == "Staging")
-        .expect("staging")
-        .key;
+    let (key, _) = crate::support::app_with_keys(&admin, "App").await;
     let folder = crate::support::code_push_folder(&fixtures.path().join("one"), &[("index.android.bundle", b"one")]);
     let zip = fixtures.path().join("one.zip");
     crate::support::zip_folder(&folder, &zip);

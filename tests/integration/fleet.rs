@@ -8,25 +8,12 @@ use otadeck::client::Behavior;
 use otadeck::sim::{FleetConfig, devices, run};
 use serde_json::json;
 
-use crate::support::{TestServer, app_with_keys, info, package, upload};
+use crate::support::{TestServer, app_with_keys, fleet_config, info, package, upload};
 
 const FLEET: usize = 10_000;
 
 fn config(server: &TestServer, key: &str, prefix: &str, behavior: Behavior, restarts: usize) -> FleetConfig {
-    FleetConfig {
-        server: server.url.clone(),
-        deployment_key: key.to_owned(),
-        devices: FLEET,
-        app_versions: vec!["1.0.0".into()],
-        build_numbers: Vec::new(),
-        behavior,
-        restarts,
-        concurrency: 48,
-        id_prefix: prefix.to_owned(),
-        public_key_pem: None,
-        transport: otadeck::client::Transport::default(),
-        spread_networks: true,
-    }
+    FleetConfig { behavior, restarts, concurrency: 48, ..fleet_config(server, key, prefix, FLEET) }
 }
 
 fn accept_all() -> Behavior {

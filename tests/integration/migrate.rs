@@ -4,12 +4,11 @@
 
 use otadeck::api::acquisition::UpdateCheckQuery;
 use otadeck::api::management::{AuditQuery, PackageInfo, RolloutPolicy};
-use otadeck::client::Behavior;
 use otadeck::server::blobs::{BlobLocation, BucketConfig};
 use otadeck::sim::{FleetConfig, devices, run};
 use serde_json::json;
 
-use crate::support::{TestServer, app_with_keys, info, package, run_otadeck, upload};
+use crate::support::{TestServer, app_with_keys, fleet_config, info, package, run_otadeck, upload};
 
 /// Everything a client can see of the app, in a comparable form.
 async fn observe(server: &TestServer, key: &str) -> serde_json::Value {
@@ -96,20 +95,7 @@ async fn an_embedded_server_moves_to_postgresql_and_a_bucket_with_its_whole_hist
     };
     admin.set_policy("Shop", "Staging", &policy).await.expect("policy");
     admin.create_access_key("CI", None).await.expect("key");
-    let fleet = FleetConfig {
-        server: embedded.url.clone(),
-        deployment_key: key.clone(),
-        devices: 300,
-        app_versions: vec!["1.0.0".into()],
-        build_numbers: Vec::new(),
-        behavior: Behavior { accept_optional: 1.0, ..Behavior::default() },
-        restarts: 2,
-        concurrency: 16,
-        id_prefix: "phone".into(),
-        public_key_pem: None,
-        transport: otadeck::client::Transport::default(),
-        spread_networks: true,
-    };
+    let fleet = FleetConfig { restarts: 2, concurrency: 16, ..fleet_config(&embedded, &key, "phone", 300) };
     run(&fleet, devices(&fleet), |_, _| {}).await.expect("fleet");
     admin
         .patch_release("Shop", "Staging", PackageInfo { description: Some("moved".into()), ..PackageInfo::default() })

@@ -5,12 +5,11 @@
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
-use otadeck::client::Behavior;
 use otadeck::server::blobs::BlobLocation;
 use otadeck::sim::{FleetConfig, devices, run};
 use serde_json::json;
 
-use crate::support::{TestServer, app_with_keys, info, package, upload};
+use crate::support::{TestServer, app_with_keys, fleet_config, info, package, upload};
 
 /// Two servers sharing a fresh database and bucket, or `None` (skipped loudly) without them.
 async fn two_replicas(what: &str) -> Option<(TestServer, TestServer)> {
@@ -88,20 +87,7 @@ async fn a_rollback_through_one_replica_is_served_by_the_other_within_a_second()
 }
 
 fn fleet(server: &TestServer, key: &str, prefix: &str) -> FleetConfig {
-    FleetConfig {
-        server: server.url.clone(),
-        deployment_key: key.to_owned(),
-        devices: 5_000,
-        app_versions: vec!["1.0.0".into()],
-        build_numbers: Vec::new(),
-        behavior: Behavior { accept_optional: 1.0, ..Behavior::default() },
-        restarts: 1,
-        concurrency: 24,
-        id_prefix: prefix.to_owned(),
-        public_key_pem: None,
-        transport: otadeck::client::Transport::default(),
-        spread_networks: true,
-    }
+    fleet_config(server, key, prefix, 5_000)
 }
 
 /// The devices of one half-fleet run that were offered v2.

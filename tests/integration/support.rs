@@ -11,6 +11,20 @@ use tokio::sync::oneshot;
 
 pub const ADMIN_KEY: &str = "test-admin-key-0123456789";
 
+/// `found`, or `None` after a loud message naming what is skipped and why; under `CI=true` a
+/// missing tool or server fails the run instead.
+pub fn or_skip<T>(what: &str, found: Result<T, String>) -> Option<T> {
+    match found {
+        Ok(value) => Some(value),
+        Err(reason) => {
+            let message = format!("{what} SKIPPED: {reason}");
+            assert!(std::env::var("CI").as_deref() != Ok("true"), "{message}");
+            eprintln!("\n!!!!!!!! {message} !!!!!!!!\n");
+            None
+        }
+    }
+}
+
 /// Whether test servers keep their metadata in PostgreSQL and packages in a bucket
 /// (`OTADECK_TEST_BACKEND=postgres`, set by `backends::…` when it reruns the storage-sensitive
 /// tests) rather than in the data dir's SQLite file and blob folder.
@@ -191,6 +205,25 @@ pub fn info(app_version: &str) -> PackageInfo {
 
 pub fn upload(file: PathBuf, info: PackageInfo) -> PackageUpload {
     PackageUpload { file, info, mendix_model: None }
+}
+
+/// A fleet of `devices` on binary 1.0.0 against `server`, accepting every optional update, one
+/// launch each, from many networks; tests change what they need with struct update syntax.
+pub fn fleet_config(server: &TestServer, key: &str, prefix: &str, devices: usize) -> otadeck::sim::FleetConfig {
+    otadeck::sim::FleetConfig {
+        server: server.url.clone(),
+        deployment_key: key.to_owned(),
+        devices,
+        app_versions: vec!["1.0.0".into()],
+        build_numbers: Vec::new(),
+        behavior: otadeck::client::Behavior { accept_optional: 1.0, ..otadeck::client::Behavior::default() },
+        restarts: 1,
+        concurrency: 24,
+        id_prefix: prefix.to_owned(),
+        public_key_pem: None,
+        transport: Transport::default(),
+        spread_networks: true,
+    }
 }
 
 /// Creates an app and returns its Staging and Production keys.

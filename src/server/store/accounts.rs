@@ -98,10 +98,8 @@ pub fn generate_key() -> String {
 /// SQLite errors, or an invalid `admin_key`.
 pub fn bootstrap_admin(connection: &Db, admin_key: Option<&str>) -> StoreResult<Option<String>> {
     connection.transaction(|tx| {
-        if tx.dialect() == super::Dialect::Postgres {
-            // Replicas starting together: one creates the admin, the others then see it.
-            tx.batch("LOCK TABLE accounts IN SHARE ROW EXCLUSIVE MODE")?;
-        }
+        // Replicas starting together: one creates the admin, the others then see it.
+        tx.one_at_a_time(super::db::Exclusive::Management)?;
         let accounts: i64 = tx.query_one("SELECT COUNT(*) FROM accounts", params![], |row| row.get(0))?;
         if accounts > 0 {
             return Ok(None);

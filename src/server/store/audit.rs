@@ -87,12 +87,7 @@ pub fn in_transaction<T>(
     work: impl FnOnce(&Db) -> StoreResult<(T, Option<Change>)>,
 ) -> StoreResult<T> {
     connection.transaction(|db| {
-        if db.dialect() == super::Dialect::Postgres {
-            // One management change at a time across every replica and connection, as SQLite's
-            // single writer gives: labels (`max + 1`), rollout rules and checks read before they
-            // write.
-            db.batch("SELECT pg_advisory_xact_lock(7210003)")?;
-        }
+        db.one_at_a_time(super::db::Exclusive::Management)?;
         let (value, change) = work(db)?;
         if let Some(change) = change {
             record(db, caller, &change)?;

@@ -188,6 +188,25 @@ impl Row {
     }
 }
 
+/// Work that must not run side by side, across every connection and replica. SQLite's single
+/// writer gives this by itself; on PostgreSQL it is a transaction-level advisory lock, released at
+/// commit or rollback (or when the connection dies).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exclusive {
+    /// Schema migration at start-up: replicas that start together migrate one after another.
+    Migration,
+    /// Audited management changes and the first admin: labels are `max + 1`, and rollout rules
+    /// and checks read before they write.
+    Management,
+    /// Reports of one deployment: they update the same counter rows, and two reports locking them
+    /// in different orders would deadlock.
+    Reports(i64),
+}
+
+/// The session-level advisory lock that makes a replica the leader ([`crate::server::replicas`]);
+/// in the same key space as [`Exclusive`]'s locks.
+pub const LEADER_LOCK: i64 = 7_210_002;
+
 /// Which database a [`Db`] talks to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Dialect {
@@ -259,15 +278,13 @@ impl Db {
     /// # Errors
     /// Database errors.
     pub fn execute(&self, sql: &str, params: &[&dyn ToValue]) -> StoreResult<usize> {
+        let values = values_of(params);
         match &self.backend {
             Backend::Sqlite(connection) => {
-                let mut statement = connection.prepare_cached(sql)?;
-                let changed = statement.execute(rusqlite::params_from_iter(params.iter().map(|p| p.to_value())))?;
-                Ok(changed)
+                Ok(connection.prepare_cached(sql)?.execute(rusqlite::params_from_iter(values))?)
             }
             Backend::Postgres(cell) => {
                 let mut pg = cell.borrow_mut();
-                let values: Vec<Value> = params.iter().map(|p| p.to_value()).collect();
                 let statement = pg.statement(sql)?;
                 let changed = pg.client().execute(&statement, &bind(&values))?;
                 Ok(usize::try_from(changed).unwrap_or(usize::MAX))
@@ -280,11 +297,12 @@ impl Db {
     /// # Errors
     /// Database errors.
     pub fn query(&self, sql: &str, params: &[&dyn ToValue]) -> StoreResult<Vec<Row>> {
+        let values = values_of(params);
         match &self.backend {
             Backend::Sqlite(connection) => {
                 let mut statement = connection.prepare_cached(sql)?;
                 let columns = statement.column_count();
-                let mut rows = statement.query(rusqlite::params_from_iter(params.iter().map(|p| p.to_value())))?;
+                let mut rows = statement.query(rusqlite::params_from_iter(values))?;
                 let mut out = Vec::new();
                 while let Some(row) = rows.next()? {
                     let values = (0..columns).map(|i| row.get_ref(i).map(from_sqlite)).collect::<Result<_, _>>()?;
@@ -294,7 +312,6 @@ impl Db {
             }
             Backend::Postgres(cell) => {
                 let mut pg = cell.borrow_mut();
-                let values: Vec<Value> = params.iter().map(|p| p.to_value()).collect();
                 let statement = pg.statement(sql)?;
                 let rows = pg.client().query(&statement, &bind(&values))?;
                 rows.iter().map(from_postgres).collect()
@@ -351,6 +368,26 @@ impl Db {
             Backend::Sqlite(connection) => Ok(connection.execute_batch(sql)?),
             Backend::Postgres(cell) => Ok(cell.borrow_mut().client().batch_execute(sql)?),
         }
+    }
+
+    /// Waits until no other connection or replica holds `what`, and holds it until the current
+    /// transaction ends. A no-op on SQLite, whose one connection already writes alone.
+    ///
+    /// # Errors
+    /// Database errors.
+    pub fn one_at_a_time(&self, what: Exclusive) -> StoreResult<()> {
+        if self.dialect() == Dialect::Sqlite {
+            return Ok(());
+        }
+        let (sql, key): (&str, i64) = match what {
+            Exclusive::Migration => ("SELECT pg_advisory_xact_lock(?1)", 7_210_001),
+            Exclusive::Management => ("SELECT pg_advisory_xact_lock(?1)", 7_210_003),
+            // The two-key form: the deployment id in a key space of its own.
+            Exclusive::Reports(deployment_id) => {
+                ("SELECT pg_advisory_xact_lock(72100, CAST(?1 AS INTEGER))", deployment_id)
+            }
+        };
+        self.execute(sql, params![key]).map(|_| ())
     }
 
     /// Runs `work` in a transaction (or a savepoint, inside one): committed when it returns `Ok`,
@@ -472,6 +509,10 @@ pub fn postgres_message(error: &postgres::Error) -> String {
         (None, Some(source)) => format!("{error}: {source}"),
         (None, None) => error.to_string(),
     }
+}
+
+fn values_of(params: &[&dyn ToValue]) -> Vec<Value> {
+    params.iter().map(|p| p.to_value()).collect()
 }
 
 fn bind(values: &[Value]) -> Vec<&(dyn ToSql + Sync)> {

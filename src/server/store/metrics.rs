@@ -170,7 +170,7 @@ pub fn record_deploy(connection: &Db, event: &DeployEvent<'_>) -> StoreResult<Re
     let Some(deployment_id) = deployment_id_by_key(connection, event.deployment_key)? else {
         return Ok(ReportOutcome::UnknownDeployment);
     };
-    one_report_at_a_time(connection, deployment_id)?;
+    connection.one_at_a_time(super::db::Exclusive::Reports(deployment_id))?;
     let label_number = if event.is_label {
         match existing_label(connection, deployment_id, event.subject)? {
             Some(number) => Some(number),
@@ -212,17 +212,6 @@ pub fn record_deploy(connection: &Db, event: &DeployEvent<'_>) -> StoreResult<Re
         count_active(connection, deployment_id, event)?;
     }
     Ok(if halted { ReportOutcome::CountedAndHalted } else { ReportOutcome::Counted })
-}
-
-/// With PostgreSQL, reports of one deployment are counted one at a time (a transaction-level
-/// advisory lock per deployment), as SQLite's single writer does: they all update the same counter
-/// rows, and two reports locking those rows in different orders would deadlock. Reports of other
-/// deployments and update checks do not wait.
-fn one_report_at_a_time(connection: &Db, deployment_id: i64) -> StoreResult<()> {
-    if connection.dialect() == super::Dialect::Postgres {
-        connection.execute("SELECT pg_advisory_xact_lock(72100, CAST(?1 AS INTEGER))", params![deployment_id])?;
-    }
-    Ok(())
 }
 
 fn has_download_receipt(connection: &Db, deployment_id: i64, client: &str, label_number: u64) -> StoreResult<bool> {
@@ -311,7 +300,7 @@ pub fn record_download(
     let Some(deployment_id) = deployment_id_by_key(connection, deployment_key)? else {
         return Ok(ReportOutcome::UnknownDeployment);
     };
-    one_report_at_a_time(connection, deployment_id)?;
+    connection.one_at_a_time(super::db::Exclusive::Reports(deployment_id))?;
     let Some(label_number) = existing_label(connection, deployment_id, label)? else {
         return Ok(ReportOutcome::UnknownLabel);
     };

@@ -176,12 +176,6 @@ impl Store {
         }
     }
 
-    /// The database behind the store.
-    #[must_use]
-    pub fn dialect(&self) -> Dialect {
-        if self.postgres_url.is_some() { Dialect::Postgres } else { Dialect::Sqlite }
-    }
-
     /// The histogram of time spent in database work.
     #[must_use]
     pub fn busy_seconds(&self) -> Histogram {
@@ -347,7 +341,10 @@ impl Store {
 }
 
 /// Opens a PostgreSQL connection (no TLS: the database is on a private network or loopback).
-fn connect_postgres(url: &str) -> StoreResult<postgres::Client> {
+///
+/// # Errors
+/// [`StoreError::Invalid`] for a URL that does not parse, [`StoreError::Unavailable`] otherwise.
+pub(crate) fn connect_postgres(url: &str) -> StoreResult<postgres::Client> {
     let mut config: postgres::Config =
         url.parse().map_err(|e| StoreError::Invalid(format!("the database URL is not usable: {e}")))?;
     if config.get_connect_timeout().is_none() {
@@ -368,12 +365,6 @@ fn create_private(path: &Path) -> std::io::Result<()> {
         Err(error) if error.kind() != std::io::ErrorKind::AlreadyExists => Err(error),
         _ => Ok(()),
     }
-}
-
-/// The schema version this build writes.
-#[must_use]
-pub fn schema_version() -> usize {
-    MIGRATIONS.len()
 }
 
 fn refuse_newer(current: usize) -> StoreResult<()> {
@@ -401,7 +392,7 @@ fn migrate(db: &Db) -> StoreResult<()> {
         }
         None => db.transaction(|db| {
             // One migrating replica at a time; the others wait here and find the work done.
-            db.batch("SELECT pg_advisory_xact_lock(7210001)")?;
+            db.one_at_a_time(db::Exclusive::Migration)?;
             let known: bool =
                 db.query_one("SELECT to_regclass('otadeck_schema') IS NOT NULL", params![], |row| row.get(0))?;
             if !known {
