@@ -8,14 +8,30 @@
 //! 3. it checks for an update; a new package that is not a remembered failure is downloaded (exact
 //!    length and package hash verified) when it is mandatory, or when the user accepts an optional one.
 //!
+//! A downloaded zip with `hotcodepush.json` is a diff package, applied as react-native-code-push
+//! does: a copy of the running package's folder (or of the binary's bundle when the device runs the
+//! binary), minus `deletedFiles`, with the diff's files laid over it, must hash to the offered
+//! `package_hash`. When it does not, the device downloads the full package instead.
+//!
 //! Randomness (crashes, accepting optional updates) comes from a generator seeded by the device id, so
 //! a fleet behaves the same way on every run.
 
 use std::collections::{BTreeMap, HashSet};
+use std::io::Read as _;
+use std::sync::Arc;
+
+use bytes::Bytes;
 
 use super::{ClientError, DeviceClient};
-use crate::api::acquisition::{DeployReport, DownloadReport, UpdateCheckQuery, status};
-use crate::domain::package::{ZipLimits, inspect_zip, looks_like_zip, manifest_hash, sha256_hex};
+use crate::api::acquisition::{DeployReport, DownloadReport, UpdateCheckQuery, UpdateInfo, status};
+use crate::domain::diff::{self, DIFF_MANIFEST_NAME};
+use crate::domain::package::{
+    ManifestEntry, SIGNATURE_FILE_NAME, ZipLimits, inspect_zip, is_ignored, looks_like_zip, manifest_hash, sha256_hex,
+};
+
+/// The files of a package as unpacked on a device, by path (a single-file package is one entry
+/// named `""`). Shared, since a verified folder never changes.
+pub type PackageFolder = Arc<BTreeMap<String, Bytes>>;
 
 /// What the app binary is.
 #[derive(Debug, Clone)]
@@ -44,6 +60,7 @@ pub struct Behavior {
 pub struct LocalPackage {
     pub label: String,
     pub package_hash: String,
+    pub files: PackageFolder,
 }
 
 /// What happened during one launch.
@@ -59,6 +76,12 @@ pub struct LaunchLog {
     pub corrupt: Option<String>,
     /// The package's signature was missing or did not verify (a public key is configured).
     pub unsigned: Option<String>,
+    /// Bytes of packages downloaded (diffs, and full packages after a diff failed).
+    pub downloaded_bytes: u64,
+    /// A diff package was applied and verified.
+    pub applied_diff: bool,
+    /// A diff package did not hash to the release's package hash; the full package was fetched.
+    pub diff_fell_back: bool,
 }
 
 /// Why a launch could not talk to the server (reports stay queued and are retried).
@@ -76,8 +99,22 @@ pub struct VirtualDevice {
     pub running: Option<LocalPackage>,
     pub pending: Option<LocalPackage>,
     pub failed_hashes: HashSet<String>,
+    /// The JS bundle and assets shipped in the binary, if the device names it in update checks (as
+    /// iOS does with its hash); `None`: it names no package while running the binary (Android).
+    binary_bundle: Option<(String, PackageFolder)>,
     unsent: Vec<DeployReport>,
     rng: u64,
+}
+
+/// What a downloaded package turned into.
+enum Unpacked {
+    /// The folder the device runs next; it hashes to the offered package hash. `true`: it was
+    /// made from a diff.
+    Verified(PackageFolder, bool),
+    /// A diff whose result does not hash to the package hash.
+    DiffMismatch,
+    /// Not a readable package, or a full package with another hash.
+    Corrupt,
 }
 
 impl VirtualDevice {
@@ -88,7 +125,31 @@ impl VirtualDevice {
             .client_unique_id
             .bytes()
             .fold(0xcbf2_9ce4_8422_2325_u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3));
-        Self { profile, running: None, pending: None, failed_hashes: HashSet::new(), unsent: Vec::new(), rng: seed | 1 }
+        Self {
+            profile,
+            running: None,
+            pending: None,
+            failed_hashes: HashSet::new(),
+            binary_bundle: None,
+            unsent: Vec::new(),
+            rng: seed | 1,
+        }
+    }
+
+    /// The same device with the bundle its binary ships; it then names the bundle's package hash
+    /// in update checks while it runs the binary, and applies diffs against it.
+    #[must_use]
+    pub fn with_binary_bundle(mut self, files: PackageFolder) -> Self {
+        self.binary_bundle = Some((folder_hash(&files), files));
+        self
+    }
+
+    /// The package hash and folder the device runs: its CodePush package, or the binary's bundle.
+    fn running_folder(&self) -> Option<(&str, &PackageFolder)> {
+        match &self.running {
+            Some(package) => Some((&package.package_hash, &package.files)),
+            None => self.binary_bundle.as_ref().map(|(hash, files)| (hash.as_str(), files)),
+        }
     }
 
     /// A uniform number in [0, 1) (xorshift64*).
@@ -173,7 +234,7 @@ impl VirtualDevice {
         let query = UpdateCheckQuery {
             deployment_key: Some(self.profile.deployment_key.clone()),
             app_version: Some(self.profile.app_version.clone()),
-            package_hash: self.running.as_ref().map(|p| p.package_hash.clone()),
+            package_hash: self.running_folder().map(|(hash, _)| hash.to_owned()),
             label: self.running.as_ref().map(|p| p.label.clone()),
             client_unique_id: Some(self.profile.client_unique_id.clone()),
             build_number: self.profile.build_number.map(|b| b.to_string()),
@@ -184,21 +245,19 @@ impl VirtualDevice {
             return Ok(log);
         }
         log.offered = Some(update.label.clone());
-        let already_running = self.running.as_ref().is_some_and(|p| p.package_hash == update.package_hash);
+        let already_running = self.running_folder().is_some_and(|(hash, _)| hash == update.package_hash);
         if already_running || self.failed_hashes.contains(&update.package_hash) {
             return Ok(log);
         }
         if !update.is_mandatory && self.random() >= behavior.accept_optional {
             return Ok(log);
         }
-        let bytes = client.download(&update.download_url).await?;
-        let length_ok = u64::try_from(bytes.len()).is_ok_and(|n| n == update.package_size);
-        if !length_ok || package_hash_of(&bytes).as_deref() != Some(update.package_hash.as_str()) {
+        let Some(files) = self.fetch(client, &query, &update, &mut log).await? else {
             log.corrupt = Some(update.label.clone());
             return Ok(log);
-        }
+        };
         if let Some(public_key) = &self.profile.public_key_pem
-            && !signature_matches(&bytes, public_key, &update.package_hash)
+            && !signature_matches(&files, public_key, &update.package_hash)
         {
             log.unsigned = Some(update.label.clone());
             return Ok(log);
@@ -211,32 +270,122 @@ impl VirtualDevice {
             })
             .await?;
         log.downloaded = Some(update.label.clone());
-        self.pending = Some(LocalPackage { label: update.label, package_hash: update.package_hash });
+        self.pending = Some(LocalPackage { label: update.label, package_hash: update.package_hash, files });
         Ok(log)
     }
+
+    /// Downloads what the update check linked and unpacks it into the folder to run. A diff that
+    /// does not verify is replaced by the full package, which the update check links for a device
+    /// that names no running package. `None`: nothing that verifies arrived.
+    async fn fetch(
+        &self,
+        client: &DeviceClient,
+        query: &UpdateCheckQuery,
+        update: &UpdateInfo,
+        log: &mut LaunchLog,
+    ) -> Result<Option<PackageFolder>, DeviceError> {
+        match self.download(client, update, log).await? {
+            Unpacked::Verified(files, _) => Ok(Some(files)),
+            Unpacked::Corrupt => Ok(None),
+            Unpacked::DiffMismatch => {
+                log.diff_fell_back = true;
+                let full_query = UpdateCheckQuery { package_hash: None, ..query.clone() };
+                let full = client.check_for_update(&full_query).await?;
+                if !full.is_available || full.package_hash != update.package_hash {
+                    return Ok(None);
+                }
+                match self.download(client, &full, log).await? {
+                    Unpacked::Verified(files, _) => Ok(Some(files)),
+                    Unpacked::DiffMismatch | Unpacked::Corrupt => Ok(None),
+                }
+            }
+        }
+    }
+
+    /// One download of `update.download_url`, length-checked and unpacked.
+    async fn download(
+        &self,
+        client: &DeviceClient,
+        update: &UpdateInfo,
+        log: &mut LaunchLog,
+    ) -> Result<Unpacked, DeviceError> {
+        let bytes = client.download(&update.download_url).await?;
+        log.downloaded_bytes += bytes.len() as u64;
+        if bytes.len() as u64 != update.package_size {
+            return Ok(Unpacked::Corrupt);
+        }
+        let unpacked = self.unpack(bytes, &update.package_hash);
+        log.applied_diff |= matches!(unpacked, Unpacked::Verified(_, true));
+        Ok(unpacked)
+    }
+
+    /// A downloaded package as the folder to run, verified against `package_hash`.
+    fn unpack(&self, bytes: Vec<u8>, package_hash: &str) -> Unpacked {
+        if !looks_like_zip(&bytes) {
+            return if sha256_hex(&bytes) == package_hash {
+                Unpacked::Verified(Arc::new(BTreeMap::from([(String::new(), Bytes::from(bytes))])), false)
+            } else {
+                Unpacked::Corrupt
+            };
+        }
+        let Some(mut files) = unzip(&bytes) else { return Unpacked::Corrupt };
+        let from_diff = match files.remove(DIFF_MANIFEST_NAME) {
+            Some(manifest) => {
+                let empty = PackageFolder::default();
+                let base = self.running_folder().map_or(&empty, |(_, files)| files);
+                match diff::apply(base, files, &manifest) {
+                    Ok(applied) => files = applied,
+                    Err(_) => return Unpacked::Corrupt,
+                }
+                true
+            }
+            None => false,
+        };
+        match (folder_hash(&files) == package_hash, from_diff) {
+            (true, _) => Unpacked::Verified(Arc::new(files), from_diff),
+            (false, true) => Unpacked::DiffMismatch,
+            (false, false) => Unpacked::Corrupt,
+        }
+    }
 }
 
-/// Whether a downloaded zip carries `CodePush/.codepushrelease` signed by `public_key` for this hash.
-#[must_use]
-pub fn signature_matches(bytes: &[u8], public_key: &str, package_hash: &str) -> bool {
-    let Ok(mut archive) = zip::ZipArchive::new(std::io::Cursor::new(bytes)) else { return false };
-    let Ok(mut file) = archive.by_name("CodePush/.codepushrelease") else { return false };
-    let mut token = String::new();
-    if std::io::Read::read_to_string(&mut file, &mut token).is_err() {
-        return false;
+/// The files of a zip (the same safety checks as the server's), or `None` when it is not a
+/// package a device would unpack.
+fn unzip(bytes: &[u8]) -> Option<BTreeMap<String, Bytes>> {
+    inspect_zip(std::io::Cursor::new(bytes), ZipLimits::default()).ok()?;
+    let mut archive = zip::ZipArchive::new(std::io::Cursor::new(bytes)).ok()?;
+    let mut files = BTreeMap::new();
+    for index in 0..archive.len() {
+        let mut entry = archive.by_index(index).ok()?;
+        let name = entry.name().ok()?.into_owned();
+        if entry.is_dir() || name.ends_with('/') || is_ignored(&name) {
+            continue;
+        }
+        let mut contents = Vec::new();
+        entry.read_to_end(&mut contents).ok()?;
+        files.insert(name, Bytes::from(contents));
     }
-    crate::domain::signature::verify(&token, public_key).is_ok_and(|claims| claims.content_hash == package_hash)
+    Some(files)
 }
 
-/// The package hash a device computes for downloaded bytes.
+/// The hash a device computes over a package folder: the manifest hash of a zip's files, or the
+/// SHA-256 of a single-file package.
 #[must_use]
-pub fn package_hash_of(bytes: &[u8]) -> Option<String> {
-    if looks_like_zip(bytes) {
-        let entries = inspect_zip(std::io::Cursor::new(bytes), ZipLimits::default()).ok()?;
-        Some(manifest_hash(&entries))
-    } else {
-        Some(sha256_hex(bytes))
+pub fn folder_hash(files: &BTreeMap<String, Bytes>) -> String {
+    if let (1, Some(single)) = (files.len(), files.get("")) {
+        return sha256_hex(single);
     }
+    let entries: Vec<ManifestEntry> =
+        files.iter().map(|(path, bytes)| ManifestEntry { path: path.clone(), sha256: sha256_hex(bytes) }).collect();
+    manifest_hash(&entries)
+}
+
+/// Whether a package folder carries a `.codepushrelease` signed by `public_key` for this hash.
+#[must_use]
+pub fn signature_matches(files: &BTreeMap<String, Bytes>, public_key: &str, package_hash: &str) -> bool {
+    let Some(token) = files.get(&format!("CodePush/{SIGNATURE_FILE_NAME}")) else { return false };
+    let Ok(token) = std::str::from_utf8(token) else { return false };
+    crate::domain::signature::verify(token, public_key).is_ok_and(|claims| claims.content_hash == package_hash)
 }
 
 #[cfg(test)]

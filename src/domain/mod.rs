@@ -6,6 +6,7 @@
 //! observed outcomes and test vectors of the CodePush protocol notes.
 
 pub mod build_number;
+pub mod diff;
 pub mod history;
 pub mod mendix;
 pub mod model_diff;

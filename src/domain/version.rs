@@ -135,6 +135,12 @@ impl TargetRange {
         Version::parse(self.text.trim()).ok()
     }
 
+    /// Whether some version satisfies both ranges.
+    #[must_use]
+    pub fn overlaps(&self, other: &TargetRange) -> bool {
+        self.range.allows_any(&other.range)
+    }
+
     /// Whether two ranges allow exactly the same versions.
     #[must_use]
     pub fn is_equivalent(&self, other: &TargetRange) -> bool {
@@ -235,5 +241,15 @@ mod tests {
         let c = TargetRange::parse("~1.0.0").expect("valid");
         assert!(a.is_equivalent(&b));
         assert!(!a.is_equivalent(&c));
+    }
+
+    #[test]
+    fn overlapping_ranges() {
+        let range = |text: &str| TargetRange::parse(text).expect("valid");
+        assert!(range("^1.0.0").overlaps(&range("1.2.x")));
+        assert!(range("1.0.0 - 1.9.x").overlaps(&range("~1.9.3")));
+        assert!(range("*").overlaps(&range("3.1.4")));
+        assert!(!range("^1.0.0").overlaps(&range("2.0.0")));
+        assert!(!range("<1.2.0").overlaps(&range(">=1.2.0")));
     }
 }

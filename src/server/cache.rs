@@ -17,6 +17,20 @@ pub struct OfferedRelease {
     pub download_url: String,
     pub description: String,
     pub size: u64,
+    /// Diff packages by the package hash a device must run: (download URL, size).
+    pub diffs: HashMap<String, (String, u64)>,
+}
+
+impl OfferedRelease {
+    /// The download URL and size for a device running `package_hash`: the diff from it when there
+    /// is one, else the full package.
+    #[must_use]
+    pub fn download_for(&self, package_hash: Option<&str>) -> (&str, u64) {
+        match package_hash.and_then(|hash| self.diffs.get(hash)) {
+            Some((url, size)) => (url, *size),
+            None => (&self.download_url, self.size),
+        }
+    }
 }
 
 /// One deployment's history as the update check sees it.

@@ -43,6 +43,7 @@ pub const TABLES: &[&str] = &[
     "mendix_checks",
     "mendix_observations",
     "release_models",
+    "release_diffs",
 ];
 
 /// Tables whose `id` comes from an identity sequence in PostgreSQL.
@@ -217,9 +218,7 @@ async fn copy_blobs(
     target: &BlobLocation,
     report: &mut Report,
 ) -> Result<(), MigrateError> {
-    let wanted: Vec<String> = source
-        .run(|db| db.query_map("SELECT DISTINCT blob_sha256 FROM releases ORDER BY 1", params![], |r| r.get(0)))
-        .await?;
+    let wanted = source.run(super::store::releases::referenced_blobs).await?;
     let scratch = tempfile::tempdir()?;
     let to = BlobStore::open(&scratch.path().join("target"), target, None)?;
     let folder = data_dir.join("blobs");

@@ -12,6 +12,7 @@ pub mod blobs;
 pub mod byte_range;
 pub mod cache;
 pub mod data_dir;
+pub mod diffs;
 pub mod error;
 pub mod gateway;
 pub mod limits;
@@ -213,6 +214,8 @@ pub struct ServerState {
     /// Per-address token buckets of status reports and of package downloads.
     pub report_limiter: Arc<limits::RateLimiter>,
     pub download_limiter: Arc<limits::RateLimiter>,
+    /// Wakes the diff builder ([`diffs`]) after a new release.
+    pub diff_wake: Arc<tokio::sync::Notify>,
     listening: Arc<Listening>,
     /// Held for as long as any clone of the state lives: the data dir is this server's alone.
     _lock: Arc<data_dir::DataDirLock>,
@@ -300,6 +303,7 @@ impl ServerState {
                 config.limits.downloads_per_second,
                 config.limits.download_burst,
             )),
+            diff_wake: Arc::new(tokio::sync::Notify::new()),
             listening: Arc::new(Listening {
                 tls,
                 grace: config.shutdown_grace,
@@ -416,9 +420,11 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let ticker = tokio::spawn(schedule_ticker(state.clone()));
+    let diff_builder = tokio::spawn(diffs::run(state.clone()));
     // Routing happens after this rewrite, so `/apps/` (as code-push-cli sends it) finds `/apps`.
     let result = serve_router(listener, &state, routes::router(state.clone()), rewrite_request, shutdown).await;
     ticker.abort();
+    diff_builder.abort();
     if let Err(error) = state.store.close().await {
         tracing::warn!(%error, "cannot checkpoint the database at shutdown");
     }

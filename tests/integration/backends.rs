@@ -6,11 +6,12 @@
 use std::process::Command;
 
 /// The modules whose behaviour must not depend on the backend: management, the device protocol,
-/// rollout policies and metrics (fleet), the audit trail, key scopes, forged reports, Mendix
+/// diff packages, rollout policies and metrics (fleet), the audit trail, key scopes, forged reports, Mendix
 /// channels, bad input, and the real CodePush clients.
 const MODULES: &[&str] = &[
     "management::",
     "device_protocol::",
+    "diffs::",
     "fleet::",
     "audit::",
     "scopes::",

@@ -10,6 +10,7 @@ mod bootstrap;
 pub mod cli;
 mod crash_safety;
 mod device_protocol;
+pub mod diffs;
 mod fleet;
 mod forgery;
 #[cfg(feature = "gui")]

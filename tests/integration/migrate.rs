@@ -113,10 +113,12 @@ async fn an_embedded_server_moves_to_postgresql_and_a_bucket_with_its_whole_hist
     assert_ne!(code, 0);
     assert!(stderr.contains("in use") || stderr.contains("lock") || stderr.contains("running"), "{stderr}");
 
+    // v2's diff from v1 is built, so that it moves too.
+    otadeck::server::diffs::build_pending(&embedded.state).await.expect("diff packages");
     let data_dir = embedded.stop().await;
     let (code, stdout, stderr) = migrate(data_dir.path(), &url, &bucket, &[]).await;
     assert_eq!(code, 0, "{stdout}{stderr}");
-    assert!(stdout.contains("2 copied"), "{stdout}");
+    assert!(stdout.contains("3 copied"), "two packages and a diff: {stdout}");
 
     let moved = TestServer::start_with(|config| {
         config.database = Some(url.clone());
@@ -132,6 +134,28 @@ async fn an_embedded_server_moves_to_postgresql_and_a_bucket_with_its_whole_hist
             package.blob_url.rsplit('/').next().unwrap_or_default()
         );
     }
+    // So did the diff, and devices on v1 are still sent it.
+    let history = moved.admin().history("Shop", "Staging").await.expect("history");
+    let mut offered = None;
+    for probe in 0..100 {
+        let check = otadeck::api::acquisition::UpdateCheckQuery {
+            deployment_key: Some(key.clone()),
+            app_version: Some("1.0.0".into()),
+            label: Some("v1".into()),
+            package_hash: Some(history[0].package_hash.clone()),
+            client_unique_id: Some(format!("probe-{probe}")),
+            ..Default::default()
+        };
+        let answer = moved.device().check_for_update(&check).await.expect("check");
+        if answer.is_available {
+            offered = Some(answer);
+            break;
+        }
+    }
+    let offered = offered.expect("one of 100 devices is inside the 50 % rollout");
+    assert!(offered.package_size < history[1].size, "a diff: {offered:?}");
+    let bytes = moved.device().download(&offered.download_url).await.expect("download the diff");
+    assert_eq!(bytes.len() as u64, offered.package_size);
     // New rows continue after the copied ids.
     moved.admin().create_app("Another").await.expect("a new app on the moved server");
     drop(moved);

@@ -140,6 +140,53 @@ async fn code_push_cli_2_1_9_drives_the_whole_release_flow() {
     assert_eq!(v3.package_hash, v1.package_hash);
 }
 
+/// Runs `tests/node/acquisition.js` (code-push@4.2.3's AcquisitionManager) with `request`; returns
+/// its results.
+async fn acquisition_manager(clients: &NodeClients, request: &Value) -> Value {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/node/acquisition.js");
+    let output = tokio::process::Command::new("node")
+        .arg(&script)
+        .arg(&clients.acquisition_sdk)
+        .arg(request.to_string())
+        .output()
+        .await
+        .expect("run node");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "acquisition.js failed: {}\n{stdout}", String::from_utf8_lossy(&output.stderr));
+    eprintln!("AcquisitionManager results: {stdout}");
+    serde_json::from_str(stdout.trim()).expect("json results")
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn code_push_4_2_3_acquisition_manager_receives_the_diff_for_the_package_it_runs() {
+    let Some(clients) = node_clients() else {
+        return;
+    };
+    let server = TestServer::start().await;
+    let admin = server.admin();
+    let (key, _) = crate::support::app_with_keys(&admin, "App").await;
+    let dir = tempfile::tempdir().expect("dir");
+    let release = |marker: &str| {
+        crate::support::upload(crate::support::package(dir.path(), marker), crate::support::info("^1.0.0"))
+    };
+    let v1 = admin.release("App", "Staging", &release("first")).await.expect("v1");
+    let v2 = admin.release("App", "Staging", &release("second")).await.expect("v2");
+    let diff = crate::diffs::diff_offered(&server, &key, ("v1", &v1.package_hash), &v2).await;
+
+    let running = serde_json::json!({ "label": "v1", "packageHash": v1.package_hash });
+    let request = serde_json::json!({
+        "serverUrl": format!("{}/", server.url), "deploymentKey": key, "clientUniqueId": "bbb", "running": running,
+    });
+    let results = acquisition_manager(&clients, &request).await;
+    let from_v1 = &results["fromPackage"];
+    assert_eq!(from_v1["downloadUrl"], diff.download_url.as_str(), "the SDK is sent the diff");
+    assert_eq!(from_v1["packageSize"], diff.package_size);
+    assert_eq!(from_v1["packageHash"], v2.package_hash.as_str(), "and verifies against the full package's hash");
+    assert_eq!(from_v1["label"], "v2");
+    assert_eq!(results["fromBinary"]["downloadUrl"], v2.blob_url.as_str(), "a binary gets the full package");
+    assert_eq!(results["fromBinary"]["packageSize"], v2.size);
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn code_push_4_2_3_acquisition_manager_checks_downloads_and_reports() {
     let Some(clients) = node_clients() else {
@@ -159,18 +206,7 @@ async fn code_push_4_2_3_acquisition_manager_checks_downloads_and_reports() {
 
     let request =
         serde_json::json!({ "serverUrl": format!("{}/", server.url), "deploymentKey": key, "clientUniqueId": "aaa" });
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/node/acquisition.js");
-    let output = tokio::process::Command::new("node")
-        .arg(&script)
-        .arg(&clients.acquisition_sdk)
-        .arg(request.to_string())
-        .output()
-        .await
-        .expect("run node");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(output.status.success(), "acquisition.js failed: {}\n{stdout}", String::from_utf8_lossy(&output.stderr));
-    eprintln!("AcquisitionManager results: {stdout}");
-    let results: Value = serde_json::from_str(stdout.trim()).expect("json results");
+    let results = acquisition_manager(&clients, &request).await;
 
     let remote = &results["fromBinary"];
     assert_eq!(remote["label"], "v1");

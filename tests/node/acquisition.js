@@ -36,6 +36,10 @@ const call = (fn) => new Promise((resolve, reject) => fn((err, result) => (err ?
   await call((cb) => sdk.reportStatusDownload(remote, cb));
   await call((cb) => sdk.reportStatusDeploy(remote, AcquisitionStatus.DeploymentSucceeded, "1.0.0", request.deploymentKey, cb));
   out.afterInstall = await call((cb) => sdk.queryUpdateWithCurrentPackage({ appVersion: "1.0.0", label: remote.label, packageHash: remote.packageHash }, cb));
+  if (request.running) {
+    // A device running an earlier package (label and hash), as the SDK sends it after an install.
+    out.fromPackage = await call((cb) => sdk.queryUpdateWithCurrentPackage({ appVersion: "1.0.0", ...request.running }, cb));
+  }
   const oldBinary = new AcquisitionManager(requester, { ...config, appVersion: "0.9.0" });
   out.oldBinary = await call((cb) => oldBinary.queryUpdateWithCurrentPackage({ appVersion: "0.9.0" }, cb));
   console.log(JSON.stringify(out));

@@ -226,6 +226,31 @@ impl BlobStore {
         }
     }
 
+    /// A blob as a file on this machine, to read with random access (building diff packages): the
+    /// folder's own file, or a bucket object downloaded into `tmp/` (deleted when dropped). `None`
+    /// when there is no such blob.
+    ///
+    /// # Errors
+    /// I/O or bucket errors other than "not found".
+    pub async fn local_file(&self, sha256: &str) -> std::io::Result<Option<LocalBlob>> {
+        if let Backend::Folder(folder) = &self.backend {
+            return Ok(folder
+                .path_of(sha256)
+                .filter(|path| path.is_file())
+                .map(|path| LocalBlob { path, _temp: None }));
+        }
+        let Some(blob) = self.open_blob(sha256, None).await? else { return Ok(None) };
+        let path = self.tmp.join(format!("blob-{:016x}", rand::random::<u64>()));
+        let guard = TempFileGuard(path.clone());
+        let mut file = tokio::fs::File::create(&path).await?;
+        let mut stream = blob.stream;
+        while let Some(chunk) = futures_util::StreamExt::next(&mut stream).await {
+            tokio::io::AsyncWriteExt::write_all(&mut file, &chunk?).await?;
+        }
+        tokio::io::AsyncWriteExt::flush(&mut file).await?;
+        Ok(Some(LocalBlob { path, _temp: Some(guard) }))
+    }
+
     /// A blob's size; `None` when there is no such blob.
     ///
     /// # Errors
@@ -284,6 +309,12 @@ fn from_memory(bytes: &Bytes, range: Option<RangeInclusive<u64>>) -> BlobBody {
         None => bytes.clone(),
     };
     BlobBody { length: part.len() as u64, stream: Box::pin(futures_util::stream::once(std::future::ready(Ok(part)))) }
+}
+
+/// A blob readable as a local file; see [`BlobStore::local_file`].
+pub struct LocalBlob {
+    pub path: PathBuf,
+    _temp: Option<TempFileGuard>,
 }
 
 /// Deletes a temp file when dropped unless it was moved away.

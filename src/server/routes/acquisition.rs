@@ -47,10 +47,11 @@ async fn snapshot(state: &ServerState, key: &str) -> Result<Arc<DeploymentSnapsh
                 return Ok(None);
             };
             let history = releases::history(c, id)?;
-            Ok(Some((releases::rules_of(&history)?, history)))
+            let diffs = crate::server::store::diffs::of_deployment(c, id)?;
+            Ok(Some((releases::rules_of(&history)?, history, diffs)))
         })
         .await?;
-    let (rules, history) =
+    let (rules, history, mut diffs) =
         loaded.ok_or_else(|| ApiError::NotFound(format!("Deployment key \"{key}\" was not found.")))?;
     let offers = history
         .iter()
@@ -58,6 +59,12 @@ async fn snapshot(state: &ServerState, key: &str) -> Result<Arc<DeploymentSnapsh
             download_url: state.blob_url(&r.blob_sha256),
             description: r.description.clone(),
             size: r.size,
+            diffs: diffs
+                .remove(&r.label_number)
+                .unwrap_or_default()
+                .into_iter()
+                .map(|d| (d.from_package_hash, (state.blob_url(&d.blob_sha256), d.size)))
+                .collect(),
         })
         .collect();
     let snapshot = Arc::new(DeploymentSnapshot::new(rules, offers));
@@ -126,7 +133,7 @@ async fn check(state: &ServerState, raw_query: Option<&str>, format: ResponseFor
     let client = query.client_unique_id.as_deref().filter(|c| !c.is_empty());
     let branch = cached.plan.branch_for(&snapshot.rules, client);
     Ok(cached.body(branch, format, || {
-        let info = render(&snapshot, cached.plan.decision(branch), &plan_key.0);
+        let info = render(&snapshot, cached.plan.decision(branch), &plan_key.0, plan_key.2.as_deref());
         let json = match format {
             ResponseFormat::Current => serde_json::to_vec(&UpdateCheckResponse { update_info: info }),
             ResponseFormat::Legacy => serde_json::to_vec(&LegacyUpdateCheckResponse { update_info: (&info).into() }),
@@ -135,21 +142,30 @@ async fn check(state: &ServerState, raw_query: Option<&str>, format: ResponseFor
     }))
 }
 
-fn render(snapshot: &DeploymentSnapshot, decision: &UpdateDecision, device_version: &str) -> UpdateInfo {
+/// The answer to a device running `device_version` and, if any, the package `running_hash`: the
+/// diff from that package when the offered release has one (the `package_hash` stays the full
+/// package's, which the device checks its folder against after applying the diff).
+fn render(
+    snapshot: &DeploymentSnapshot,
+    decision: &UpdateDecision,
+    device_version: &str,
+    running_hash: Option<&str>,
+) -> UpdateInfo {
     match decision {
         UpdateDecision::Available { release, is_mandatory } => {
             let (Some(rules), Some(offer)) = (snapshot.rules.get(*release), snapshot.offers.get(*release)) else {
                 return UpdateInfo::default();
             };
+            let (download_url, package_size) = offer.download_for(running_hash);
             UpdateInfo {
-                download_url: offer.download_url.clone(),
+                download_url: download_url.to_owned(),
                 description: offer.description.clone(),
                 is_available: true,
                 is_mandatory: *is_mandatory,
                 app_version: device_version.to_owned(),
                 package_hash: rules.package_hash.clone(),
                 label: rules.label.clone(),
-                package_size: offer.size,
+                package_size,
                 update_app_version: false,
                 should_run_binary_version: false,
                 target_binary_range: device_version.to_owned(),

@@ -39,9 +39,11 @@ fn new_release(action: &'static str, access: &AppAccess, deployment: &str, relea
     Change::in_app(action, access, Some(deployment), Some(&release.label())).fields(None, Some(after))
 }
 
-/// After a new release (upload, promote, rollback): invalidate the update cache, answer 201.
+/// After a new release (upload, promote, rollback): invalidate the update cache, wake the diff
+/// builder, answer 201.
 fn release_added(state: &ServerState, (app, deployment, release): (String, String, StoredRelease)) -> Response {
     state.cache.invalidate();
+    state.diff_wake.notify_one();
     tracing::info!(%app, %deployment, label = %release.label(), method = ?release.release_method, "new release");
     let location = format!("/apps/{}/deployments/{}", segment(&app), segment(&deployment));
     created(&location, &PackageEnvelope { package: answer_package(state, &release) })

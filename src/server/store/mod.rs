@@ -13,6 +13,7 @@ pub mod apps;
 pub mod audit;
 pub mod binaries;
 pub mod db;
+pub mod diffs;
 pub mod mendix;
 pub mod metrics;
 pub mod models;
@@ -79,6 +80,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/008_audit.sql"),
     include_str!("migrations/009_mendix.sql"),
     include_str!("migrations/010_mendix_models.sql"),
+    include_str!("migrations/011_diff_packages.sql"),
 ];
 
 /// Connections each server keeps to PostgreSQL for its requests (plus one for
@@ -88,7 +90,10 @@ pub const POSTGRES_CONNECTIONS: usize = 8;
 
 /// PostgreSQL schema changes, each with the SQLite schema version it brings the database to. The
 /// first is the whole schema of SQLite version 10; later ones come in pairs with SQLite's.
-const POSTGRES_MIGRATIONS: &[(usize, &str)] = &[(10, include_str!("migrations/postgres/010_schema.sql"))];
+const POSTGRES_MIGRATIONS: &[(usize, &str)] = &[
+    (10, include_str!("migrations/postgres/010_schema.sql")),
+    (11, include_str!("migrations/postgres/011_diff_packages.sql")),
+];
 
 /// The metadata database: one connection (SQLite file or PostgreSQL server) behind a mutex; work
 /// runs on tokio's blocking pool through [`Store::run`].

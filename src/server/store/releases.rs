@@ -218,11 +218,20 @@ pub fn deployment_id_by_key(connection: &Db, key: &str) -> StoreResult<Option<i6
 /// # Errors
 /// SQLite errors.
 pub fn unreferenced_blobs(connection: &Db, candidates: Vec<String>) -> StoreResult<Vec<String>> {
-    let referenced: std::collections::HashSet<String> = connection
-        .query_map("SELECT DISTINCT blob_sha256 FROM releases", params![], |row| row.get(0))?
-        .into_iter()
-        .collect();
+    let referenced: std::collections::HashSet<String> = referenced_blobs(connection)?.into_iter().collect();
     Ok(candidates.into_iter().filter(|sha256| !referenced.contains(sha256)).collect())
+}
+
+/// Every blob a release uses: full packages and diff packages, sorted.
+///
+/// # Errors
+/// Database errors.
+pub fn referenced_blobs(connection: &Db) -> StoreResult<Vec<String>> {
+    connection.query_map(
+        "SELECT blob_sha256 FROM releases UNION SELECT blob_sha256 FROM release_diffs ORDER BY 1",
+        params![],
+        |row| row.get(0),
+    )
 }
 
 /// `packageInfo` after validation; `None` fields were not provided.
@@ -326,7 +335,7 @@ fn append(tx: &Db, deployment_id: i64, history: &[StoredRelease], new: NewReleas
         mendix: new.mendix,
     };
     tx.execute(
-        &format!("INSERT INTO releases (deployment_id, {RELEASE_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)"),
+        &format!("INSERT INTO releases (deployment_id, {RELEASE_COLUMNS}, diffs_built) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)"),
         params![
             deployment_id,
             stored.label_number,
@@ -344,6 +353,8 @@ fn append(tx: &Db, deployment_id: i64, history: &[StoredRelease], new: NewReleas
             stored.original_deployment,
             stored.released_by,
             stored.upload_time,
+            // Mendix runtime OTA downloads whole bundles: no diffs to build.
+            stored.mendix.is_some(),
         ],
     )?;
     if let Some(mendix) = &stored.mendix {
@@ -560,6 +571,7 @@ pub fn rollback(
             mendix: target.mendix.clone(),
         };
         let stored = append(tx, deployment.id, &history, new)?;
+        super::diffs::copy(tx, deployment.id, target.label_number, stored.label_number)?;
         Ok((deployment, stored))
     })
 }

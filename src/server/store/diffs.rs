@@ -1,0 +1,122 @@
+//! Diff packages of releases (CodePush protocol §3.8): which releases still need theirs built, the
+//! diffs a deployment's update checks link, and copying them when a release is rolled back to.
+//!
+//! A new release is written with `diffs_built = 0` (see `releases::append`); the server's diff
+//! builder asks [`pending`] for the work, builds the zips off the request path and hands them to
+//! [`record`], which marks the release built in the same transaction. Rows never change after that.
+
+use std::collections::HashMap;
+
+use super::db::{Db, params};
+use super::{StoreResult, releases};
+use crate::domain::diff;
+
+/// One diff package of a release.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DiffRow {
+    /// The package hash a device must run for this diff to apply.
+    pub from_package_hash: String,
+    pub blob_sha256: String,
+    pub size: u64,
+}
+
+/// A release whose diffs are still to be built.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PendingRelease {
+    pub release_id: i64,
+    pub blob_sha256: String,
+    /// Each earlier package to diff from that has no diff yet: (package hash, its blob).
+    pub bases: Vec<(String, String)>,
+}
+
+/// Releases waiting for their diffs, newest first (at most `limit`).
+///
+/// # Errors
+/// Database errors.
+pub fn pending(connection: &Db, limit: usize) -> StoreResult<Vec<PendingRelease>> {
+    let waiting: Vec<(i64, i64, u64)> = connection.query_map(
+        "SELECT id, deployment_id, label_number FROM releases WHERE diffs_built = 0 ORDER BY id DESC LIMIT ?1",
+        params![i64::try_from(limit).unwrap_or(i64::MAX)],
+        |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
+    )?;
+    let mut found = Vec::with_capacity(waiting.len());
+    for (release_id, deployment_id, label_number) in waiting {
+        let history = releases::history(connection, deployment_id)?;
+        let Some(index) = history.iter().position(|r| r.label_number == label_number) else { continue };
+        let built: Vec<String> = connection.query_map(
+            "SELECT from_package_hash FROM release_diffs WHERE release_id = ?1",
+            params![release_id],
+            |row| row.get(0),
+        )?;
+        let bases = diff::bases(&releases::rules_of(&history)?, index)
+            .into_iter()
+            .filter(|hash| !built.contains(hash))
+            .filter_map(|hash| {
+                let blob = history.iter().find(|r| r.package_hash == hash)?.blob_sha256.clone();
+                Some((hash, blob))
+            })
+            .collect();
+        found.push(PendingRelease { release_id, blob_sha256: history[index].blob_sha256.clone(), bases });
+    }
+    Ok(found)
+}
+
+/// Stores the diffs built for a release and marks it built, in one transaction. A release deleted
+/// meanwhile is skipped.
+///
+/// # Errors
+/// Database errors.
+pub fn record(connection: &Db, release_id: i64, diffs: &[DiffRow]) -> StoreResult<()> {
+    connection.transaction(|tx| {
+        let exists = tx.query_opt("SELECT 1 FROM releases WHERE id = ?1", params![release_id], |_| Ok(()))?;
+        if exists.is_none() {
+            return Ok(());
+        }
+        for diff in diffs {
+            tx.execute(
+                "INSERT INTO release_diffs (release_id, from_package_hash, blob_sha256, size) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (release_id, from_package_hash) DO NOTHING",
+                params![release_id, diff.from_package_hash, diff.blob_sha256, diff.size],
+            )?;
+        }
+        tx.execute("UPDATE releases SET diffs_built = 1 WHERE id = ?1", params![release_id])?;
+        Ok(())
+    })
+}
+
+/// The diffs of every release of a deployment, by label number.
+///
+/// # Errors
+/// Database errors.
+pub fn of_deployment(connection: &Db, deployment_id: i64) -> StoreResult<HashMap<u64, Vec<DiffRow>>> {
+    let rows: Vec<(u64, DiffRow)> = connection.query_map(
+        "SELECT r.label_number, d.from_package_hash, d.blob_sha256, d.size
+         FROM release_diffs d JOIN releases r ON r.id = d.release_id WHERE r.deployment_id = ?1",
+        params![deployment_id],
+        |row| {
+            Ok((row.get(0)?, DiffRow { from_package_hash: row.get(1)?, blob_sha256: row.get(2)?, size: row.get(3)? }))
+        },
+    )?;
+    let mut by_label: HashMap<u64, Vec<DiffRow>> = HashMap::new();
+    for (label, diff) in rows {
+        by_label.entry(label).or_default().push(diff);
+    }
+    Ok(by_label)
+}
+
+/// Gives release `to_label` the diffs of release `from_label` (a rollback re-releases a package, so
+/// the diffs into it still hold). The diff builder then adds diffs from the packages released since.
+///
+/// # Errors
+/// Database errors.
+pub fn copy(tx: &Db, deployment_id: i64, from_label: u64, to_label: u64) -> StoreResult<()> {
+    tx.execute(
+        "INSERT INTO release_diffs (release_id, from_package_hash, blob_sha256, size)
+         SELECT (SELECT id FROM releases WHERE deployment_id = ?1 AND label_number = ?3),
+                from_package_hash, blob_sha256, size
+         FROM release_diffs
+         WHERE release_id = (SELECT id FROM releases WHERE deployment_id = ?1 AND label_number = ?2)",
+        params![deployment_id, from_label, to_label],
+    )?;
+    Ok(())
+}
