@@ -1,6 +1,9 @@
-//! 100,000 simulated devices, each doing one update check and one status report, against the real
-//! server binary on loopback (simulator and server share the machine's two cores). Prints checks per
-//! second, p50/p99 latency and the server's CPU time per 1,000 devices (from /proc).
+//! 100,000 simulated devices, each doing what react-native-code-push does for an update: one update
+//! check, the package download (length checked), the download report and the install report,
+//! against the real server binary on loopback (simulator and server share the machine's two
+//! cores). The release is at 30 % and its predecessor at 100 %, so every device downloads one of
+//! the two. Prints devices per second, p50/p99 check latency and the server's CPU time per 1,000
+//! devices (from /proc).
 //!
 //! Run: `cargo bench --bench fleet`.
 
@@ -8,7 +11,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use futures_util::StreamExt as _;
-use otadeck::api::acquisition::{DeployReport, UpdateCheckQuery};
+use otadeck::api::acquisition::{DeployReport, DownloadReport, UpdateCheckQuery, status};
 use otadeck::api::management::PackageInfo;
 use otadeck::client::{DeviceClient, ManagementClient, PackageUpload};
 
@@ -29,10 +32,10 @@ fn main() {
     let port = std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port();
     let mut server = Command::new(env!("CARGO_BIN_EXE_otadeck"))
         .args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--data-dir"])
+        .arg(data.path())
         // 100,000 devices share this machine's address: lift the per-address limits.
         .args(["--report-rate-limit", "10000000", "--download-rate-limit", "10000000"])
         .args(["--max-connections-per-address", "4096"])
-        .arg(data.path())
         .env("OTADECK_ADMIN_KEY", ADMIN_KEY)
         .env("RUST_LOG", "warn")
         .stdout(Stdio::null())
@@ -51,14 +54,18 @@ fn main() {
         let admin = ManagementClient::new(&url, ADMIN_KEY).expect("client");
         admin.create_app("Fleet").await.expect("app");
         let dir = tempfile::tempdir().expect("dir");
-        let file = dir.path().join("p.js");
-        std::fs::write(&file, "console.log('fleet');").expect("bundle");
-        let info = PackageInfo {
-            app_version: Some("^1.0.0".into()),
-            rollout: Some(serde_json::json!(30)),
-            ..PackageInfo::default()
-        };
-        admin.release("Fleet", "Staging", &PackageUpload { file, info, mendix_model: None }).await.expect("release");
+        for (name, rollout) in [("v1.js", 100), ("v2.js", 30)] {
+            let file = dir.path().join(name);
+            // An 11 KB bundle, like the download benchmark's small package.
+            std::fs::write(&file, format!("console.log('{name}');\n").repeat(500)).expect("bundle");
+            let info = PackageInfo {
+                app_version: Some("^1.0.0".into()),
+                rollout: Some(serde_json::json!(rollout)),
+                ..PackageInfo::default()
+            };
+            let upload = PackageUpload { file, info, mendix_model: None };
+            admin.release("Fleet", "Staging", &upload).await.expect("release");
+        }
         admin
             .deployments("Fleet")
             .await
@@ -85,12 +92,23 @@ fn main() {
                         ..UpdateCheckQuery::default()
                     };
                     let begun = Instant::now();
-                    client.check_for_update(&query).await.expect("update check");
+                    let update = client.check_for_update(&query).await.expect("update check");
                     let check_latency = begun.elapsed();
+                    assert!(update.is_available, "every device is offered v1 or v2");
+                    let bytes = client.download(&update.download_url).await.expect("download");
+                    assert_eq!(bytes.len() as u64, update.package_size, "the whole package");
+                    let downloaded = DownloadReport {
+                        deployment_key: Some(key.clone()),
+                        label: Some(update.label.clone()),
+                        client_unique_id: Some(id.clone()),
+                    };
+                    client.report_download(&downloaded).await.expect("download report");
                     let report = DeployReport {
                         deployment_key: Some(key),
                         app_version: Some("1.0.0".into()),
                         client_unique_id: Some(id),
+                        label: Some(update.label),
+                        status: Some(status::DEPLOYMENT_SUCCEEDED.into()),
                         ..DeployReport::default()
                     };
                     client.report_deploy(&report).await.expect("report");
@@ -117,7 +135,10 @@ fn main() {
     let devices = DEVICES as f64;
     println!("| measurement | value |");
     println!("|---|---:|");
-    println!("| {DEVICES} devices (check + report each), concurrency {CONCURRENCY} | {:.1} s |", elapsed.as_secs_f64());
+    println!(
+        "| {DEVICES} devices (check + download + download report + install report), concurrency {CONCURRENCY} | {:.1} s |",
+        elapsed.as_secs_f64()
+    );
     println!("| devices per second | {:.0} |", devices / elapsed.as_secs_f64());
     println!("| update check latency p50 / p99 | {:.2} ms / {:.2} ms |", pick(0.5), pick(0.99));
     println!("| server CPU per 1,000 devices | {:.1} ms |", cpu * 1000.0 / (devices / 1000.0));

@@ -15,7 +15,7 @@ mod seed;
 #[path = "common/wrk.rs"]
 mod wrk;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -109,32 +109,6 @@ fn load(urls: &[String], scripts: [&Path; 2]) -> (f64, u64) {
     (rate(&a) + rate(&b), errors(&a) + errors(&b))
 }
 
-fn script(dir: &Path, name: &str, body: &str) -> PathBuf {
-    let path = dir.join(name);
-    std::fs::write(&path, body).expect("lua script");
-    path
-}
-
-fn check_script(dir: &Path, key: &str, prefix: &str) -> PathBuf {
-    script(
-        dir,
-        &format!("check-{prefix}.lua"),
-        &format!(
-            "local n = 0\nrequest = function()\n  n = n + 1\n  return wrk.format(\"GET\", \"/v0.1/public/codepush/update_check?deployment_key={key}&app_version=1.0.0&client_unique_id={prefix}-\" .. (n % 10000))\nend\n"
-        ),
-    )
-}
-
-fn report_script(dir: &Path, key: &str, prefix: &str) -> PathBuf {
-    script(
-        dir,
-        &format!("report-{prefix}.lua"),
-        &format!(
-            "local n = 0\nrequest = function()\n  n = n + 1\n  local body = '{{\"deployment_key\":\"{key}\",\"app_version\":\"1.0.0\",\"client_unique_id\":\"{prefix}-' .. n .. '\",\"label\":\"v50\",\"status\":\"DeploymentSucceeded\"}}'\n  return wrk.format(\"POST\", \"/v0.1/public/codepush/report_status/deploy\", {{[\"Content-Type\"] = \"application/json\"}}, body)\nend\n"
-        ),
-    )
-}
-
 struct Row {
     name: &'static str,
     checks: f64,
@@ -154,8 +128,9 @@ fn measure(
     let urls: Vec<String> = servers.iter().map(|s| s.url.clone()).collect();
     let key = runtime.block_on(seed::seed(&urls[0], dir));
     let tag = name.replace(' ', "-");
-    let checks = [check_script(dir, &key, &format!("{tag}-a")), check_script(dir, &key, &format!("{tag}-b"))];
-    let reports = [report_script(dir, &key, &format!("{tag}-a")), report_script(dir, &key, &format!("{tag}-b"))];
+    let checks = [wrk::check_script(dir, &key, &format!("{tag}-a")), wrk::check_script(dir, &key, &format!("{tag}-b"))];
+    let reports =
+        [wrk::report_script(dir, &key, &format!("{tag}-a")), wrk::report_script(dir, &key, &format!("{tag}-b"))];
     let (checks, check_errors) = load(&urls, [&checks[0], &checks[1]]);
     let (reports, report_errors) = load(&urls, [&reports[0], &reports[1]]);
     Row { name, checks, check_errors, reports, report_errors }

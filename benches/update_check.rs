@@ -1,5 +1,6 @@
-//! Update-check throughput and latency over HTTP on loopback, measured with `wrk`, next to a trivial
-//! fixed-response axum server in the same run; plus package-hash throughput on a 50 MB folder.
+//! Update-check and durable status-report throughput and latency over HTTP on loopback, measured
+//! with `wrk`, next to a trivial fixed-response axum server in the same run, with the servers on one
+//! and on two runtime threads; plus package-hash throughput on a 50 MB folder.
 //!
 //! Run: `cargo bench --bench update_check` (needs `wrk` from apt). Prints a table for BENCHMARKS.md.
 
@@ -81,65 +82,71 @@ fn package_hash_throughput(dir: &Path) -> (f64, f64) {
     (megabytes, megabytes / seconds)
 }
 
-fn main() {
-    if Command::new("wrk").arg("--version").output().is_err() {
-        eprintln!("wrk is not installed: apt-get install wrk");
-        std::process::exit(2);
-    }
-    let runtime = tokio::runtime::Runtime::new().expect("runtime");
-    let dir = tempfile::tempdir().expect("temp dir");
-
-    // Trivial fixed-response server: the ceiling of this machine for this HTTP stack.
+/// The trivial server and otadeck (seeded), on a runtime of `threads` workers; returns their URLs
+/// and the deployment key.
+fn start_servers(runtime: &tokio::runtime::Runtime, dir: &Path) -> (String, String, String) {
     let body = "x".repeat(400);
-    let trivial_url = runtime.block_on(async {
+    runtime.block_on(async {
+        // Trivial fixed-response server: the ceiling of this machine for this HTTP stack.
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
-        let url = format!("http://{}/", listener.local_addr().expect("addr"));
+        let trivial_url = format!("http://{}/", listener.local_addr().expect("addr"));
         let app = axum::Router::new().route("/", axum::routing::get(move || std::future::ready(body.clone())));
         tokio::spawn(async move { axum::serve(listener, app).await.expect("trivial server") });
-        url
-    });
 
-    let (otadeck_url, key) = runtime.block_on(async {
-        let mut config = ServerConfig::new(dir.path().join("data"));
+        let mut config = ServerConfig::new(dir.join("data"));
         config.admin_key = Some(seed::ADMIN_KEY.to_owned());
+        // wrk comes from one address: lift the per-address limits.
+        config.limits.reports_per_second = 100_000_000;
+        config.limits.report_burst = 100_000_000;
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let address = listener.local_addr().expect("addr");
         let opened = ServerState::open(&config, address).await.expect("open");
         tokio::spawn(async move { serve(listener, opened.state, std::future::pending()).await.expect("server") });
         let url = format!("http://{address}");
-        let key = seed::seed(&url, dir.path()).await;
-        (url, key)
-    });
+        let key = seed::seed(&url, dir).await;
+        (trivial_url, url, key)
+    })
+}
 
-    let script = dir.path().join("update_check.lua");
-    std::fs::write(
-        &script,
-        format!(
-            "local n = 0\nrequest = function()\n  n = n + 1\n  return wrk.format(\"GET\", \"/v0.1/public/codepush/update_check?deployment_key={key}&app_version=1.0.0&client_unique_id=client-\" .. (n % 10000))\nend\n"
-        ),
-    )
-    .expect("lua script");
-
-    if std::env::var_os("OTADECK_BENCH_HOLD").is_some() {
-        // For profiling by hand: keep both servers up and print how to reach them.
-        println!("trivial: {trivial_url}\notadeck: {otadeck_url}\nscript: {}", script.display());
-        std::thread::sleep(std::time::Duration::from_secs(600));
-        return;
+fn main() {
+    if Command::new("wrk").arg("--version").output().is_err() {
+        eprintln!("wrk is not installed: apt-get install wrk");
+        std::process::exit(2);
     }
-    let trivial = run_wrk(&trivial_url, None);
-    let checks = run_wrk(&otadeck_url, Some(&script));
+    println!("| server threads | measurement | requests/s | p50 | p99 | non-2xx | ratio |");
+    println!("|---:|---|---:|---:|---:|---:|---:|");
+    for threads in [1, 2] {
+        let runtime =
+            tokio::runtime::Builder::new_multi_thread().worker_threads(threads).enable_all().build().expect("runtime");
+        let dir = tempfile::tempdir().expect("temp dir");
+        let (trivial_url, otadeck_url, key) = start_servers(&runtime, dir.path());
+        let checks_script = wrk::check_script(dir.path(), &key, "client");
+        let reports_script = wrk::report_script(dir.path(), &key, &format!("device-{threads}"));
+        if std::env::var_os("OTADECK_BENCH_HOLD").is_some() {
+            // For profiling by hand: keep both servers up and print how to reach them.
+            println!("trivial: {trivial_url}\notadeck: {otadeck_url}\nscript: {}", checks_script.display());
+            std::thread::sleep(std::time::Duration::from_secs(600));
+            return;
+        }
+        let trivial = run_wrk(&trivial_url, None);
+        let checks = run_wrk(&otadeck_url, Some(&checks_script));
+        let reports = run_wrk(&otadeck_url, Some(&reports_script));
+        let row = |name: &str, result: &WrkResult, base: &WrkResult| {
+            println!(
+                "| {threads} | {name} | {:.0} | {:.2} ms | {:.2} ms | {} | {:.2} |",
+                result.requests_per_second,
+                result.p50_ms,
+                result.p99_ms,
+                result.non_2xx,
+                result.requests_per_second / base.requests_per_second
+            );
+        };
+        row("trivial fixed 400-byte response", &trivial, &trivial);
+        row("update check (50 releases, 1 at 50 % rollout, 10k client ids), ratio to trivial", &checks, &trivial);
+        row("durable status report (new client id each), ratio to update check", &reports, &checks);
+        runtime.shutdown_background();
+    }
+    let dir = tempfile::tempdir().expect("temp dir");
     let (megabytes, hash_rate) = package_hash_throughput(dir.path());
-
-    println!("| measurement | requests/s | p50 | p99 | non-2xx |");
-    println!("|---|---:|---:|---:|---:|");
-    println!(
-        "| trivial fixed 400-byte response | {:.0} | {:.2} ms | {:.2} ms | {} |",
-        trivial.requests_per_second, trivial.p50_ms, trivial.p99_ms, trivial.non_2xx
-    );
-    println!(
-        "| otadeck update check (50 releases, 1 at 50 % rollout, 10k client ids) | {:.0} | {:.2} ms | {:.2} ms | {} |",
-        checks.requests_per_second, checks.p50_ms, checks.p99_ms, checks.non_2xx
-    );
-    println!("\nratio otadeck / trivial: {:.2}", checks.requests_per_second / trivial.requests_per_second);
-    println!("package hash of a {megabytes:.0} MB folder: {hash_rate:.0} MB/s");
+    println!("\npackage hash of a {megabytes:.0} MB folder: {hash_rate:.0} MB/s");
 }

@@ -196,9 +196,21 @@ struct Listening {
     header_read_timeout: Duration,
 }
 
-/// Shared state of all handlers.
+/// Shared state of all handlers: one reference-counted pointer, since axum clones it for every
+/// request (fields are reached through `Deref`).
 #[derive(Clone)]
-pub struct ServerState {
+pub struct ServerState(Arc<SharedState>);
+
+impl std::ops::Deref for ServerState {
+    type Target = SharedState;
+
+    fn deref(&self) -> &SharedState {
+        &self.0
+    }
+}
+
+/// What [`ServerState`] points to.
+pub struct SharedState {
     pub store: store::Store,
     pub blobs: Arc<blobs::BlobStore>,
     pub cache: Arc<cache::UpdateCache>,
@@ -284,7 +296,7 @@ impl ServerState {
             Some(url) => replicas::Replicas::join(url, &cache),
             None => replicas::Replicas::alone(),
         });
-        let state = ServerState {
+        let state = ServerState(Arc::new(SharedState {
             store,
             blobs,
             cache,
@@ -314,7 +326,7 @@ impl ServerState {
                 header_read_timeout: config.limits.header_read_timeout,
             }),
             _lock: Arc::new(lock),
-        };
+        }));
         Ok(Opened { state, generated_admin_key })
     }
 
