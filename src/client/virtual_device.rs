@@ -16,7 +16,7 @@
 //! Randomness (crashes, accepting optional updates) comes from a generator seeded by the device id, so
 //! a fleet behaves the same way on every run.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::io::Read as _;
 use std::sync::Arc;
 
@@ -142,6 +142,16 @@ impl VirtualDevice {
     pub fn with_binary_bundle(mut self, files: PackageFolder) -> Self {
         self.binary_bundle = Some((folder_hash(&files), files));
         self
+    }
+
+    /// Replaces the device's package folders by equal ones in `folders` (by package hash, which the
+    /// device verified), adding its own where there is none: a fleet then keeps one copy of each
+    /// package in memory.
+    pub fn share_folders(&mut self, folders: &mut HashMap<String, PackageFolder>) {
+        for package in [self.running.as_mut(), self.pending.as_mut()].into_iter().flatten() {
+            let shared = folders.entry(package.package_hash.clone()).or_insert_with(|| Arc::clone(&package.files));
+            package.files = Arc::clone(shared);
+        }
     }
 
     /// The package hash and folder the device runs: its CodePush package, or the binary's bundle.

@@ -5,11 +5,12 @@
 pub mod demo;
 pub mod mendix;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use futures_util::StreamExt as _;
 use serde::Serialize;
 
+use crate::client::virtual_device::PackageFolder;
 use crate::client::{Behavior, DeviceClient, DeviceProfile, LaunchLog, Transport, VirtualDevice};
 
 /// A fleet to run.
@@ -56,6 +57,12 @@ pub struct FleetSummary {
     pub labels: BTreeMap<String, LabelSummary>,
     /// Devices still running their binary at the end.
     pub on_binary: usize,
+    /// Bytes of packages the fleet downloaded (full packages and diffs).
+    pub downloaded_bytes: u64,
+    /// Downloads that were diff packages, applied and verified.
+    pub diffs_applied: usize,
+    /// Diff packages that did not verify, replaced by the full package.
+    pub diff_fallbacks: usize,
     /// Launches that failed to reach the server (their reports are retried on the next launch).
     pub errors: usize,
     /// Why the first failed launch failed (e.g. an untrusted certificate).
@@ -105,12 +112,18 @@ pub async fn run(
     let mut seen: BTreeSet<(usize, &'static str, String)> = BTreeSet::new();
     let mut devices = fleet;
     let mut done = 0;
+    // Verified package folders by package hash: devices with the same package share its bytes
+    // (as soon as each launch ends, so a fleet never holds a copy per device).
+    let folders = std::sync::Arc::new(std::sync::Mutex::new(HashMap::<String, PackageFolder>::new()));
     for _ in 0..config.restarts {
         let launches = futures_util::stream::iter(devices.into_iter().enumerate())
             .map(|(index, mut device)| {
-                let (client, behavior) = (client.clone(), config.behavior.clone());
+                let (client, behavior, folders) = (client.clone(), config.behavior.clone(), folders.clone());
                 async move {
                     let log = device.start_up(&client, &behavior).await;
+                    if let Ok(mut folders) = folders.lock() {
+                        device.share_folders(&mut folders);
+                    }
                     (index, device, log)
                 }
             })
@@ -123,6 +136,9 @@ pub async fn run(
             summary.launches += 1;
             match log {
                 Ok(log) => {
+                    summary.downloaded_bytes += log.downloaded_bytes;
+                    summary.diffs_applied += usize::from(log.applied_diff);
+                    summary.diff_fallbacks += usize::from(log.diff_fell_back);
                     for (kind, label) in [
                         ("offered", &log.offered),
                         ("downloaded", &log.downloaded),
