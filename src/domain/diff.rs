@@ -35,6 +35,13 @@ impl DiffPlan {
     }
 }
 
+/// Whether a package has `hotcodepush.json` at its root, which makes devices take it for a diff:
+/// an upload like that is refused.
+#[must_use]
+pub fn looks_like_a_diff(entries: &[ManifestEntry]) -> bool {
+    entries.iter().any(|e| e.path.trim_start_matches("./") == DIFF_MANIFEST_NAME)
+}
+
 /// Compares two package manifests (every file, signature files included: a signed release's
 /// signature changes with its contents and must reach the device).
 #[must_use]
@@ -138,6 +145,9 @@ mod tests {
         assert_eq!(plan.changed, ["CodePush/a.js", "CodePush/new.png"]);
         assert_eq!(plan.deleted, ["CodePush/old.png"]);
         assert_eq!(plan.manifest_json(), r#"{"deletedFiles":["CodePush/old.png"]}"#);
+        assert!(!looks_like_a_diff(&old));
+        assert!(looks_like_a_diff(&[entry("hotcodepush.json", "0")]));
+        assert!(!looks_like_a_diff(&[entry("CodePush/hotcodepush.json", "0")]), "only at the root");
         let moved = super::plan(&[entry("CodePush/x/a.png", "1")], &[entry("CodePush/y/a.png", "1")]);
         assert_eq!((moved.deleted, moved.changed), (vec!["CodePush/x/a.png".into()], vec!["CodePush/y/a.png".into()]));
     }

@@ -153,6 +153,12 @@ pub async fn package_hash(state: &ServerState, package: &ReceivedPackage) -> Res
         }
         let entries = package::inspect_zip(BufReader::new(std::fs::File::open(&path)?), limits)
             .map_err(|e| ApiError::BadRequest(e.to_string()))?;
+        if crate::domain::diff::looks_like_a_diff(&entries) {
+            return Err(ApiError::BadRequest(
+                "The package has hotcodepush.json at its root: devices would take it for a diff package. Remove that file."
+                    .into(),
+            ));
+        }
         Ok(package::manifest_hash(&entries))
     })
     .await

@@ -111,6 +111,12 @@ async fn bad_release_uploads_are_refused_and_nothing_is_released() {
         (Some(good_zip.clone()), Some(r#"{"appVersion":"*","buildNumber":"9-1"}"#), 400, "build number"),
         (Some(raw_zip(&[("../evil.js", b"x")])), Some(valid_info), 400, "unsafe path"),
         (Some(raw_zip(&[("/etc/passwd", b"x")])), Some(valid_info), 400, "unsafe path"),
+        (
+            Some(raw_zip(&[("hotcodepush.json", br#"{"deletedFiles":[]}"#), ("CodePush/a.js", b"x")])),
+            Some(valid_info),
+            400,
+            "take it for a diff",
+        ),
         (Some(b"PK\x03\x04 truncated".to_vec()), Some(valid_info), 400, "not a readable zip"),
         (Some(Vec::new()), Some(valid_info), 400, "empty"),
     ];
