@@ -14,7 +14,7 @@
 
 use std::fs::File;
 use std::io::{BufReader, BufWriter, Write as _};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use zip::write::SimpleFileOptions;
 
@@ -119,23 +119,41 @@ fn write_diffs(
     let mut archive = zip::ZipArchive::new(BufReader::new(File::open(&new.path)?)).map_err(std::io::Error::other)?;
     let mut written = Vec::new();
     for (from_package_hash, base) in bases {
-        let Some(old_manifest) = manifest_of(&base.path, limits)? else { continue };
-        let plan = diff::plan(&old_manifest, &new_manifest);
-        if plan.changed.is_empty() && plan.deleted.is_empty() {
-            continue;
-        }
-        let file = TempFileGuard(tmp.join(format!("diff-{:016x}", rand::random::<u64>())));
-        write_zip(&mut archive, &plan, &file.0)?;
-        let (sha256, size) = hash_reader(BufReader::new(File::open(&file.0)?))?;
-        if size < full_size {
-            written.push(WrittenDiff { from_package_hash: from_package_hash.clone(), file, sha256, size });
+        // One base that cannot be diffed (unreadable, a full disk) costs its devices the full
+        // package, never the other bases' diffs.
+        match write_diff(&mut archive, &new_manifest, &base.path, tmp, limits) {
+            Ok(Some((file, sha256, size))) if size < full_size => {
+                written.push(WrittenDiff { from_package_hash: from_package_hash.clone(), file, sha256, size });
+            }
+            Ok(_) => {}
+            Err(error) => tracing::warn!(%error, base = %from_package_hash, "cannot build a diff package; skipped"),
         }
     }
     Ok(written)
 }
 
+/// The diff from the package at `base` to the one `archive` holds, written to a temp file with its
+/// SHA-256 and size; `None` when `base` is not a zip package or nothing changed.
+fn write_diff<R: std::io::Read + std::io::Seek>(
+    archive: &mut zip::ZipArchive<R>,
+    new_manifest: &[ManifestEntry],
+    base: &Path,
+    tmp: &Path,
+    limits: ZipLimits,
+) -> std::io::Result<Option<(TempFileGuard, String, u64)>> {
+    let Some(old_manifest) = manifest_of(base, limits)? else { return Ok(None) };
+    let plan = diff::plan(&old_manifest, new_manifest);
+    if plan.changed.is_empty() && plan.deleted.is_empty() {
+        return Ok(None);
+    }
+    let file = TempFileGuard(tmp.join(format!("diff-{:016x}", rand::random::<u64>())));
+    write_zip(archive, &plan, &file.0)?;
+    let (sha256, size) = hash_reader(BufReader::new(File::open(&file.0)?))?;
+    Ok(Some((file, sha256, size)))
+}
+
 /// The manifest of a zip package; `None` when it is not one (or not a valid one).
-fn manifest_of(path: &PathBuf, limits: ZipLimits) -> std::io::Result<Option<Vec<ManifestEntry>>> {
+fn manifest_of(path: &Path, limits: ZipLimits) -> std::io::Result<Option<Vec<ManifestEntry>>> {
     let mut head = [0_u8; 4];
     let mut file = File::open(path)?;
     let read = std::io::Read::read(&mut file, &mut head)?;

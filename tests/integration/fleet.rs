@@ -120,8 +120,12 @@ async fn a_device_with_a_public_key_installs_only_correctly_signed_releases() {
     let dir = tempfile::tempdir().expect("dir");
     let keys = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/keys");
     let signer = otadeck::bundle::sign::ReleaseSigner::from_pem_file(&keys.join("test-only-private.pem")).expect("key");
-    let folder =
-        crate::support::code_push_folder(&dir.path().join("signed"), &[("index.android.bundle", b"signed bundle")]);
+    // An asset that never changes, so that a later signed release reaches devices as a diff.
+    let asset: Vec<u8> = (0..20_000_u32).map(|n| (n.wrapping_mul(2_654_435_761) >> 24) as u8).collect();
+    let folder = crate::support::code_push_folder(
+        &dir.path().join("signed"),
+        &[("index.android.bundle", b"signed bundle"), ("assets/big.png", &asset)],
+    );
     let signed_zip = dir.path().join("signed.zip");
     otadeck::bundle::package::package(&folder, &signed_zip, Some(&signer)).expect("package");
     admin.release("Signed", "Staging", &upload(signed_zip, info("*"))).await.expect("v1 signed");
@@ -153,6 +157,21 @@ async fn a_device_with_a_public_key_installs_only_correctly_signed_releases() {
     let launch = trusting.start_up(&client, &behavior).await.expect("launch");
     assert_eq!(launch.unsigned.as_deref(), Some("v2"), "an unsigned release is refused when a key is configured");
     assert!(trusting.pending.is_none());
+
+    // A signed release as a diff: the new signature comes with the changed bundle, and is checked
+    // on the folder the diff produced.
+    let v1_hash = trusting.running.as_ref().expect("v1").package_hash.clone();
+    let folder = crate::support::code_push_folder(
+        &dir.path().join("signed-again"),
+        &[("index.android.bundle", b"signed bundle, second edition"), ("assets/big.png", &asset)],
+    );
+    let again_zip = dir.path().join("signed-again.zip");
+    otadeck::bundle::package::package(&folder, &again_zip, Some(&signer)).expect("package");
+    let v3 = admin.release("Signed", "Staging", &upload(again_zip, info("*"))).await.expect("v3 signed");
+    crate::diffs::diff_offered(&server, &key, ("v1", &v1_hash), &v3).await;
+    let launch = trusting.start_up(&client, &behavior).await.expect("launch");
+    assert!(launch.applied_diff, "{launch:?}");
+    assert_eq!((launch.downloaded.as_deref(), launch.unsigned.as_deref()), (Some("v3"), None));
 }
 
 #[tokio::test(flavor = "multi_thread")]
