@@ -301,6 +301,10 @@ pub struct Binary {
     /// otadeck extension, Mendix projects: the model snapshot the build was made from.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mendix_model: Option<ModelSnapshot>,
+    /// otadeck extension: the package hash of the JS bundle and assets shipped in the binary, when
+    /// its manifest was registered (devices that name it get diff packages).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bundle_hash: Option<String>,
     pub registered_by: String,
     pub created_time: i64,
 }
@@ -317,6 +321,10 @@ pub struct NewBinary {
     /// otadeck extension, Mendix projects: the model snapshot the build was made from.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mendix_model: Option<ModelSnapshot>,
+    /// otadeck extension: the manifest of the bundle shipped in the binary, as `path:sha256` lines
+    /// (what its package hash is computed from), so releases get diff packages from it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bundle_manifest: Option<Vec<String>>,
 }
 
 /// Answer of `GET …/deployments/{d}/mendix-model` (otadeck extension): the model the current

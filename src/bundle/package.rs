@@ -14,7 +14,7 @@ use zip::write::SimpleFileOptions;
 
 use super::BundleError;
 use super::sign::ReleaseSigner;
-use crate::domain::package::{ManifestEntry, SIGNATURE_FILE_NAME, is_ignored, manifest_hash, sha256_hex};
+use crate::domain::package::{ManifestEntry, SIGNATURE_FILE_NAME, ZipLimits, is_ignored, manifest_hash, sha256_hex};
 
 /// The result of packaging.
 #[derive(Debug, Clone)]
@@ -41,6 +41,27 @@ fn zip_options() -> SimpleFileOptions {
         .compression_method(zip::CompressionMethod::Deflated)
         .last_modified_time(zip::DateTime::default())
         .unix_permissions(0o644)
+}
+
+/// The manifest of a package as `path:sha256` lines (what its package hash is computed from): of a
+/// zip, or of a `CodePush` folder (paths start with the folder's name).
+///
+/// # Errors
+/// I/O errors, a zip that is not a safe package, an empty folder.
+pub fn manifest_lines(path: &Path) -> Result<Vec<String>, BundleError> {
+    let scratch;
+    let zip_path = if path.is_dir() {
+        scratch = tempfile::tempdir().map_err(BundleError::io(path))?;
+        let zip_path = scratch.path().join("bundle.zip");
+        package(path, &zip_path, None)?;
+        zip_path
+    } else {
+        path.to_path_buf()
+    };
+    let file = std::fs::File::open(&zip_path).map_err(BundleError::io(&zip_path))?;
+    let entries = crate::domain::package::inspect_zip(std::io::BufReader::new(file), ZipLimits::default())
+        .map_err(|e| BundleError::Zip(format!("{}: {e}", path.display())))?;
+    Ok(entries.into_iter().map(|e| format!("{}:{}", e.path, e.sha256)).collect())
 }
 
 /// Zips `code_push_dir` to `zip_path` and computes its package hash. With a signer, the signature

@@ -165,6 +165,7 @@ mod tests {
             build_number: build,
             fingerprint: serde_json::to_value(print).expect("json"),
             mendix_model: None,
+            bundle_hash: None,
             registered_by: "dev@example.com".into(),
             created_time: 0,
         }

@@ -625,6 +625,10 @@ pub struct RegisterBinaryArgs {
     /// The store build's build number (versionCode / CFBundleVersion).
     #[arg(long)]
     pub build_number: Option<u64>,
+    /// The JS bundle and assets the store build ships: its `CodePush` folder or a zip of it. Its
+    /// manifest is registered, so devices running the binary that name its hash get diff packages.
+    #[arg(long, value_name = "FOLDER_OR_ZIP")]
+    pub bundle: Option<PathBuf>,
 }
 
 /// The platform data dir for the server, e.g. `~/.local/share/otadeck/server` on Linux.

@@ -170,6 +170,7 @@ pub async fn run_binary(command: BinaryCommand) -> Result<(), CliError> {
                 .ok_or_else(|| CliError::Usage("binary register needs --project <folder>".into()))?;
             let model =
                 crate::bundle::mendix_model::snapshot_of(project).map_err(|e| CliError::Usage(e.to_string()))?;
+            let bundle_manifest = args.bundle.as_deref().map(crate::bundle::package::manifest_lines).transpose()?;
             let mut results = Vec::new();
             for (platform, app) in &targets.apps {
                 let platform = platform.unwrap_or(Platform::Android);
@@ -180,6 +181,7 @@ pub async fn run_binary(command: BinaryCommand) -> Result<(), CliError> {
                     build_number: args.build_number,
                     fingerprint: Some(serde_json::to_value(&print).unwrap_or_default()),
                     mendix_model: model.clone(),
+                    bundle_manifest: bundle_manifest.clone(),
                 };
                 let binary = connection.client.register_binary(app, &new).await?;
                 let model_note = model.as_ref().map_or_else(String::new, |m| {
@@ -189,8 +191,13 @@ pub async fn run_binary(command: BinaryCommand) -> Result<(), CliError> {
                         m.offline_entities().len()
                     )
                 });
+                let bundle_note = binary.bundle_hash.as_ref().map_or_else(String::new, |hash| {
+                    let files = bundle_manifest.as_ref().map_or(0, Vec::len);
+                    let noun = if files == 1 { "file" } else { "files" };
+                    format!(", bundle of {files} {noun} with package hash {hash}")
+                });
                 output.line(&format!(
-                    "{app}: registered {platform} {}{} as a store build ({} native modules, {} icons/splash screens{model_note})",
+                    "{app}: registered {platform} {}{} as a store build ({} native modules, {} icons/splash screens{model_note}{bundle_note})",
                     binary.app_version,
                     binary.build_number.map(|b| format!(" (build {b})")).unwrap_or_default(),
                     print.native_modules.len(),

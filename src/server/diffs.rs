@@ -20,7 +20,8 @@ use zip::write::SimpleFileOptions;
 
 use super::ServerState;
 use super::blobs::{LocalBlob, TempFileGuard};
-use super::store::{self, StoreError, diffs::DiffRow, diffs::PendingRelease};
+use super::store::diffs::{DiffBase, DiffRow, PendingRelease};
+use super::store::{self, StoreError};
 use crate::domain::diff::{self, DIFF_MANIFEST_NAME};
 use crate::domain::package::{ManifestEntry, ZipLimits, hash_reader, inspect_zip, looks_like_zip};
 
@@ -81,9 +82,14 @@ async fn build_release(state: &ServerState, release: &PendingRelease) -> Result<
         return Ok(Vec::new());
     };
     let mut bases = Vec::with_capacity(release.bases.len());
-    for (package_hash, blob) in &release.bases {
-        if let Some(file) = state.blobs.local_file(blob).await? {
-            bases.push((package_hash.clone(), file));
+    for (package_hash, base) in &release.bases {
+        match base {
+            DiffBase::Blob(blob) => {
+                if let Some(file) = state.blobs.local_file(blob).await? {
+                    bases.push((package_hash.clone(), Base::File(file)));
+                }
+            }
+            DiffBase::Manifest(entries) => bases.push((package_hash.clone(), Base::Manifest(entries.clone()))),
         }
     }
     let (tmp, limits) = (state.blobs.tmp_dir().to_path_buf(), state.zip_limits);
@@ -98,6 +104,12 @@ async fn build_release(state: &ServerState, release: &PendingRelease) -> Result<
     Ok(rows)
 }
 
+/// A package to diff from, ready to read.
+enum Base {
+    File(LocalBlob),
+    Manifest(Vec<ManifestEntry>),
+}
+
 /// A diff zip written to a temp file.
 struct WrittenDiff {
     from_package_hash: String,
@@ -110,7 +122,7 @@ struct WrittenDiff {
 /// gets none (a single-file release has nothing to diff); a base that is not gets skipped.
 fn write_diffs(
     new: &LocalBlob,
-    bases: &[(String, LocalBlob)],
+    bases: &[(String, Base)],
     tmp: &Path,
     limits: ZipLimits,
 ) -> std::io::Result<Vec<WrittenDiff>> {
@@ -121,7 +133,7 @@ fn write_diffs(
     for (from_package_hash, base) in bases {
         // One base that cannot be diffed (unreadable, a full disk) costs its devices the full
         // package, never the other bases' diffs.
-        match write_diff(&mut archive, &new_manifest, &base.path, tmp, limits) {
+        match write_diff(&mut archive, &new_manifest, base, tmp, limits) {
             Ok(Some((file, sha256, size))) if size < full_size => {
                 written.push(WrittenDiff { from_package_hash: from_package_hash.clone(), file, sha256, size });
             }
@@ -132,16 +144,20 @@ fn write_diffs(
     Ok(written)
 }
 
-/// The diff from the package at `base` to the one `archive` holds, written to a temp file with its
-/// SHA-256 and size; `None` when `base` is not a zip package or nothing changed.
+/// The diff from `base` to the package `archive` holds, written to a temp file with its SHA-256
+/// and size; `None` when `base` is not a zip package or nothing changed.
 fn write_diff<R: std::io::Read + std::io::Seek>(
     archive: &mut zip::ZipArchive<R>,
     new_manifest: &[ManifestEntry],
-    base: &Path,
+    base: &Base,
     tmp: &Path,
     limits: ZipLimits,
 ) -> std::io::Result<Option<(TempFileGuard, String, u64)>> {
-    let Some(old_manifest) = manifest_of(base, limits)? else { return Ok(None) };
+    let old_manifest = match base {
+        Base::File(file) => manifest_of(&file.path, limits)?,
+        Base::Manifest(entries) => Some(entries.clone()),
+    };
+    let Some(old_manifest) = old_manifest else { return Ok(None) };
     let plan = diff::plan(&old_manifest, new_manifest);
     if plan.changed.is_empty() && plan.deleted.is_empty() {
         return Ok(None);

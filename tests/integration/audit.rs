@@ -152,6 +152,7 @@ async fn every_mutation_leaves_exactly_one_entry_with_its_fields_before_and_afte
             build_number: Some(7),
             fingerprint: Some(json!({"react-native": "0.77.0"})),
             mendix_model: None,
+            bundle_manifest: None,
         };
         admin.register_binary("Audited", &binary).await.expect("binary")
     })

@@ -290,3 +290,58 @@ async fn promote_builds_diffs_for_its_deployment_and_rollback_keeps_the_old_ones
     on_c.start_up(&server.device(), &accept_all()).await.expect("launch");
     assert_eq!(on_c.running.as_ref().map(|p| p.package_hash.clone()), Some(b.package_hash.clone()));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn devices_on_a_store_build_with_a_registered_bundle_get_diffs_from_it() {
+    let server = TestServer::start().await;
+    let admin = server.admin();
+    let (key, _) = app_with_keys(&admin, "Binary").await;
+    let dir = tempfile::tempdir().expect("dir");
+    let shipped: Files = vec![("index.ios.bundle", noise(1, 30_000)), ("assets/a.png", noise(2, 30_000))];
+    let mut files = shipped.clone();
+    files[0].1 = noise(3, 30_000);
+    // The release comes first; registering the binary afterwards still gives it a diff.
+    let v1 = admin.release("Binary", "Staging", &upload(zip_of(dir.path(), "v1", &files), info("^1.0.0"))).await;
+    let v1 = v1.expect("v1");
+    let borrowed: Vec<(&str, &[u8])> = shipped.iter().map(|(path, bytes)| (*path, bytes.as_slice())).collect();
+    let bundle_folder = code_push_folder(&dir.path().join("shipped"), &borrowed);
+    let lines = otadeck::bundle::package::manifest_lines(&bundle_folder).expect("manifest");
+    let new = otadeck::api::management::NewBinary {
+        platform: Some("ios".into()),
+        app_version: Some("1.0.0".into()),
+        fingerprint: Some(serde_json::json!({})),
+        bundle_manifest: Some(lines),
+        ..otadeck::api::management::NewBinary::default()
+    };
+    let binary = admin.register_binary("Binary", &new).await.expect("register");
+    let phone = device(&key).with_binary_bundle(std::sync::Arc::new(folder_of(&shipped)));
+    let shipped_hash = otadeck::client::virtual_device::folder_hash(&folder_of(&shipped));
+    assert_eq!(binary.bundle_hash.as_deref(), Some(shipped_hash.as_str()), "the hash the device names");
+
+    let mut query = query(&key, None);
+    query.package_hash = Some(shipped_hash);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let offered = loop {
+        let answer = server.device().check_for_update(&query).await.expect("check");
+        if answer.download_url != v1.blob_url {
+            break answer;
+        }
+        assert!(Instant::now() < deadline, "no diff from the binary's bundle within 30 s");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(offered.package_size < v1.size);
+
+    let mut phone = phone;
+    let launch = phone.start_up(&server.device(), &accept_all()).await.expect("launch");
+    assert!(launch.applied_diff, "{launch:?}");
+    assert_eq!(launch.downloaded_bytes, offered.package_size);
+    phone.start_up(&server.device(), &accept_all()).await.expect("launch");
+    let now = phone.running.as_ref().expect("installed");
+    assert_eq!(now.package_hash, v1.package_hash);
+    assert_eq!(*now.files, folder_of(&files));
+
+    let bad =
+        otadeck::api::management::NewBinary { bundle_manifest: Some(vec!["CodePush/a.js:not-a-digest".into()]), ..new };
+    let refused = admin.register_binary("Binary", &bad).await.expect_err("a bad manifest line");
+    assert!(refused.to_string().contains("bundleManifest"), "{refused}");
+}

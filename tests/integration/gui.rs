@@ -306,6 +306,7 @@ fn a_mendix_push_is_stopped_by_the_model_preflight_and_the_dialog_lists_the_find
             build_number: None,
             fingerprint: Some(json!({})),
             mendix_model: Some(original()),
+            bundle_manifest: None,
         };
         admin.register_binary(app, &binary).await.expect("binary");
     });
@@ -622,6 +623,7 @@ fn the_rollback_dialog_shows_what_each_store_build_gets_now_and_after() {
             build_number: Some(42),
             fingerprint: Some(json!({})),
             mendix_model: None,
+            bundle_manifest: None,
         };
         gui.server().admin().register_binary("Shop-Android", &binary).await.expect("binary");
     });

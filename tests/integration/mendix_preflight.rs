@@ -284,10 +284,27 @@ async fn push_update_compares_the_model_with_store_builds_and_the_current_releas
     // The store build is registered with its model: the same model pushes without the checklist.
     let project = unchanged.path().to_string_lossy().into_owned();
     let envs = [("OTADECK_SERVER", server.url.as_str()), ("OTADECK_ACCESS_KEY", ADMIN_KEY)];
-    let register = ["binary", "register", "--project", &project, "--platform", "android", "--app-version", "1.0.0"];
+    // With the bundle the store build ships, so that its devices get diff packages.
+    let shipped =
+        crate::support::code_push_folder(&work.path().join("shipped"), &[("index.android.bundle", js.as_bytes())]);
+    let shipped_text = shipped.to_string_lossy().into_owned();
+    let register = [
+        "binary",
+        "register",
+        "--project",
+        &project,
+        "--platform",
+        "android",
+        "--app-version",
+        "1.0.0",
+        "--bundle",
+        &shipped_text,
+    ];
     let (code, stdout, stderr) = run_otadeck(&register, &envs).await;
     assert_eq!(code, 0, "{stderr}");
     assert!(stdout.contains("Mendix model with 79 entities, 31 synchronised offline"), "{stdout}");
+    let shipped_hash = otadeck::bundle::package::folder_hash(&shipped).expect("hash");
+    assert!(stdout.contains(&format!("bundle of 1 file with package hash {shipped_hash}")), "{stdout}");
     let (code, _, stderr) = push(&server, unchanged.path(), &bundle, &[]).await;
     assert_eq!(code, 0, "{stderr}");
     let stored = admin.current_release_model(android, "Production").await.expect("model").expect("stored");

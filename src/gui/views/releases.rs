@@ -405,6 +405,7 @@ mod tests {
             build_number: build,
             fingerprint: serde_json::json!({}),
             mendix_model: None,
+            bundle_hash: None,
             registered_by: "a@b".into(),
             created_time: 0,
         };

@@ -23,7 +23,8 @@ pub async fn list(
     Ok(ok(&BinariesEnvelope { binaries }))
 }
 
-/// `POST /apps/{app}/binaries`: records a store build's native fingerprint.
+/// `POST /apps/{app}/binaries`: records a store build's native fingerprint (and, if given, the
+/// manifest of the bundle it ships).
 pub async fn register(
     State(state): State<ServerState>,
     Caller(caller): Caller,
@@ -43,5 +44,9 @@ pub async fn register(
         Ok(((access.name.clone(), binary), Some(change)))
     })
     .await?;
+    if binary.bundle_hash.is_some() {
+        // The deployments' latest releases now also get a diff from this binary's bundle.
+        state.diff_wake.notify_one();
+    }
     Ok(created(&format!("/apps/{}/binaries", segment(&app_name)), &BinaryEnvelope { binary }))
 }

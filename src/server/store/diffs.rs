@@ -8,8 +8,9 @@
 use std::collections::HashMap;
 
 use super::db::{Db, params};
-use super::{StoreResult, releases};
-use crate::domain::diff;
+use super::{StoreResult, binaries, releases};
+use crate::domain::package::ManifestEntry;
+use crate::domain::{TargetRange, diff};
 
 /// One diff package of a release.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -25,8 +26,17 @@ pub struct DiffRow {
 pub struct PendingRelease {
     pub release_id: i64,
     pub blob_sha256: String,
-    /// Each earlier package to diff from that has no diff yet: (package hash, its blob).
-    pub bases: Vec<(String, String)>,
+    /// Each package a device may run that has no diff yet: (package hash, where its files are known).
+    pub bases: Vec<(String, DiffBase)>,
+}
+
+/// Where the manifest of a package to diff from comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DiffBase {
+    /// An earlier release's zip, by blob.
+    Blob(String),
+    /// The bundle a registered binary ships, by its registered manifest.
+    Manifest(Vec<ManifestEntry>),
 }
 
 /// Releases waiting for their diffs, newest first (at most `limit`).
@@ -48,15 +58,27 @@ pub fn pending(connection: &Db, limit: usize) -> StoreResult<Vec<PendingRelease>
             params![release_id],
             |row| row.get(0),
         )?;
-        let bases = diff::bases(&releases::rules_of(&history)?, index)
+        let release = &history[index];
+        let mut bases: Vec<(String, DiffBase)> = diff::bases(&releases::rules_of(&history)?, index)
             .into_iter()
-            .filter(|hash| !built.contains(hash))
             .filter_map(|hash| {
                 let blob = history.iter().find(|r| r.package_hash == hash)?.blob_sha256.clone();
-                Some((hash, blob))
+                Some((hash, DiffBase::Blob(blob)))
             })
             .collect();
-        found.push(PendingRelease { release_id, blob_sha256: history[index].blob_sha256.clone(), bases });
+        // Devices on a store build whose bundle is registered name that bundle's hash.
+        let app_id: i64 =
+            connection
+                .query_one("SELECT app_id FROM deployments WHERE id = ?1", params![deployment_id], |row| row.get(0))?;
+        if let Ok(target) = TargetRange::parse(&release.app_version) {
+            for (hash, entries) in binaries::bundles_for(connection, app_id, &target)? {
+                if hash != release.package_hash && !bases.iter().any(|(known, _)| *known == hash) {
+                    bases.push((hash, DiffBase::Manifest(entries)));
+                }
+            }
+        }
+        bases.retain(|(hash, _)| !built.contains(hash));
+        found.push(PendingRelease { release_id, blob_sha256: release.blob_sha256.clone(), bases });
     }
     Ok(found)
 }

@@ -10,3 +10,7 @@ CREATE TABLE release_diffs (
     PRIMARY KEY (release_id, from_package_hash)
 );
 CREATE INDEX release_diffs_blob ON release_diffs (blob_sha256);
+-- The bundle a store build ships, as manifest lines (JSON list of "path:sha256"), and its package
+-- hash: releases get diffs from it too.
+ALTER TABLE binaries ADD COLUMN bundle_manifest TEXT;
+ALTER TABLE binaries ADD COLUMN bundle_hash TEXT;
