@@ -198,6 +198,22 @@ pub struct Package {
     /// otadeck extension: when the rollout last changed (ms), for the rollout schedule.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rollout_changed_time: Option<i64>,
+    /// otadeck extension, in deployment history: the diff packages devices on earlier packages
+    /// download instead of the whole package.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub diff_packages: Vec<DiffPackage>,
+}
+
+/// One diff package of a release (otadeck extension).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DiffPackage {
+    /// The package a device must run for this diff to apply.
+    pub from_package_hash: String,
+    /// What that package is: a label of the deployment (`v3`), a store build (`binary 1.4.0`), or
+    /// empty when no longer known.
+    pub from: String,
+    pub size: u64,
 }
 
 /// `packageInfo` of a release upload, patch or promote. `null` means "not provided".

@@ -285,6 +285,12 @@ pub async fn run_simulate(args: super::SimulateArgs) -> Result<(), CliError> {
         return Ok(());
     }
     println!("{} devices, {} launches, {} errors", summary.devices, summary.launches, summary.errors);
+    #[allow(clippy::cast_precision_loss)]
+    let megabytes = summary.downloaded_bytes as f64 / 1_000_000.0;
+    println!(
+        "downloaded {megabytes:.2} MB; {} diff packages applied, {} fell back to the full package",
+        summary.diffs_applied, summary.diff_fallbacks
+    );
     println!(
         "{:<8} {:>8} {:>10} {:>9} {:>11} {:>7}",
         "label", "offered", "downloaded", "installed", "rolled back", "active"

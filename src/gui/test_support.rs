@@ -23,5 +23,6 @@ pub fn package(label: &str, target: &str) -> Package {
         upload_time: 0,
         build_number: None,
         rollout_changed_time: None,
+        diff_packages: Vec::new(),
     }
 }

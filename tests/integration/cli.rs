@@ -508,7 +508,7 @@ async fn simulate_runs_a_fleet_and_reports_per_label() {
     let admin = server.admin();
     let (key, _) = crate::support::app_with_keys(&admin, "Sim").await;
     let dir = tempfile::tempdir().expect("dir");
-    admin
+    let released = admin
         .release(
             "Sim",
             "Staging",
@@ -538,6 +538,8 @@ async fn simulate_runs_a_fleet_and_reports_per_label() {
     let summary: Value = serde_json::from_str(stdout.trim()).expect("json");
     let v1 = &summary["labels"]["v1"];
     assert_eq!(v1["downloaded"], 300);
+    assert_eq!(summary["downloaded_bytes"], 300 * released.size, "every device downloaded the package once");
+    assert_eq!(summary["diffs_applied"], 0, "from the binary: full packages");
     let (installed, rolled_back) = (v1["installed"].as_u64().expect("n"), v1["rolled_back"].as_u64().expect("n"));
     assert_eq!(installed + rolled_back, 300);
     assert!((105..=195).contains(&rolled_back), "about half crash: {rolled_back}");

@@ -165,6 +165,7 @@ async fn every_shape_of_change_reaches_the_device_as_a_diff_that_verifies() {
         ),
     ];
     let mut hashes = vec![first.package_hash.clone()];
+    let mut last_diff_size = 0;
     for (number, (shape, change, changed, deleted)) in shapes.into_iter().enumerate() {
         change(&mut files);
         let label = format!("v{}", number + 2);
@@ -174,6 +175,7 @@ async fn every_shape_of_change_reaches_the_device_as_a_diff_that_verifies() {
         let running = phone.running.clone().expect("the phone runs a package");
         let offered = diff_offered(&server, &key, (&running.label, &running.package_hash), &released).await;
         assert!(offered.package_size < released.size, "{shape}: the diff is smaller than the package");
+        last_diff_size = offered.package_size;
 
         let diff = http.get(&offered.download_url).send().await.expect("download diff").bytes().await.expect("bytes");
         assert_eq!(diff.len() as u64, offered.package_size, "{shape}: the linked size is the diff's");
@@ -195,6 +197,11 @@ async fn every_shape_of_change_reaches_the_device_as_a_diff_that_verifies() {
 
     // A device on a package the server never diffed gets the full package.
     let latest = admin.history("Diffs", "Staging").await.expect("history").pop().expect("latest");
+    // The management API shows the diffs, newest base first (v1 shares nothing: no diff from it).
+    let from: Vec<&str> = latest.diff_packages.iter().map(|d| d.from.as_str()).collect();
+    assert_eq!(from, ["v5", "v4", "v3", "v2"]);
+    assert_eq!(latest.diff_packages[0].size, last_diff_size);
+    assert_eq!(latest.diff_packages[0].from_package_hash, hashes[4]);
     let unknown = "0".repeat(64);
     let answer = server.device().check_for_update(&query(&key, Some(("v0", &unknown)))).await.expect("check");
     assert_eq!((answer.download_url.as_str(), answer.package_size), (latest.blob_url.as_str(), latest.size));
@@ -330,6 +337,9 @@ async fn devices_on_a_store_build_with_a_registered_bundle_get_diffs_from_it() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     };
     assert!(offered.package_size < v1.size);
+    let history = admin.history("Binary", "Staging").await.expect("history");
+    let shown: Vec<(&str, u64)> = history[0].diff_packages.iter().map(|d| (d.from.as_str(), d.size)).collect();
+    assert_eq!(shown, [("binary 1.0.0", offered.package_size)]);
 
     let mut phone = phone;
     let launch = phone.start_up(&server.device(), &accept_all()).await.expect("launch");

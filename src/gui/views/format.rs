@@ -62,6 +62,14 @@ pub fn percent(part: i64, whole: i64) -> String {
     format!("{value:.1}%")
 }
 
+/// A package size: `12 KB`, `3.4 MB`.
+#[must_use]
+pub fn size_text(bytes: u64) -> String {
+    #[allow(clippy::cast_precision_loss)]
+    let kb = bytes as f64 / 1024.0;
+    if kb < 1024.0 { format!("{kb:.0} KB") } else { format!("{:.1} MB", kb / 1024.0) }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

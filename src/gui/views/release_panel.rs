@@ -5,7 +5,7 @@
 //! to it, in local time.
 
 use super::audit_text;
-use super::format::{count, local_time, now_ms, percent, relative};
+use super::format::{count, local_time, now_ms, percent, relative, size_text};
 use super::{Confirm, ViewContext, ViewInputs};
 use crate::api::management::{AuditEntry, MetricCounts, Package, PackageInfo, ReleaseEvent, RolloutPolicy};
 use crate::gui::command::Command;
@@ -215,6 +215,29 @@ fn header(ui: &mut egui::Ui, package: &Package, status: &ReleaseStatus, now: i64
     ));
     ui.label(format!("Package hash {}", package.package_hash.get(..16).unwrap_or(&package.package_hash)))
         .on_hover_text(&package.package_hash);
+    ui.label(download_line(package))
+        .on_hover_text("Devices running one of these packages download only what changed; the others download it all.");
+}
+
+/// What devices download for a release: the whole package, and the diff packages it has.
+fn download_line(package: &Package) -> String {
+    const SHOWN: usize = 3;
+    let whole = format!("Download {}", size_text(package.size));
+    if package.diff_packages.is_empty() {
+        return format!("{whole} · no diff packages");
+    }
+    let diffs: Vec<String> = package
+        .diff_packages
+        .iter()
+        .take(SHOWN)
+        .map(|d| {
+            let from = if d.from.is_empty() { "an earlier package" } else { d.from.as_str() };
+            format!("{from} {}", size_text(d.size))
+        })
+        .collect();
+    let more = package.diff_packages.len().saturating_sub(SHOWN);
+    let more = if more > 0 { format!(" and {more} more") } else { String::new() };
+    format!("{whole} · diffs from {}{more}", diffs.join(", "))
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -543,6 +566,23 @@ mod tests {
 
     fn active(n: i64) -> MetricCounts {
         MetricCounts { active: n, ..MetricCounts::default() }
+    }
+
+    #[test]
+    fn the_download_line_names_the_diffs_and_their_sizes() {
+        let mut release = package("v5", "1.0.0", None);
+        release.size = 24 * 1024 * 1024;
+        assert_eq!(download_line(&release), "Download 24.0 MB · no diff packages");
+        let diff = |from: &str, kb: u64| crate::api::management::DiffPackage {
+            from_package_hash: String::new(),
+            from: from.into(),
+            size: kb * 1024,
+        };
+        release.diff_packages = vec![diff("v4", 900), diff("v3", 1200), diff("binary 1.0.0", 2048), diff("", 10)];
+        assert_eq!(
+            download_line(&release),
+            "Download 24.0 MB · diffs from v4 900 KB, v3 1.2 MB, binary 1.0.0 2.0 MB and 1 more"
+        );
     }
 
     #[test]

@@ -4,6 +4,7 @@
 
 use egui_extras::{Column, TableBuilder};
 
+use super::format::size_text;
 use super::{ViewContext, ViewInputs};
 use crate::api::management::{MetricCounts, Package, ReleaseMethod};
 use crate::gui::command::Command;
@@ -81,12 +82,6 @@ fn method_text(package: &Package) -> String {
         ),
         ReleaseMethod::Rollback => format!("rollback to {}", package.original_label.as_deref().unwrap_or("?")),
     }
-}
-
-fn size_text(bytes: u64) -> String {
-    #[allow(clippy::cast_precision_loss)]
-    let kb = bytes as f64 / 1024.0;
-    if kb < 1024.0 { format!("{kb:.0} KB") } else { format!("{:.1} MB", kb / 1024.0) }
 }
 
 /// Draws the centre panel: the first-start page on an empty server, else the release table.

@@ -149,7 +149,15 @@ pub async fn history(
     let history = on_app(&state, caller, app, move |c, _, access| {
         let row = apps::find_deployment(c, access, &name)?;
         let history = releases::history(c, row.id)?;
-        Ok(history.into_iter().map(|r| r.to_package(view.blob_url(&r.blob_sha256))).collect())
+        let mut diffs = crate::server::store::diffs::described(c, row.id, &history)?;
+        Ok(history
+            .iter()
+            .map(|r| {
+                let mut package = r.to_package(view.blob_url(&r.blob_sha256));
+                package.diff_packages = diffs.remove(&r.label_number).unwrap_or_default();
+                package
+            })
+            .collect())
     })
     .await?;
     Ok(ok(&HistoryEnvelope { history }))

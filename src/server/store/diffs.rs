@@ -9,6 +9,7 @@ use std::collections::HashMap;
 
 use super::db::{Db, params};
 use super::{StoreResult, binaries, releases};
+use crate::api::management::DiffPackage;
 use crate::domain::package::ManifestEntry;
 use crate::domain::{TargetRange, diff};
 
@@ -141,4 +142,46 @@ pub fn copy(tx: &Db, deployment_id: i64, from_label: u64, to_label: u64) -> Stor
         params![deployment_id, from_label, to_label],
     )?;
     Ok(())
+}
+
+/// The diff packages of each release of a deployment as the management API shows them, by label
+/// number, newest base first; each names the label (or store build) it applies to.
+///
+/// # Errors
+/// Database errors.
+pub fn described(
+    connection: &Db,
+    deployment_id: i64,
+    history: &[releases::StoredRelease],
+) -> StoreResult<HashMap<u64, Vec<DiffPackage>>> {
+    let binaries: Vec<(String, String)> = connection.query_map(
+        "SELECT b.bundle_hash, b.app_version FROM binaries b JOIN deployments d ON d.app_id = b.app_id
+         WHERE d.id = ?1 AND b.bundle_hash IS NOT NULL ORDER BY b.id",
+        params![deployment_id],
+        |row| Ok((row.get(0)?, row.get(1)?)),
+    )?;
+    let name_of = |hash: &str| {
+        let release = history.iter().rev().find(|r| r.package_hash == hash).map(releases::StoredRelease::label);
+        let binary =
+            || binaries.iter().find(|(known, _)| known == hash).map(|(_, version)| format!("binary {version}"));
+        release.or_else(binary).unwrap_or_default()
+    };
+    Ok(of_deployment(connection, deployment_id)?
+        .into_iter()
+        .map(|(label, mut diffs)| {
+            // Newest base first; store builds' bundles last.
+            diffs.sort_by_key(|d| {
+                std::cmp::Reverse(history.iter().rposition(|r| r.package_hash == d.from_package_hash))
+            });
+            let described = diffs
+                .into_iter()
+                .map(|d| DiffPackage {
+                    from: name_of(&d.from_package_hash),
+                    from_package_hash: d.from_package_hash,
+                    size: d.size,
+                })
+                .collect();
+            (label, described)
+        })
+        .collect())
 }

@@ -112,6 +112,7 @@ impl StoredRelease {
             upload_time: self.upload_time,
             build_number: self.build_number.clone(),
             rollout_changed_time: Some(self.rollout_changed_time.unwrap_or(self.upload_time)),
+            diff_packages: Vec::new(),
         }
     }
 }
