@@ -7,13 +7,15 @@
 //!
 //! Run: `cargo bench --bench diff`.
 
+#[path = "common/server.rs"]
+mod server;
+
 use std::path::Path;
 use std::time::{Duration, Instant};
 
 use otadeck::api::acquisition::UpdateCheckQuery;
 use otadeck::api::management::{Package, PackageInfo};
 use otadeck::client::{Behavior, DeviceClient, ManagementClient, PackageUpload};
-use otadeck::server::{ServerConfig, ServerState, serve};
 use otadeck::sim::{FleetConfig, devices, run};
 
 const ADMIN_KEY: &str = "diff-bench-admin-key-01";
@@ -135,20 +137,7 @@ fn megabytes(bytes: u64) -> String {
 fn main() {
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
     let dir = tempfile::tempdir().expect("temp dir");
-    let url = runtime.block_on(async {
-        let mut config = ServerConfig::new(dir.path().join("data"));
-        config.admin_key = Some(ADMIN_KEY.to_owned());
-        config.limits.downloads_per_second = 100_000_000;
-        config.limits.download_burst = 100_000_000;
-        config.limits.reports_per_second = 100_000_000;
-        config.limits.report_burst = 100_000_000;
-        config.limits.per_address_connections = 4_096;
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
-        let address = listener.local_addr().expect("addr");
-        let opened = ServerState::open(&config, address).await.expect("open");
-        tokio::spawn(async move { serve(listener, opened.state, std::future::pending()).await.expect("server") });
-        format!("http://{address}")
-    });
+    let url = runtime.block_on(server::start(dir.path().join("data"), ADMIN_KEY));
     let admin = ManagementClient::new(&url, ADMIN_KEY).expect("client");
     let device = DeviceClient::new(&url).expect("device client");
 

@@ -4,6 +4,8 @@
 //! Run: `cargo bench --bench download` (needs `wrk` and `nginx` from apt). Prints a table for
 //! BENCHMARKS.md. The servers and wrk share the machine's cores.
 
+#[path = "common/server.rs"]
+mod server;
 #[path = "common/wrk.rs"]
 mod wrk;
 
@@ -13,7 +15,6 @@ use std::time::{Duration, Instant};
 
 use otadeck::api::management::PackageInfo;
 use otadeck::client::{ManagementClient, PackageUpload};
-use otadeck::server::{ServerConfig, ServerState, serve};
 
 const ADMIN_KEY: &str = "bench-admin-key-0123456789";
 
@@ -83,15 +84,7 @@ fn main() {
     let dir = tempfile::tempdir().expect("temp dir");
     let data = dir.path().join("data");
     let (otadeck_url, blobs) = runtime.block_on(async {
-        let mut config = ServerConfig::new(data.clone());
-        config.admin_key = Some(ADMIN_KEY.to_owned());
-        config.limits.downloads_per_second = 10_000_000;
-        config.limits.download_burst = 10_000_000;
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
-        let address = listener.local_addr().expect("addr");
-        let opened = ServerState::open(&config, address).await.expect("open");
-        tokio::spawn(async move { serve(listener, opened.state, std::future::pending()).await.expect("server") });
-        let url = format!("http://{address}");
+        let url = server::start(data.clone(), ADMIN_KEY).await;
         let admin = ManagementClient::new(&url, ADMIN_KEY).expect("client");
         admin.create_app("Bench").await.expect("app");
         let mut blobs = Vec::new();

@@ -6,6 +6,8 @@
 
 #[path = "common/seed.rs"]
 mod seed;
+#[path = "common/server.rs"]
+mod server;
 #[path = "common/wrk.rs"]
 mod wrk;
 
@@ -15,7 +17,6 @@ use std::process::Command;
 use std::time::Instant;
 
 use otadeck::domain::package::{ManifestEntry, hash_reader, manifest_hash};
-use otadeck::server::{ServerConfig, ServerState, serve};
 
 const DURATION: &str = "10s";
 
@@ -93,16 +94,7 @@ fn start_servers(runtime: &tokio::runtime::Runtime, dir: &Path) -> (String, Stri
         let app = axum::Router::new().route("/", axum::routing::get(move || std::future::ready(body.clone())));
         tokio::spawn(async move { axum::serve(listener, app).await.expect("trivial server") });
 
-        let mut config = ServerConfig::new(dir.join("data"));
-        config.admin_key = Some(seed::ADMIN_KEY.to_owned());
-        // wrk comes from one address: lift the per-address limits.
-        config.limits.reports_per_second = 100_000_000;
-        config.limits.report_burst = 100_000_000;
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
-        let address = listener.local_addr().expect("addr");
-        let opened = ServerState::open(&config, address).await.expect("open");
-        tokio::spawn(async move { serve(listener, opened.state, std::future::pending()).await.expect("server") });
-        let url = format!("http://{address}");
+        let url = server::start(dir.join("data"), seed::ADMIN_KEY).await;
         let key = seed::seed(&url, dir).await;
         (trivial_url, url, key)
     })

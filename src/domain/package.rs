@@ -90,6 +90,12 @@ pub fn manifest_hash(entries: &[ManifestEntry]) -> String {
     sha256_hex(json.as_bytes())
 }
 
+/// Whether `text` is a lowercase hex SHA-256 digest (64 characters of `0-9a-f`).
+#[must_use]
+pub fn is_sha256_hex(text: &str) -> bool {
+    text.len() == 64 && text.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+}
+
 /// Whether the first bytes of an upload are a zip signature.
 #[must_use]
 pub fn looks_like_zip(head: &[u8]) -> bool {

@@ -62,8 +62,9 @@ pub async fn build_pending(state: &ServerState) -> Result<usize, DiffError> {
             return Ok(done);
         }
         for release in pending {
-            let rows = build_release(state, &release).await?;
-            let (id, count) = (release.release_id, rows.len());
+            let id = release.release_id;
+            let rows = build_release(state, release).await?;
+            let count = rows.len();
             state.store.run(move |c| store::diffs::record(c, id, &rows)).await?;
             state.cache.invalidate();
             tracing::info!(release_id = id, diffs = count, "diff packages built");
@@ -73,7 +74,7 @@ pub async fn build_pending(state: &ServerState) -> Result<usize, DiffError> {
 }
 
 /// The diffs of one release, committed as blobs (not yet recorded).
-async fn build_release(state: &ServerState, release: &PendingRelease) -> Result<Vec<DiffRow>, DiffError> {
+async fn build_release(state: &ServerState, release: PendingRelease) -> Result<Vec<DiffRow>, DiffError> {
     if release.bases.is_empty() {
         return Ok(Vec::new());
     }
@@ -82,14 +83,14 @@ async fn build_release(state: &ServerState, release: &PendingRelease) -> Result<
         return Ok(Vec::new());
     };
     let mut bases = Vec::with_capacity(release.bases.len());
-    for (package_hash, base) in &release.bases {
+    for (package_hash, base) in release.bases {
         match base {
             DiffBase::Blob(blob) => {
-                if let Some(file) = state.blobs.local_file(blob).await? {
-                    bases.push((package_hash.clone(), Base::File(file)));
+                if let Some(file) = state.blobs.local_file(&blob).await? {
+                    bases.push((package_hash, Base::File(file)));
                 }
             }
-            DiffBase::Manifest(entries) => bases.push((package_hash.clone(), Base::Manifest(entries.clone()))),
+            DiffBase::Manifest(entries) => bases.push((package_hash, Base::Manifest(entries))),
         }
     }
     let (tmp, limits) = (state.blobs.tmp_dir().to_path_buf(), state.zip_limits);
@@ -153,12 +154,18 @@ fn write_diff<R: std::io::Read + std::io::Seek>(
     tmp: &Path,
     limits: ZipLimits,
 ) -> std::io::Result<Option<(TempFileGuard, String, u64)>> {
-    let old_manifest = match base {
-        Base::File(file) => manifest_of(&file.path, limits)?,
-        Base::Manifest(entries) => Some(entries.clone()),
+    let read;
+    let old_manifest: &[ManifestEntry] = match base {
+        Base::File(file) => match manifest_of(&file.path, limits)? {
+            Some(entries) => {
+                read = entries;
+                &read
+            }
+            None => return Ok(None),
+        },
+        Base::Manifest(entries) => entries,
     };
-    let Some(old_manifest) = old_manifest else { return Ok(None) };
-    let plan = diff::plan(&old_manifest, new_manifest);
+    let plan = diff::plan(old_manifest, new_manifest);
     if plan.changed.is_empty() && plan.deleted.is_empty() {
         return Ok(None);
     }

@@ -110,7 +110,7 @@ pub struct BlobStore {
 /// Whether `sha256` is a lowercase hex SHA-256 digest (and so safe as a file or object name).
 #[must_use]
 pub fn well_formed(sha256: &str) -> bool {
-    sha256.len() == 64 && sha256.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+    crate::domain::package::is_sha256_hex(sha256)
 }
 
 impl BlobStore {
@@ -239,7 +239,13 @@ impl BlobStore {
                 .filter(|path| path.is_file())
                 .map(|path| LocalBlob { path, _temp: None }));
         }
-        let Some(blob) = self.open_blob(sha256, None).await? else { return Ok(None) };
+        // Straight from the bucket: old packages read for diffs are not downloads, so they stay out
+        // of the download cache.
+        let blob = match &self.backend {
+            Backend::Folder(_) => None,
+            Backend::Bucket(bucket) => bucket.open_blob(sha256, None).await?,
+        };
+        let Some(blob) = blob else { return Ok(None) };
         let path = self.tmp.join(format!("blob-{:016x}", rand::random::<u64>()));
         let guard = TempFileGuard(path.clone());
         let mut file = tokio::fs::File::create(&path).await?;

@@ -6,7 +6,7 @@ use super::db::{Db, params};
 use super::apps::AppAccess;
 use super::{StoreError, StoreResult, now_ms};
 use crate::api::management::{Binary, NewBinary};
-use crate::domain::package::{ManifestEntry, manifest_hash};
+use crate::domain::package::{ManifestEntry, is_sha256_hex, manifest_hash};
 use crate::domain::{DeviceVersion, TargetRange};
 
 /// Registers (or replaces) a store build.
@@ -107,8 +107,7 @@ pub fn bundle_manifest(lines: &[String]) -> StoreResult<Vec<ManifestEntry>> {
         .iter()
         .map(|line| {
             let (path, sha256) = line.rsplit_once(':').unwrap_or_default();
-            let hex = sha256.len() == 64 && sha256.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
-            if path.is_empty() || !hex {
+            if path.is_empty() || !is_sha256_hex(sha256) {
                 return Err(StoreError::Invalid(format!(
                     "bundleManifest: \"{line}\" is not <path>:<lowercase hex sha256>"
                 )));
