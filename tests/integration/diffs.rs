@@ -355,3 +355,27 @@ async fn devices_on_a_store_build_with_a_registered_bundle_get_diffs_from_it() {
     let refused = admin.register_binary("Binary", &bad).await.expect_err("a bad manifest line");
     assert!(refused.to_string().contains("bundleManifest"), "{refused}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_release_with_nothing_to_diff_from_is_never_waiting_for_the_diff_builder() {
+    let server = TestServer::start().await;
+    let admin = server.admin();
+    let (key, _) = app_with_keys(&admin, "Fresh").await;
+    let dir = tempfile::tempdir().expect("dir");
+    let files: Files = vec![("index.android.bundle", noise(1, 30_000))];
+    let waiting = || server.state.store.run(|c| otadeck::server::store::diffs::pending(c, 10));
+
+    admin.release("Fresh", "Staging", &upload(zip_of(dir.path(), "v1", &files), info("^1.0.0"))).await.expect("v1");
+    assert_eq!(waiting().await.expect("pending"), vec![], "a first release has no earlier package");
+    // So the diff builder writes nothing for it and leaves the warm update-check cache alone.
+    assert!(server.device().check_for_update(&query(&key, None)).await.expect("check").is_available);
+    let warmed = server.state.cache.generation();
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    assert_eq!(server.state.cache.generation(), warmed);
+    assert!(server.state.cache.get(&key).is_some(), "the snapshot is still cached");
+
+    // A release for another store version range has nothing a device could run before it either.
+    let other = upload(zip_of(dir.path(), "v2", &files), info("^2.0.0"));
+    admin.release("Fresh", "Staging", &other).await.expect("v2 for 2.x");
+    assert_eq!(waiting().await.expect("pending"), vec![]);
+}

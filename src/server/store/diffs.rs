@@ -1,13 +1,15 @@
 //! Diff packages of releases (CodePush protocol §3.8): which releases still need theirs built, the
 //! diffs a deployment's update checks link, and copying them when a release is rolled back to.
 //!
-//! A new release is written with `diffs_built = 0` (see `releases::append`); the server's diff
-//! builder asks [`pending`] for the work, builds the zips off the request path and hands them to
-//! [`record`], which marks the release built in the same transaction. Rows never change after that.
+//! A new release that has something to diff from is written with `diffs_built = 0` (see
+//! `releases::append`, which marks the others built at once); the server's diff builder asks
+//! [`pending`] for the work, builds the zips off the request path and hands them to [`record`],
+//! which marks the release built in the same transaction. Rows never change after that.
 
 use std::collections::HashMap;
 
 use super::db::{Db, params};
+use super::releases::StoredRelease;
 use super::{StoreResult, binaries, releases};
 use crate::api::management::DiffPackage;
 use crate::domain::package::ManifestEntry;
@@ -60,28 +62,45 @@ pub fn pending(connection: &Db, limit: usize) -> StoreResult<Vec<PendingRelease>
             |row| row.get(0),
         )?;
         let release = &history[index];
-        let mut bases: Vec<(String, DiffBase)> = diff::bases(&releases::rules_of(&history)?, index)
-            .into_iter()
-            .filter_map(|hash| {
-                let blob = history.iter().find(|r| r.package_hash == hash)?.blob_sha256.clone();
-                Some((hash, DiffBase::Blob(blob)))
-            })
-            .collect();
-        // Devices on a store build whose bundle is registered name that bundle's hash.
-        let app_id: i64 =
-            connection
-                .query_one("SELECT app_id FROM deployments WHERE id = ?1", params![deployment_id], |row| row.get(0))?;
-        if let Ok(target) = TargetRange::parse(&release.app_version) {
-            for (hash, entries) in binaries::bundles_for(connection, app_id, &target)? {
-                if hash != release.package_hash && !bases.iter().any(|(known, _)| *known == hash) {
-                    bases.push((hash, DiffBase::Manifest(entries)));
-                }
-            }
-        }
+        let mut bases = bases_of(connection, deployment_id, &history, index)?;
         bases.retain(|(hash, _)| !built.contains(hash));
         found.push(PendingRelease { release_id, blob_sha256: release.blob_sha256.clone(), bases });
     }
     Ok(found)
+}
+
+/// The packages a device may run before release `index` of `history` that it could get a diff
+/// from: the newest earlier releases with an overlapping target range (`diff::bases`), then each
+/// registered store build's bundle the release targets.
+///
+/// # Errors
+/// Database errors.
+pub fn bases_of(
+    connection: &Db,
+    deployment_id: i64,
+    history: &[StoredRelease],
+    index: usize,
+) -> StoreResult<Vec<(String, DiffBase)>> {
+    let Some(release) = history.get(index) else { return Ok(Vec::new()) };
+    let mut bases: Vec<(String, DiffBase)> = diff::bases(&releases::rules_of(history)?, index)
+        .into_iter()
+        .filter_map(|hash| {
+            let blob = history.iter().find(|r| r.package_hash == hash)?.blob_sha256.clone();
+            Some((hash, DiffBase::Blob(blob)))
+        })
+        .collect();
+    // Devices on a store build whose bundle is registered name that bundle's hash.
+    let app_id: i64 =
+        connection
+            .query_one("SELECT app_id FROM deployments WHERE id = ?1", params![deployment_id], |row| row.get(0))?;
+    if let Ok(target) = TargetRange::parse(&release.app_version) {
+        for (hash, entries) in binaries::bundles_for(connection, app_id, &target)? {
+            if hash != release.package_hash && !bases.iter().any(|(known, _)| *known == hash) {
+                bases.push((hash, DiffBase::Manifest(entries)));
+            }
+        }
+    }
+    Ok(bases)
 }
 
 /// Stores the diffs built for a release and marks it built, in one transaction. A release deleted

@@ -6,7 +6,7 @@
 use super::db::{Db, Row, params};
 
 use super::apps::{AppAccess, DeploymentRow, find_deployment};
-use super::{StoreError, StoreResult, now_ms};
+use super::{StoreError, StoreResult, diffs, now_ms};
 use crate::api::management::{Package, PackageInfo, ReleaseMethod};
 use crate::domain::history::{self, NewReleaseKind};
 use crate::domain::{BuildRange, ReleaseRules, TargetRange, validate};
@@ -335,6 +335,14 @@ fn append(tx: &Db, deployment_id: i64, history: &[StoredRelease], new: NewReleas
         rollout_changed_time: None,
         mendix: new.mendix,
     };
+    // Mendix runtime OTA downloads whole bundles, and a release no device can run an earlier
+    // package of has nothing to diff from: either is built at once, so the diff builder does not
+    // write it again (and invalidate the update-check cache) for nothing.
+    let diffs_built = stored.mendix.is_some() || {
+        let mut with_new = history.to_vec();
+        with_new.push(stored.clone());
+        diffs::bases_of(tx, deployment_id, &with_new, history.len())?.is_empty()
+    };
     tx.execute(
         &format!("INSERT INTO releases (deployment_id, {RELEASE_COLUMNS}, diffs_built) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)"),
         params![
@@ -354,8 +362,7 @@ fn append(tx: &Db, deployment_id: i64, history: &[StoredRelease], new: NewReleas
             stored.original_deployment,
             stored.released_by,
             stored.upload_time,
-            // Mendix runtime OTA downloads whole bundles: no diffs to build.
-            stored.mendix.is_some(),
+            diffs_built,
         ],
     )?;
     if let Some(mendix) = &stored.mendix {
