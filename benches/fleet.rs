@@ -3,7 +3,7 @@
 //! against the real server binary on loopback (simulator and server share the machine's two
 //! cores). The release is at 30 % and its predecessor at 100 %, so every device downloads one of
 //! the two. Prints devices per second, p50/p99 check latency and the server's CPU time per 1,000
-//! devices (from /proc).
+//! devices and the simulator's (from /proc).
 //!
 //! Run: `cargo bench --bench fleet`.
 
@@ -77,6 +77,7 @@ fn main() {
     });
 
     let cpu_before = cpu_seconds(server.id());
+    let own_cpu_before = cpu_seconds(std::process::id());
     let started = Instant::now();
     let client = DeviceClient::new(&url).expect("device client");
     let latencies: Vec<Duration> = runtime.block_on(async {
@@ -121,6 +122,7 @@ fn main() {
     });
     let elapsed = started.elapsed();
     let cpu = cpu_seconds(server.id()) - cpu_before;
+    let own_cpu = cpu_seconds(std::process::id()) - own_cpu_before;
     let _ = server.kill();
     let _ = server.wait();
 
@@ -142,4 +144,5 @@ fn main() {
     println!("| devices per second | {:.0} |", devices / elapsed.as_secs_f64());
     println!("| update check latency p50 / p99 | {:.2} ms / {:.2} ms |", pick(0.5), pick(0.99));
     println!("| server CPU per 1,000 devices | {:.1} ms |", cpu * 1000.0 / (devices / 1000.0));
+    println!("| simulator (this process) CPU per 1,000 devices | {:.1} ms |", own_cpu * 1000.0 / (devices / 1000.0));
 }

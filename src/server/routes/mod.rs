@@ -18,9 +18,6 @@ use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
 
-use tower_http::request_id::{PropagateRequestIdLayer, SetRequestIdLayer};
-use tower_http::trace::TraceLayer;
-
 use super::{ServerState, observability};
 use crate::api::acquisition as paths;
 
@@ -87,18 +84,6 @@ pub fn router(state: ServerState) -> Router {
         .route("/apps/{app}/deployments/{deployment}/metrics/{label}/series", get(deployments::series))
         .fallback(|| async { super::ApiError::NotFound("No such route on this server.".into()) })
         .layer(DefaultBodyLimit::max(JSON_BODY_LIMIT))
-        .layer(axum::middleware::from_fn_with_state(state.clone(), observability::track))
-        .layer(
-            tower::ServiceBuilder::new()
-                .layer(SetRequestIdLayer::x_request_id(observability::SequentialRequestIds::default()))
-                .layer(
-                    TraceLayer::new_for_http()
-                        .make_span_with(observability::access_span)
-                        .on_request(())
-                        .on_response(observability::access_line)
-                        .on_failure(()),
-                )
-                .layer(PropagateRequestIdLayer::x_request_id()),
-        )
+        .layer(observability::ObserveLayer::new(state.metrics.clone()))
         .with_state(state)
 }

@@ -1,29 +1,30 @@
 //! What an operator sees of a running server: a request id on every request and answer
 //! (`x-request-id`), an access log line per request (target `otadeck::access`, never with the query
 //! string or any header, so no key reaches the log), Prometheus metrics at `/metrics`, and the
-//! `/health` (liveness) and `/ready` (database and blob store reachable) probes.
+//! `/health` (liveness) and `/ready` (database and blob store reachable) probes. The first three
+//! come from one layer, [`ObserveLayer`].
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+mod request_layer;
 
-use axum::extract::{MatchedPath, Request, State};
-use axum::http::{HeaderValue, StatusCode, header};
-use axum::middleware::Next;
+pub use request_layer::{Observe, ObserveLayer, Observed, SequentialRequestIds, X_REQUEST_ID};
+
+use std::time::Duration;
+
+use axum::extract::State;
+use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
-use tower_http::request_id::{MakeRequestId, RequestId};
 
 use super::ServerState;
 
 /// Labels of a request counter.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct RequestLabels {
-    pub method: String,
+    pub method: &'static str,
     pub route: String,
     pub status: u16,
 }
@@ -31,7 +32,7 @@ pub struct RequestLabels {
 /// Labels of the latency histogram.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct RouteLabels {
-    pub method: String,
+    pub method: &'static str,
     pub route: String,
 }
 
@@ -91,48 +92,28 @@ impl ServerMetrics {
         text
     }
 
-    fn record(&self, method: &str, route: String, status: u16, elapsed: Duration) {
-        // One allocation per label on the request path: the latency labels move into the counter's.
-        let labels = RouteLabels { method: method.to_owned(), route };
+    fn record(&self, method: &Method, route: String, status: u16, elapsed: Duration) {
+        // The route is the one allocation on the request path: the latency labels move into the
+        // counter's.
+        let labels = RouteLabels { method: method_label(method), route };
         self.latency.get_or_create(&labels).observe(elapsed.as_secs_f64());
         self.requests.get_or_create(&RequestLabels { method: labels.method, route: labels.route, status }).inc();
     }
 }
 
-/// Middleware: counts each request and its latency under its route template (never the raw path,
-/// which would make one series per app name or blob).
-pub async fn track(State(state): State<ServerState>, request: Request, next: Next) -> Response {
-    let started = Instant::now();
-    let route = request.extensions().get::<MatchedPath>().map_or("unmatched", MatchedPath::as_str).to_owned();
-    let method = request.method().clone();
-    let response = next.run(request).await;
-    state.metrics.record(method.as_str(), route, response.status().as_u16(), started.elapsed());
-    response
-}
-
-/// Request ids `<process prefix>-<sequence>`: unique per process run, cheap, and sortable.
-#[derive(Clone)]
-pub struct SequentialRequestIds {
-    prefix: u32,
-    next: Arc<AtomicU64>,
-}
-
-impl Default for SequentialRequestIds {
-    fn default() -> Self {
-        Self { prefix: rand::random(), next: Arc::new(AtomicU64::new(1)) }
-    }
-}
-
-impl MakeRequestId for SequentialRequestIds {
-    fn make_request_id<B>(&mut self, _request: &axum::http::Request<B>) -> Option<RequestId> {
-        let sequence = self.next.fetch_add(1, Ordering::Relaxed);
-        HeaderValue::from_str(&format!("{:08x}-{sequence}", self.prefix)).ok().map(RequestId::new)
-    }
+/// A method as a metrics label; methods the routes do not name count as `OTHER` (one series, not
+/// one per made-up method).
+fn method_label(method: &Method) -> &'static str {
+    [Method::GET, Method::HEAD, Method::POST, Method::PUT, Method::PATCH, Method::DELETE, Method::OPTIONS]
+        .iter()
+        .zip(["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"])
+        .find_map(|(known, label)| (known == method).then_some(label))
+        .unwrap_or("OTHER")
 }
 
 /// The access-log span of a request: id, method and path (no query string: it carries device keys).
-pub fn access_span<B>(request: &axum::http::Request<B>) -> tracing::Span {
-    let id = request.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("-");
+fn access_span<B>(request: &axum::http::Request<B>, id: &HeaderValue) -> tracing::Span {
+    let id = id.to_str().unwrap_or("-");
     let path = loggable_path(request.uri().path());
     tracing::info_span!(target: "otadeck::access", "request", id = %id, method = %request.method(), path = %path)
 }
@@ -143,9 +124,9 @@ fn loggable_path(path: &str) -> &str {
     if path.starts_with("/accessKeys/") { "/accessKeys/(name hidden)" } else { path }
 }
 
-/// The access-log line written when a response head is sent.
-pub fn access_line(response: &axum::http::Response<axum::body::Body>, latency: Duration, _span: &tracing::Span) {
-    tracing::info!(target: "otadeck::access", status = response.status().as_u16(), latency_ms = latency.as_secs_f64() * 1000.0, "served");
+/// The access-log line written when a response head is ready (inside the request's span).
+fn access_line(status: StatusCode, latency: Duration) {
+    tracing::info!(target: "otadeck::access", status = status.as_u16(), latency_ms = latency.as_secs_f64() * 1000.0, "served");
 }
 
 /// `GET /metrics`.
@@ -182,7 +163,15 @@ pub async fn ready(State(state): State<ServerState>) -> Response {
 
 #[cfg(test)]
 mod tests {
-    use super::loggable_path;
+    use super::{Method, loggable_path, method_label};
+
+    #[test]
+    fn methods_become_a_bounded_set_of_labels() {
+        assert_eq!(method_label(&Method::GET), "GET");
+        assert_eq!(method_label(&Method::DELETE), "DELETE");
+        let made_up = Method::from_bytes(b"BREW").expect("extension method");
+        assert_eq!(method_label(&made_up), "OTHER");
+    }
 
     #[test]
     fn access_key_names_in_paths_stay_out_of_the_access_log() {
