@@ -100,14 +100,23 @@ fn main() {
         let otadeck_url = server::start(dir.path().join("data"), seed::ADMIN_KEY).await;
         let key = seed::seed(&otadeck_url, dir.path()).await;
         let script = wrk::check_script(dir.path(), &key, "client");
-        let state = ServerState::open(&ServerConfig::new(dir.path().join("layers")), "127.0.0.1:0".parse().expect("addr"))
-            .await
-            .expect("state")
-            .state;
+        let state =
+            ServerState::open(&ServerConfig::new(dir.path().join("layers")), "127.0.0.1:0".parse().expect("addr"))
+                .await
+                .expect("state")
+                .state;
         let rows: Vec<(&str, String, bool)> = vec![
             ("trivial: axum::serve, fixed 400-byte body", axum_serve(fixed_body()).await, false),
-            ("axum-server as otadeck's listener (gate, timeouts, connect info)", axum_server(fixed_body()).await, false),
-            ("… + request id, access log and metrics (ObserveLayer)", axum_server(observed(fixed_body(), &state)).await, false),
+            (
+                "axum-server as otadeck's listener (gate, timeouts, connect info)",
+                axum_server(fixed_body()).await,
+                false,
+            ),
+            (
+                "… + request id, access log and metrics (ObserveLayer)",
+                axum_server(observed(fixed_body(), &state)).await,
+                false,
+            ),
             ("otadeck: GET /health, the real router", format!("{otadeck_url}/health"), false),
             ("otadeck: update check, the real router", otadeck_url.clone(), true),
         ];

@@ -359,6 +359,19 @@ impl Db {
         self.query_opt(sql, params, map)?.ok_or_else(|| StoreError::Decode(format!("no row from: {sql}")))
     }
 
+    /// Runs one transaction-control statement (`BEGIN`, `COMMIT`, `SAVEPOINT s1`, …). On SQLite it
+    /// is prepared once and cached: a batch of status reports opens and releases a savepoint per
+    /// report, and parsing those again each time was a tenth of the report path.
+    fn control(&self, sql: &str) -> StoreResult<()> {
+        match &self.backend {
+            Backend::Sqlite(connection) => {
+                connection.prepare_cached(sql)?.execute([])?;
+                Ok(())
+            }
+            Backend::Postgres(_) => self.batch(sql),
+        }
+    }
+
     /// Runs several statements without placeholders (migrations).
     ///
     /// # Errors
@@ -407,11 +420,11 @@ impl Db {
                 format!("ROLLBACK TO SAVEPOINT s{depth}; RELEASE SAVEPOINT s{depth}"),
             )
         };
-        self.batch(&begin)?;
+        self.control(&begin)?;
         self.depth.set(depth + 1);
         let result = work(self);
         let finished = match result {
-            Ok(value) => self.batch(&commit).map(|()| value),
+            Ok(value) => self.control(&commit).map(|()| value),
             Err(error) => Err(error),
         };
         if finished.is_err() {

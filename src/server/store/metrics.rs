@@ -48,15 +48,21 @@ pub struct DeployEvent<'a> {
     pub prefix: &'a str,
 }
 
-/// The label number of `label` if the deployment has that release.
-fn existing_label(connection: &Db, deployment_id: i64, label: &str) -> StoreResult<Option<u64>> {
-    let Ok(number) = crate::domain::validate::label(label) else { return Ok(None) };
-    let found: Option<u64> = connection.query_opt(
-        "SELECT label_number FROM releases WHERE deployment_id = ?1 AND label_number = ?2",
-        params![deployment_id, number],
-        |row| row.get(0),
-    )?;
-    Ok(found)
+/// The deployment a report names and, when it names a label, that label's number if the release
+/// exists (`Some(None)` when it does not): one query for both, since every report runs it.
+fn report_target(
+    connection: &Db,
+    deployment_key: &str,
+    label: Option<&str>,
+) -> StoreResult<Option<(i64, Option<u64>)>> {
+    let number = label.and_then(|label| crate::domain::validate::label(label).ok());
+    connection.query_opt(
+        "SELECT d.id, r.label_number FROM deployments d
+         LEFT JOIN releases r ON r.deployment_id = d.id AND r.label_number = ?2
+         WHERE d.key = ?1",
+        params![deployment_key, number],
+        |row| Ok((row.get(0)?, row.get(1)?)),
+    )
 }
 
 /// Records the receipt of a report; false if this device already sent the same one.
@@ -167,18 +173,14 @@ fn bump(connection: &Db, deployment_id: i64, subject: &str, column: &str, delta:
 /// # Errors
 /// SQLite errors.
 pub fn record_deploy(connection: &Db, event: &DeployEvent<'_>) -> StoreResult<ReportOutcome> {
-    let Some(deployment_id) = deployment_id_by_key(connection, event.deployment_key)? else {
+    let label = event.is_label.then_some(event.subject);
+    let Some((deployment_id, label_number)) = report_target(connection, event.deployment_key, label)? else {
         return Ok(ReportOutcome::UnknownDeployment);
     };
+    if event.is_label && label_number.is_none() {
+        return Ok(ReportOutcome::UnknownLabel);
+    }
     connection.one_at_a_time(super::db::Exclusive::Reports(deployment_id))?;
-    let label_number = if event.is_label {
-        match existing_label(connection, deployment_id, event.subject)? {
-            Some(number) => Some(number),
-            None => return Ok(ReportOutcome::UnknownLabel),
-        }
-    } else {
-        None
-    };
     let fingerprint = format!(
         "deploy\u{1f}{}\u{1f}{}\u{1f}{}\u{1f}{}",
         event.subject,
@@ -297,13 +299,13 @@ pub fn record_download(
     client_unique_id: Option<&str>,
     prefix: &str,
 ) -> StoreResult<ReportOutcome> {
-    let Some(deployment_id) = deployment_id_by_key(connection, deployment_key)? else {
+    let Some((deployment_id, label_number)) = report_target(connection, deployment_key, Some(label))? else {
         return Ok(ReportOutcome::UnknownDeployment);
     };
-    connection.one_at_a_time(super::db::Exclusive::Reports(deployment_id))?;
-    let Some(label_number) = existing_label(connection, deployment_id, label)? else {
+    let Some(label_number) = label_number else {
         return Ok(ReportOutcome::UnknownLabel);
     };
+    connection.one_at_a_time(super::db::Exclusive::Reports(deployment_id))?;
     let Some(client) = client_unique_id else {
         bump_unverified(connection, deployment_id, label, true)?;
         return Ok(ReportOutcome::Unverified);

@@ -122,6 +122,10 @@ type BatchJob = Box<dyn FnOnce(&Db) -> BatchFinish + Send>;
 /// The most units of work one batch commits together.
 const MAX_BATCH: usize = 512;
 
+/// Prepared statements kept per SQLite connection: more than the distinct statements the server
+/// runs, so none on the device paths is parsed twice.
+const SQLITE_STATEMENT_CACHE: usize = 512;
+
 impl Store {
     /// Opens (creating and migrating if needed) the SQLite database file.
     ///
@@ -134,6 +138,9 @@ impl Store {
         connection.pragma_update(None, "synchronous", "FULL")?;
         connection.pragma_update(None, "foreign_keys", "ON")?;
         connection.busy_timeout(std::time::Duration::from_secs(5))?;
+        // rusqlite keeps 16 prepared statements by default; a status report alone runs about ten
+        // distinct ones, so with update checks and downloads in between they were parsed again.
+        connection.set_prepared_statement_cache_capacity(SQLITE_STATEMENT_CACHE);
         let db = Db::sqlite(connection);
         migrate(&db)?;
         Ok(Self::with(vec![db], None))
