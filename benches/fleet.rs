@@ -7,6 +7,9 @@
 //!
 //! Run: `cargo bench --bench fleet`.
 
+#[path = "common/cpu.rs"]
+mod cpu;
+
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -18,14 +21,6 @@ use otadeck::client::{DeviceClient, ManagementClient, PackageUpload};
 const DEVICES: usize = 100_000;
 const CONCURRENCY: usize = 64;
 const ADMIN_KEY: &str = "fleet-bench-admin-key-1";
-
-/// utime + stime of a process, in seconds (Linux /proc).
-fn cpu_seconds(pid: u32) -> f64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    let fields: Vec<&str> = stat.rsplit(')').next().unwrap_or("").split_whitespace().collect();
-    let ticks: f64 = [11, 12].iter().filter_map(|&i| fields.get(i)?.parse::<f64>().ok()).sum();
-    ticks / 100.0
-}
 
 fn main() {
     let data = tempfile::tempdir().expect("data dir");
@@ -76,8 +71,8 @@ fn main() {
             .key
     });
 
-    let cpu_before = cpu_seconds(server.id());
-    let own_cpu_before = cpu_seconds(std::process::id());
+    let cpu_before = cpu::cpu_seconds(server.id());
+    let own_cpu_before = cpu::cpu_seconds(std::process::id());
     let started = Instant::now();
     let client = DeviceClient::new(&url).expect("device client");
     let latencies: Vec<Duration> = runtime.block_on(async {
@@ -121,8 +116,8 @@ fn main() {
             .await
     });
     let elapsed = started.elapsed();
-    let cpu = cpu_seconds(server.id()) - cpu_before;
-    let own_cpu = cpu_seconds(std::process::id()) - own_cpu_before;
+    let cpu = cpu::cpu_seconds(server.id()) - cpu_before;
+    let own_cpu = cpu::cpu_seconds(std::process::id()) - own_cpu_before;
     let _ = server.kill();
     let _ = server.wait();
 

@@ -5,6 +5,8 @@
 //!
 //! Run: `cargo bench --bench stack` (needs `wrk` from apt). Prints a table for BENCHMARKS.md.
 
+#[path = "common/cpu.rs"]
+mod cpu;
 #[path = "common/seed.rs"]
 mod seed;
 #[path = "common/server.rs"]
@@ -22,31 +24,19 @@ use otadeck::server::{ServerConfig, ServerState, limits, observability};
 const DURATION: &str = "5s";
 const ROUNDS: usize = 3;
 
-/// utime + stime of this process (which runs every server here), in seconds (Linux /proc).
-fn own_cpu_seconds() -> f64 {
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
-    let fields: Vec<&str> = stat.rsplit(')').next().unwrap_or("").split_whitespace().collect();
-    let ticks: f64 = [11, 12].iter().filter_map(|&i| fields.get(i)?.parse::<f64>().ok()).sum();
-    ticks / 100.0
-}
-
 /// Requests per second, and the servers' CPU time per request in µs (steal time on a shared
 /// machine moves the first a lot more than the second).
 fn measure(url: &str, script: Option<&std::path::Path>) -> (f64, f64) {
-    let cpu_before = own_cpu_seconds();
-    let rate = requests_per_second(url, script);
-    let cpu = own_cpu_seconds() - cpu_before;
-    let seconds: f64 = DURATION.trim_end_matches('s').parse().unwrap_or(f64::NAN);
-    (rate, cpu * 1e6 / (rate * seconds))
-}
-
-fn requests_per_second(url: &str, script: Option<&std::path::Path>) -> f64 {
     let mut args: Vec<std::ffi::OsString> = ["-t2", "-c64", "-d", DURATION].iter().map(Into::into).collect();
     if let Some(script) = script {
         args.extend(["-s".into(), script.as_os_str().to_owned()]);
     }
     args.push(url.into());
-    wrk::run(&args).field("Requests/sec:").parse().unwrap_or(f64::NAN)
+    let cpu_before = cpu::own_cpu_seconds();
+    let report = wrk::run(&args);
+    let cpu = cpu::own_cpu_seconds() - cpu_before;
+    let rate = report.field("Requests/sec:").parse().unwrap_or(f64::NAN);
+    (rate, cpu * 1e6 / report.requests().unwrap_or(f64::NAN))
 }
 
 fn fixed_body() -> Router {

@@ -4,6 +4,8 @@
 //!
 //! Run: `cargo bench --bench update_check` (needs `wrk` from apt). Prints a table for BENCHMARKS.md.
 
+#[path = "common/cpu.rs"]
+mod cpu;
 #[path = "common/seed.rs"]
 mod seed;
 #[path = "common/server.rs"]
@@ -22,6 +24,8 @@ const DURATION: &str = "10s";
 
 struct WrkResult {
     requests_per_second: f64,
+    /// CPU time of this process (every server here) per request, in µs.
+    cpu_us_per_request: f64,
     p50_ms: f64,
     p99_ms: f64,
     non_2xx: u64,
@@ -47,10 +51,14 @@ fn run_wrk(url: &str, script: Option<&Path>) -> WrkResult {
         args.extend([OsStr::new("-s"), script.as_os_str()]);
     }
     args.push(OsStr::new(url));
+    let cpu_before = cpu::own_cpu_seconds();
     let report = wrk::run(&args);
+    let cpu = cpu::own_cpu_seconds() - cpu_before;
+    let requests: f64 = report.requests().unwrap_or(f64::NAN);
     let field = |prefix: &str| report.field(prefix);
     WrkResult {
         requests_per_second: field("Requests/sec:").parse().unwrap_or(f64::NAN),
+        cpu_us_per_request: cpu * 1e6 / requests,
         p50_ms: parse_ms(&field("50%")),
         p99_ms: parse_ms(&field("99%")),
         non_2xx: field("Non-2xx or 3xx responses:").parse().unwrap_or(0),
@@ -105,8 +113,8 @@ fn main() {
         eprintln!("wrk is not installed: apt-get install wrk");
         std::process::exit(2);
     }
-    println!("| server threads | measurement | requests/s | p50 | p99 | non-2xx | ratio |");
-    println!("|---:|---|---:|---:|---:|---:|---:|");
+    println!("| server threads | measurement | requests/s | p50 | p99 | non-2xx | ratio | server CPU µs/request |");
+    println!("|---:|---|---:|---:|---:|---:|---:|---:|");
     for threads in [1, 2] {
         let runtime =
             tokio::runtime::Builder::new_multi_thread().worker_threads(threads).enable_all().build().expect("runtime");
@@ -125,12 +133,13 @@ fn main() {
         let reports = run_wrk(&otadeck_url, Some(&reports_script));
         let row = |name: &str, result: &WrkResult, base: &WrkResult| {
             println!(
-                "| {threads} | {name} | {:.0} | {:.2} ms | {:.2} ms | {} | {:.2} |",
+                "| {threads} | {name} | {:.0} | {:.2} ms | {:.2} ms | {} | {:.2} | {:.1} |",
                 result.requests_per_second,
                 result.p50_ms,
                 result.p99_ms,
                 result.non_2xx,
-                result.requests_per_second / base.requests_per_second
+                result.requests_per_second / base.requests_per_second,
+                result.cpu_us_per_request
             );
         };
         row("trivial fixed 400-byte response", &trivial, &trivial);

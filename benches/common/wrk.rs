@@ -18,6 +18,17 @@ impl Report {
     }
 }
 
+impl Report {
+    /// How many requests completed (`N requests in 10.00s, …`).
+    #[allow(dead_code)]
+    pub fn requests(&self) -> Option<f64> {
+        self.0.lines().find_map(|line| {
+            let (count, rest) = line.trim().split_once(' ')?;
+            rest.starts_with("requests in").then(|| count.parse().ok()).flatten()
+        })
+    }
+}
+
 /// Runs `wrk` with `args` and returns its report.
 pub fn run<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> Report {
     let output = Command::new("wrk").args(args).output().expect("wrk is installed (apt-get install wrk)");
