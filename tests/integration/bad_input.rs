@@ -265,3 +265,31 @@ async fn malformed_management_requests_are_4xx_with_messages() {
     }
     assert_eq!(admin.history("App", "Staging").await.expect("still serving").len(), 1);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn json_bodies_are_capped_but_release_uploads_are_not_held_to_that_cap() {
+    let server = TestServer::start().await;
+    app_with_keys(&server.admin(), "App").await;
+    let huge = json!({ "name": "x".repeat(300 * 1024) });
+    let response = server
+        .http()
+        .post(format!("{}/apps", server.url))
+        .bearer_auth(ADMIN_KEY)
+        .json(&huge)
+        .send()
+        .await
+        .expect("send");
+    let (status, text) = status_and_text(response).await;
+    assert_eq!(status, 413, "a 300 KB JSON body is over the 256 KiB cap: {text}");
+
+    // A 3 MB package: over the JSON cap and axum's 2 MB default, under the upload limit.
+    let bundle: Vec<u8> = (0..3_000_000_u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect();
+    let mut zip = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    let stored = zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Stored);
+    zip.start_file("CodePush/index.android.bundle", stored).expect("entry");
+    zip.write_all(&bundle).expect("write");
+    let bytes = zip.finish().expect("zip").into_inner();
+    assert!(bytes.len() > 2_900_000, "stored, not deflated: {}", bytes.len());
+    let (status, text) = raw_release(&server, Some(bytes), Some(r#"{"appVersion":"1.0.0"}"#)).await;
+    assert_eq!(status, 201, "{text}");
+}

@@ -7,23 +7,32 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+use super::JSON_BODY_LIMIT;
 use crate::server::ServerState;
 use crate::server::error::ApiError;
 use crate::server::store::apps::{AppAccess, resolve_app};
 use crate::server::store::audit::{self, Change};
 use crate::server::store::{AuthenticatedCaller, StoreResult};
 
-/// A JSON body parsed regardless of `Content-Type`, with a 400 text message on bad JSON.
-/// An empty body is read as `{}`.
+/// A JSON body parsed regardless of `Content-Type`, with a 400 text message on bad JSON (413 over
+/// the size limit). An empty body is read as `{}`.
 pub struct JsonBody<T>(pub T);
 
 impl<T: DeserializeOwned> FromRequest<ServerState> for JsonBody<T> {
     type Rejection = ApiError;
 
     async fn from_request(request: Request, state: &ServerState) -> Result<Self, Self::Rejection> {
-        let bytes = Bytes::from_request(request, state)
-            .await
-            .map_err(|e| ApiError::BadRequest(format!("Could not read the request body: {}", e.body_text())))?;
+        let bytes = Bytes::from_request(request, state).await.map_err(|e| {
+            let message = format!("Could not read the request body: {}", e.body_text());
+            if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError::PayloadTooLarge(format!(
+                    "{message} (JSON bodies are limited to {} KiB)",
+                    JSON_BODY_LIMIT / 1024
+                ))
+            } else {
+                ApiError::BadRequest(message)
+            }
+        })?;
         let bytes: &[u8] = if bytes.iter().all(u8::is_ascii_whitespace) { b"{}" } else { &bytes };
         serde_json::from_slice(bytes)
             .map(JsonBody)

@@ -25,7 +25,7 @@ use crate::api::acquisition as paths;
 pub const BLOB_PATH_PREFIX: &str = "/blobs/";
 
 /// JSON request bodies above this size are refused (descriptions are at most 10 000 chars).
-const JSON_BODY_LIMIT: usize = 256 * 1024;
+pub(crate) const JSON_BODY_LIMIT: usize = 256 * 1024;
 
 /// Builds the full router.
 pub fn router(state: ServerState) -> Router {
@@ -83,7 +83,11 @@ pub fn router(state: ServerState) -> Router {
         .route("/apps/{app}/deployments/{deployment}/events", get(deployments::events))
         .route("/apps/{app}/deployments/{deployment}/metrics/{label}/series", get(deployments::series))
         .fallback(|| async { super::ApiError::NotFound("No such route on this server.".into()) })
-        .layer(DefaultBodyLimit::max(JSON_BODY_LIMIT))
-        .layer(observability::ObserveLayer::new(state.metrics.clone()))
+        // One `layer` call: each wraps every route once more, a boxed clone per request.
+        .layer(
+            tower::ServiceBuilder::new()
+                .layer(observability::ObserveLayer::new(state.metrics.clone()))
+                .layer(DefaultBodyLimit::max(JSON_BODY_LIMIT)),
+        )
         .with_state(state)
 }
