@@ -4,7 +4,7 @@ use std::io::Write as _;
 
 use serde_json::json;
 
-use crate::support::{ADMIN_KEY, TestServer, app_with_keys, info, package, upload};
+use crate::support::{ADMIN_KEY, TestServer, app_with_keys, info, noise, package, upload};
 
 async fn status_and_text(response: reqwest::Response) -> (u16, String) {
     (response.status().as_u16(), response.text().await.expect("text"))
@@ -283,13 +283,8 @@ async fn json_bodies_are_capped_but_release_uploads_are_not_held_to_that_cap() {
     assert_eq!(status, 413, "a 300 KB JSON body is over the 256 KiB cap: {text}");
 
     // A 3 MB package: over the JSON cap and axum's 2 MB default, under the upload limit.
-    let bundle: Vec<u8> = (0..3_000_000_u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect();
-    let mut zip = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
-    let stored = zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Stored);
-    zip.start_file("CodePush/index.android.bundle", stored).expect("entry");
-    zip.write_all(&bundle).expect("write");
-    let bytes = zip.finish().expect("zip").into_inner();
-    assert!(bytes.len() > 2_900_000, "stored, not deflated: {}", bytes.len());
+    let bytes = raw_zip(&[("CodePush/index.android.bundle", &noise(7, 3_000_000))]);
+    assert!(bytes.len() > 2_900_000, "noise does not deflate: {}", bytes.len());
     let (status, text) = raw_release(&server, Some(bytes), Some(r#"{"appVersion":"1.0.0"}"#)).await;
     assert_eq!(status, 201, "{text}");
 }

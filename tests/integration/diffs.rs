@@ -12,7 +12,7 @@ use otadeck::api::acquisition::{UpdateCheckQuery, UpdateInfo};
 use otadeck::api::management::{Package, PackageInfo};
 use otadeck::client::{Behavior, DeviceProfile, VirtualDevice};
 
-use crate::support::{TestServer, app_with_keys, code_push_folder, info, upload, zip_folder};
+use crate::support::{TestServer, app_with_keys, code_push_folder, info, noise, upload, zip_folder};
 
 /// A package's files, as written into its zip under `CodePush/`.
 type Files = Vec<(&'static str, Vec<u8>)>;
@@ -31,19 +31,6 @@ fn zip_of(dir: &Path, name: &str, files: &Files) -> PathBuf {
 /// What a device should end up with: the files at their paths in the package.
 fn folder_of(files: &Files) -> BTreeMap<String, Bytes> {
     files.iter().map(|(path, bytes)| (format!("CodePush/{path}"), Bytes::from(bytes.clone()))).collect()
-}
-
-/// Incompressible bytes, so a package's size says what it carries.
-fn noise(seed: u8, length: usize) -> Vec<u8> {
-    let mut state = u64::from(seed).wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
-    (0..length)
-        .map(|_| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state.to_le_bytes()[0]
-        })
-        .collect()
 }
 
 fn query(key: &str, running: Option<(&str, &str)>) -> UpdateCheckQuery {

@@ -305,3 +305,16 @@ pub async fn run_otadeck(args: &[&str], envs: &[(&str, &str)]) -> (i32, String, 
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port()
 }
+
+/// Incompressible bytes, so a package's size says what it carries.
+pub fn noise(seed: u8, length: usize) -> Vec<u8> {
+    let mut state = u64::from(seed).wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
+    (0..length)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state.to_le_bytes()[0]
+        })
+        .collect()
+}
