@@ -12,7 +12,12 @@ pub const MISSING_CLIENT_ID: &str = "undefined";
 /// The JS-semantics string hash of the reference rollout selector.
 #[must_use]
 pub fn js_string_hash(text: &str) -> i64 {
-    text.encode_utf16().fold(0_i64, |hash, unit| {
+    js_hash_of_units(text.encode_utf16())
+}
+
+/// [`js_string_hash`] of a string given as its UTF-16 code units.
+fn js_hash_of_units(units: impl Iterator<Item = u16>) -> i64 {
+    units.fold(0_i64, |hash, unit| {
         // `hash << 5` in JS: ToInt32(hash), shift, result wrapped to int32.
         #[allow(clippy::cast_possible_truncation)]
         let shifted = i64::from((hash as i32).wrapping_shl(5));
@@ -24,7 +29,8 @@ pub fn js_string_hash(text: &str) -> i64 {
 #[must_use]
 pub fn bucket(client_unique_id: Option<&str>, release_label: &str) -> u8 {
     let client = client_unique_id.unwrap_or(MISSING_CLIENT_ID);
-    let hash = js_string_hash(&format!("{client}-{release_label}"));
+    // The hash of `{client}-{release_label}`, without building that string.
+    let hash = js_hash_of_units(client.encode_utf16().chain("-".encode_utf16()).chain(release_label.encode_utf16()));
     u8::try_from(hash.unsigned_abs() % 100).unwrap_or(0)
 }
 

@@ -433,8 +433,11 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     let ticker = tokio::spawn(schedule_ticker(state.clone()));
     let diff_builder = tokio::spawn(diffs::run(state.clone()));
+    let observe = observability::ObserveLayer::new(state.metrics.clone());
     // Routing happens after this rewrite, so `/apps/` (as code-push-cli sends it) finds `/apps`.
-    let result = serve_router(listener, &state, routes::router(state.clone()), rewrite_request, shutdown).await;
+    let routed = tower::ServiceExt::map_request(routes::router(state.clone(), observe.clone()), rewrite_request);
+    let app = routes::FastPath::new(routed, state.clone(), observe);
+    let result = serve_app(listener, &state, app, shutdown).await;
     ticker.abort();
     diff_builder.abort();
     if let Err(error) = state.store.close().await {
@@ -457,7 +460,7 @@ pub async fn serve_gateway(
     let router = gateway::router(state.clone(), checks.clone()).map_err(std::io::Error::other)?;
     let flusher = tokio::spawn(checks.clone().flush_periodically(state.store.clone()));
     // Paths reach the runtime exactly as sent: `/xas/` keeps its slash.
-    let result = serve_router(listener, &state, router, keep_request, shutdown).await;
+    let result = serve_app(listener, &state, tower::ServiceExt::map_request(router, keep_request), shutdown).await;
     flusher.abort();
     checks.flush(&state.store).await;
     result
@@ -467,14 +470,19 @@ fn keep_request(request: IncomingRequest) -> axum::extract::Request {
     request.map(axum::body::Body::new)
 }
 
-async fn serve_router(
+async fn serve_app<S>(
     listener: TcpListener,
     state: &ServerState,
-    router: axum::Router,
-    prepare: fn(IncomingRequest) -> axum::extract::Request,
+    app: S,
     shutdown: impl Future<Output = ()> + Send + 'static,
-) -> std::io::Result<()> {
-    let app = tower::ServiceExt::map_request(router, prepare);
+) -> std::io::Result<()>
+where
+    S: tower::Service<IncomingRequest, Response = axum::response::Response, Error = std::convert::Infallible>
+        + Clone
+        + Send
+        + 'static,
+    S::Future: Send,
+{
     let make_service = axum::ServiceExt::<IncomingRequest>::into_make_service_with_connect_info::<SocketAddr>(app);
     let handle = axum_server::Handle::new();
     let grace = state.listening.grace;

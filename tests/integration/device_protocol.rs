@@ -316,3 +316,52 @@ async fn metrics_over_time_count_retried_reports_once_and_compact_to_hours() {
     let bad = admin.metric_series("App", "Staging", "latest").await.expect_err("bad label");
     assert_eq!(bad.status(), Some(400));
 }
+
+/// Update checks skip the router; the same check with a trailing slash (or as `HEAD`) goes through
+/// it. Both ways give the same answer, a request id, and a count in the same metric series, errors
+/// included.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_update_check_is_answered_and_observed_alike_with_or_without_the_router() {
+    let server = TestServer::start().await;
+    let dir = tempfile::tempdir().expect("dir");
+    let key = observed(&server, dir.path()).await;
+    let http = server.http();
+    for (path, spelling) in [
+        ("/v0.1/public/codepush/update_check", "deployment_key={key}&app_version=1.0.0&client_unique_id=aaa"),
+        ("/updateCheck", "deploymentKey={key}&appVersion=1.0.0&clientUniqueId=a%61a"),
+    ] {
+        let query = spelling.replace("{key}", &key);
+        let direct = http.get(format!("{}{path}?{query}", server.url)).send().await.expect("direct");
+        let routed = http.get(format!("{}{path}/?{query}", server.url)).send().await.expect("routed");
+        assert_eq!((direct.status().as_u16(), routed.status().as_u16()), (200, 200), "{path}");
+        for answer in [&direct, &routed] {
+            assert_eq!(answer.headers()["content-type"], "application/json", "{path}");
+            assert!(answer.headers().contains_key("x-request-id"), "{path}");
+        }
+        let (direct, routed): (Value, Value) = (direct.json().await.expect("json"), routed.json().await.expect("json"));
+        assert_eq!(direct, routed, "{path}");
+        let info = direct.get("update_info").or_else(|| direct.get("updateInfo")).expect("update info");
+        assert_eq!(info["label"], "v2", "{path}: client aaa is inside the 50 % rollout");
+
+        let unknown = http.get(format!("{}{path}?deployment_key=NoSuchKeyHere&app_version=1.0.0", server.url));
+        let unknown = unknown.send().await.expect("unknown key");
+        assert_eq!(unknown.status(), 404, "{path}");
+        assert!(unknown.text().await.expect("text").contains("NoSuchKeyHere"), "{path}: the error names the key");
+    }
+    let head = http.head(format!("{}/updateCheck?deploymentKey={key}&appVersion=1.0.0", server.url));
+    assert_eq!(head.send().await.expect("head").status(), 200);
+
+    let metrics =
+        http.get(format!("{}/metrics", server.url)).send().await.expect("metrics").text().await.expect("text");
+    for expected in [
+        "otadeck_update_checks_total 7",
+        r#"otadeck_http_requests_total{method="GET",route="/v0.1/public/codepush/update_check",status="200"} 2"#,
+        r#"otadeck_http_requests_total{method="GET",route="/v0.1/public/codepush/update_check",status="404"} 1"#,
+        r#"otadeck_http_requests_total{method="GET",route="/updateCheck",status="200"} 2"#,
+        r#"otadeck_http_requests_total{method="GET",route="/updateCheck",status="404"} 1"#,
+        r#"otadeck_http_requests_total{method="HEAD",route="/updateCheck",status="200"} 1"#,
+        r#"otadeck_http_request_duration_seconds_count{method="GET",route="/updateCheck"} 3"#,
+    ] {
+        assert!(metrics.contains(expected), "missing {expected:?} in\n{metrics}");
+    }
+}

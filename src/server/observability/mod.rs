@@ -36,6 +36,20 @@ pub struct RouteLabels {
     pub route: String,
 }
 
+impl RouteLabels {
+    fn with_status(&self, status: u16) -> RequestLabels {
+        RequestLabels { method: self.method, route: self.route.clone(), status }
+    }
+}
+
+/// A route's latency series and its `200` counter, resolved once: see
+/// [`ObserveLayer::observe_known`].
+pub struct KnownRoute {
+    labels: RouteLabels,
+    latency: Histogram,
+    ok: Counter,
+}
+
 /// Labels naming a kind (report kind, upload outcome).
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct KindLabels {
@@ -90,6 +104,24 @@ impl ServerMetrics {
             tracing::error!(%error, "cannot encode metrics");
         }
         text
+    }
+
+    /// The series of `method` on `route`, resolved now so that counting a request in them later
+    /// needs no label lookup (the handles share the registered series).
+    fn known_route(&self, method: &Method, route: &'static str) -> KnownRoute {
+        let labels = RouteLabels { method: method_label(method), route: route.to_owned() };
+        let latency = self.latency.get_or_create(&labels).clone();
+        let ok = self.requests.get_or_create(&labels.with_status(200)).clone();
+        KnownRoute { labels, latency, ok }
+    }
+
+    fn record_known(&self, known: &KnownRoute, status: u16, elapsed: Duration) {
+        known.latency.observe(elapsed.as_secs_f64());
+        if status == 200 {
+            known.ok.inc();
+        } else {
+            self.requests.get_or_create(&known.labels.with_status(status)).inc();
+        }
     }
 
     fn record(&self, method: &Method, route: String, status: u16, elapsed: Duration) {

@@ -16,7 +16,7 @@ use axum::extract::MatchedPath;
 use axum::http::{HeaderName, HeaderValue, Method, Request, Response};
 use tower::{Layer, Service};
 
-use super::ServerMetrics;
+use super::{KnownRoute, ServerMetrics};
 
 /// The header that carries a request's id, in and out.
 pub static X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -90,26 +90,65 @@ where
         self.inner.poll_ready(cx)
     }
 
-    fn call(&mut self, mut request: Request<B>) -> Self::Future {
-        let started = Instant::now();
-        let id = match request.headers().get(&X_REQUEST_ID) {
-            Some(id) => id.clone(),
-            None => {
-                let id = self.ids.next_id();
-                request.headers_mut().insert(X_REQUEST_ID.clone(), id.clone());
-                id
-            }
-        };
-        let span = super::access_span(&request, &id);
+    fn call(&mut self, request: Request<B>) -> Self::Future {
         // Routes are counted by template, never by raw path (one series per app or blob otherwise).
         let route = request.extensions().get::<MatchedPath>().map_or("unmatched", MatchedPath::as_str).to_owned();
-        let method = request.method().clone();
-        let inner = {
-            let _entered = span.enter();
-            self.inner.call(request)
-        };
-        Observed { inner, span, started, id, method, route, metrics: Arc::clone(&self.metrics) }
+        let series = Series::Template { method: request.method().clone(), route };
+        start(request, &self.ids, &self.metrics, series, |request| self.inner.call(request))
     }
+}
+
+impl ObserveLayer {
+    /// Observes a request on `route` that is answered without the router (see
+    /// [`crate::server::routes`]): the same id, log line and metrics as a routed request, counted
+    /// in series resolved once.
+    pub fn observe_known<B, F>(
+        &self,
+        request: Request<B>,
+        route: &Arc<KnownRoute>,
+        answer: impl FnOnce(Request<B>) -> F,
+    ) -> Observed<F> {
+        start(request, &self.ids, &self.metrics, Series::Known(Arc::clone(route)), answer)
+    }
+
+    /// The pre-resolved series of `method` on `route`, for [`Self::observe_known`].
+    #[must_use]
+    pub fn known_route(&self, method: &Method, route: &'static str) -> Arc<KnownRoute> {
+        Arc::new(self.metrics.known_route(method, route))
+    }
+}
+
+/// The series a request is counted in.
+enum Series {
+    /// Found by the router's route template, looked up when the answer is ready.
+    Template { method: Method, route: String },
+    /// Resolved once, for routes answered without the router.
+    Known(Arc<KnownRoute>),
+}
+
+/// Gives `request` its id and span, then calls `answer` inside the span.
+fn start<B, F>(
+    mut request: Request<B>,
+    ids: &SequentialRequestIds,
+    metrics: &Arc<ServerMetrics>,
+    series: Series,
+    answer: impl FnOnce(Request<B>) -> F,
+) -> Observed<F> {
+    let started = Instant::now();
+    let id = match request.headers().get(&X_REQUEST_ID) {
+        Some(id) => id.clone(),
+        None => {
+            let id = ids.next_id();
+            request.headers_mut().insert(X_REQUEST_ID.clone(), id.clone());
+            id
+        }
+    };
+    let span = super::access_span(&request, &id);
+    let inner = {
+        let _entered = span.enter();
+        answer(request)
+    };
+    Observed { inner, span, started, id, series: Some(series), metrics: Arc::clone(metrics) }
 }
 
 pin_project_lite::pin_project! {
@@ -120,8 +159,7 @@ pin_project_lite::pin_project! {
         span: tracing::Span,
         started: Instant,
         id: HeaderValue,
-        method: Method,
-        route: String,
+        series: Option<Series>,
         metrics: Arc<ServerMetrics>,
     }
 }
@@ -145,7 +183,11 @@ where
         if !response.headers().contains_key(&X_REQUEST_ID) {
             response.headers_mut().insert(X_REQUEST_ID.clone(), this.id.clone());
         }
-        this.metrics.record(this.method, std::mem::take(this.route), status.as_u16(), elapsed);
+        match this.series.take() {
+            Some(Series::Template { method, route }) => this.metrics.record(&method, route, status.as_u16(), elapsed),
+            Some(Series::Known(known)) => this.metrics.record_known(&known, status.as_u16(), elapsed),
+            None => {}
+        }
         super::access_line(status, elapsed);
         Poll::Ready(Ok(response))
     }

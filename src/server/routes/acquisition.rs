@@ -1,5 +1,6 @@
 //! Device routes: update check (current and legacy spelling), status reports, package downloads.
 
+use std::borrow::Cow;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
@@ -9,7 +10,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
 use crate::api::acquisition::{
-    DeployReport, DownloadReport, LegacyUpdateCheckResponse, UpdateCheckQuery, UpdateCheckResponse, UpdateInfo, status,
+    DeployReport, DownloadReport, LegacyUpdateCheckResponse, UpdateCheckResponse, UpdateInfo, status,
 };
 use crate::domain::selection::{UpdateDecision, UpdateQuery, plan_update};
 use crate::domain::{DeviceVersion, validate};
@@ -21,17 +22,17 @@ use crate::server::observability::KindLabels;
 use crate::server::store::metrics::{self, DeployEvent, ReportOutcome};
 use crate::server::store::releases;
 
-fn non_empty(value: Option<String>) -> Option<String> {
-    value.filter(|v| !v.is_empty() && v != "undefined" && v != "null")
+fn non_empty<T: AsRef<str>>(value: Option<T>) -> Option<T> {
+    value.filter(|v| !matches!(v.as_ref(), "" | "undefined" | "null"))
 }
 
-fn deployment_key(raw: Option<&str>) -> Result<String, ApiError> {
+fn deployment_key(raw: Option<&str>) -> Result<&str, ApiError> {
     let key = raw.map(str::trim).unwrap_or_default();
     if key.is_empty() {
         return Err(ApiError::BadRequest("A deployment key must be specified (deployment_key).".into()));
     }
     validate::key("deployment_key", key).map_err(|e| ApiError::BadRequest(e.to_string()))?;
-    Ok(key.to_owned())
+    Ok(key)
 }
 
 async fn snapshot(state: &ServerState, key: &str) -> Result<Arc<DeploymentSnapshot>, ApiError> {
@@ -72,22 +73,48 @@ async fn snapshot(state: &ServerState, key: &str) -> Result<Arc<DeploymentSnapsh
     Ok(snapshot)
 }
 
-/// Reads an update-check query string, accepting either spelling of each parameter. Done by hand
-/// (not serde) because this is the hottest path of the server; the last occurrence of a key wins.
-fn parse_update_query(raw: Option<&str>) -> UpdateCheckQuery {
-    let mut query = UpdateCheckQuery::default();
-    for (key, value) in form_urlencoded::parse(raw.unwrap_or_default().as_bytes()) {
-        let slot = match key.as_ref() {
-            "deployment_key" | "deploymentKey" => &mut query.deployment_key,
-            "app_version" | "appVersion" => &mut query.app_version,
-            "package_hash" | "packageHash" => &mut query.package_hash,
-            "label" => &mut query.label,
-            "client_unique_id" | "clientUniqueId" => &mut query.client_unique_id,
-            "is_companion" | "isCompanion" => &mut query.is_companion,
-            "build_number" | "buildNumber" => &mut query.build_number,
-            _ => continue,
+/// The parameters of an update check, borrowed from the query string where no decoding is needed.
+#[derive(Debug, Default, PartialEq)]
+struct DeviceQuery<'a> {
+    deployment_key: Option<Cow<'a, str>>,
+    app_version: Option<Cow<'a, str>>,
+    package_hash: Option<Cow<'a, str>>,
+    label: Option<Cow<'a, str>>,
+    client_unique_id: Option<Cow<'a, str>>,
+    is_companion: Option<Cow<'a, str>>,
+    build_number: Option<Cow<'a, str>>,
+}
+
+impl<'a> DeviceQuery<'a> {
+    fn set(&mut self, key: &str, value: Cow<'a, str>) {
+        let slot = match key {
+            "deployment_key" | "deploymentKey" => &mut self.deployment_key,
+            "app_version" | "appVersion" => &mut self.app_version,
+            "package_hash" | "packageHash" => &mut self.package_hash,
+            "label" => &mut self.label,
+            "client_unique_id" | "clientUniqueId" => &mut self.client_unique_id,
+            "is_companion" | "isCompanion" => &mut self.is_companion,
+            "build_number" | "buildNumber" => &mut self.build_number,
+            _ => return,
         };
-        *slot = Some(value.into_owned());
+        *slot = Some(value);
+    }
+}
+
+/// Reads an update-check query string, accepting either spelling of each parameter; the last
+/// occurrence of a key wins. Done by hand (not serde) because this is the hottest path of the
+/// server: a pair without `%` or `+` is used as it stands, any other is decoded as a form would be.
+fn parse_update_query(raw: Option<&str>) -> DeviceQuery<'_> {
+    let mut query = DeviceQuery::default();
+    for pair in raw.unwrap_or_default().split('&') {
+        if pair.contains(['%', '+']) {
+            for (key, value) in form_urlencoded::parse(pair.as_bytes()) {
+                query.set(&key, value);
+            }
+        } else if !pair.is_empty() {
+            let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+            query.set(key, Cow::Borrowed(value));
+        }
     }
     query
 }
@@ -106,12 +133,12 @@ async fn check(state: &ServerState, raw_query: Option<&str>, format: ResponseFor
         ),
         None => None,
     };
-    let snapshot = snapshot(state, &key).await?;
+    let snapshot = snapshot(state, key).await?;
     let is_companion = query.is_companion.as_deref() == Some("true");
     let plan_key = (
         raw_version.trim().to_owned(),
-        non_empty(query.label),
-        non_empty(query.package_hash),
+        non_empty(query.label).map(Cow::into_owned),
+        non_empty(query.package_hash).map(Cow::into_owned),
         is_companion,
         build_number,
     );
@@ -188,19 +215,28 @@ fn json_response(body: Bytes) -> Response {
     ([(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))], body).into_response()
 }
 
-/// `GET /v0.1/public/codepush/update_check` → `{"update_info": …}`.
-pub async fn update_check(State(state): State<ServerState>, RawQuery(query): RawQuery) -> Result<Response, ApiError> {
+/// The answer to an update check with the query string `raw_query`, in `format`; also what
+/// [`super::fast_path`] answers with, so a check is answered the same whichever way it came.
+pub(super) async fn update_check_answer(
+    state: &ServerState,
+    raw_query: Option<&str>,
+    format: ResponseFormat,
+) -> Response {
     state.metrics.update_checks.inc();
-    Ok(json_response(check(&state, query.as_deref(), ResponseFormat::Current).await?))
+    match check(state, raw_query, format).await {
+        Ok(body) => json_response(body),
+        Err(error) => error.into_response(),
+    }
+}
+
+/// `GET /v0.1/public/codepush/update_check` → `{"update_info": …}`.
+pub async fn update_check(State(state): State<ServerState>, RawQuery(query): RawQuery) -> Response {
+    update_check_answer(&state, query.as_deref(), ResponseFormat::Current).await
 }
 
 /// `GET /updateCheck` → `{"updateInfo": …}` with camelCase keys.
-pub async fn legacy_update_check(
-    State(state): State<ServerState>,
-    RawQuery(query): RawQuery,
-) -> Result<Response, ApiError> {
-    state.metrics.update_checks.inc();
-    Ok(json_response(check(&state, query.as_deref(), ResponseFormat::Legacy).await?))
+pub async fn legacy_update_check(State(state): State<ServerState>, RawQuery(query): RawQuery) -> Response {
+    update_check_answer(&state, query.as_deref(), ResponseFormat::Legacy).await
 }
 
 fn parse_report<T: serde::de::DeserializeOwned>(body: &Bytes) -> Result<T, ApiError> {
@@ -251,7 +287,7 @@ pub async fn report_deploy(
     let address = state.client_address(peer, &headers);
     throttle(&state.report_limiter, address)?;
     let report: DeployReport = parse_report(&body)?;
-    let key = deployment_key(report.deployment_key.as_deref())?;
+    let key = deployment_key(report.deployment_key.as_deref())?.to_owned();
     let app_version = device_field("app_version", report.app_version.clone())?
         .ok_or_else(|| ApiError::BadRequest("An app version must be specified (app_version).".into()))?;
     let label = device_field("label", report.label.clone())?;
@@ -310,7 +346,7 @@ pub async fn report_download(
     let address = state.client_address(peer, &headers);
     throttle(&state.report_limiter, address)?;
     let report: DownloadReport = parse_report(&body)?;
-    let key = deployment_key(report.deployment_key.as_deref())?;
+    let key = deployment_key(report.deployment_key.as_deref())?.to_owned();
     let label = device_field("label", report.label)?
         .ok_or_else(|| ApiError::BadRequest("A label must be specified in a download report.".into()))?;
     let client = device_field("client_unique_id", report.client_unique_id)?;
@@ -402,4 +438,43 @@ fn immutable_headers(headers: &mut HeaderMap, etag: &str) {
     }
     headers.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=31536000, immutable"));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{DeviceQuery, parse_update_query};
+
+    /// What a form decoder makes of `raw`, in the fields the update check reads.
+    fn decoded_as_a_form(raw: &str) -> DeviceQuery<'static> {
+        let mut query = DeviceQuery::default();
+        for (key, value) in form_urlencoded::parse(raw.as_bytes()) {
+            query.set(&key, value.into_owned().into());
+        }
+        query
+    }
+
+    #[test]
+    fn the_query_reads_as_a_form_decoder_reads_it() {
+        let queries = [
+            "deployment_key=abc&app_version=1.0.0&client_unique_id=client-7",
+            "deploymentKey=abc&appVersion=1.0.0&clientUniqueId=c&packageHash=ff&label=v3&isCompanion=true",
+            "deployment_key=first&deployment_key=last",
+            "app_version=1.0.0+beta&label=v%331&client_unique_id=%E2%9C%93",
+            "&&deployment_key=&app_version&=orphan&build_number=42&",
+            "deployment%5Fkey=encoded-name&app_version=%zz",
+            "",
+        ];
+        for raw in queries {
+            assert_eq!(parse_update_query(Some(raw)), decoded_as_a_form(raw), "{raw}");
+        }
+        assert_eq!(parse_update_query(None), DeviceQuery::default());
+    }
+
+    #[test]
+    fn plain_values_are_borrowed_and_encoded_ones_decoded() {
+        let query = parse_update_query(Some("deployment_key=abc&label=v%331&app_version=1+2"));
+        assert!(matches!(query.deployment_key, Some(std::borrow::Cow::Borrowed("abc"))));
+        assert_eq!(query.label.as_deref(), Some("v31"));
+        assert_eq!(query.app_version.as_deref(), Some("1 2"));
+    }
 }

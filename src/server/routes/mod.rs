@@ -9,10 +9,12 @@ mod audit;
 mod binaries;
 mod body;
 mod deployments;
+mod fast_path;
 mod mendix;
 mod releases;
 
 pub(crate) use acquisition::blob_response;
+pub(crate) use fast_path::FastPath;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -27,8 +29,9 @@ pub const BLOB_PATH_PREFIX: &str = "/blobs/";
 /// JSON request bodies above this size are refused (descriptions are at most 10 000 chars).
 pub(crate) const JSON_BODY_LIMIT: usize = 256 * 1024;
 
-/// Builds the full router.
-pub fn router(state: ServerState) -> Router {
+/// Builds the full router, every route observed by `observe` (see [`FastPath`] for the requests
+/// that do not need it).
+pub fn router(state: ServerState, observe: observability::ObserveLayer) -> Router {
     let release_upload = post(releases::upload).patch(releases::patch).layer(DefaultBodyLimit::disable());
     Router::new()
         .route("/", get(|| async { "Welcome to the otadeck CodePush-compatible release server!" }))
@@ -84,10 +87,6 @@ pub fn router(state: ServerState) -> Router {
         .route("/apps/{app}/deployments/{deployment}/metrics/{label}/series", get(deployments::series))
         .fallback(|| async { super::ApiError::NotFound("No such route on this server.".into()) })
         // One `layer` call: each wraps every route once more, a boxed clone per request.
-        .layer(
-            tower::ServiceBuilder::new()
-                .layer(observability::ObserveLayer::new(state.metrics.clone()))
-                .layer(DefaultBodyLimit::max(JSON_BODY_LIMIT)),
-        )
+        .layer(tower::ServiceBuilder::new().layer(observe).layer(DefaultBodyLimit::max(JSON_BODY_LIMIT)))
         .with_state(state)
 }
