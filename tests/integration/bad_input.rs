@@ -281,6 +281,20 @@ async fn json_bodies_are_capped_but_release_uploads_are_not_held_to_that_cap() {
         .expect("send");
     let (status, text) = status_and_text(response).await;
     assert_eq!(status, 413, "a 300 KB JSON body is over the 256 KiB cap: {text}");
+    assert!(text.contains("256 KiB"), "the answer names the cap: {text}");
+    // Device reports are held to the same cap, with the same answer.
+    for kind in ["deploy", "download"] {
+        let response = server
+            .http()
+            .post(format!("{}/v0.1/public/codepush/report_status/{kind}", server.url))
+            .json(&huge)
+            .send()
+            .await
+            .expect("send");
+        let (status, text) = status_and_text(response).await;
+        assert_eq!(status, 413, "{kind}: {text}");
+        assert!(text.contains("256 KiB"), "{kind}: the answer names the cap: {text}");
+    }
 
     // A 3 MB package: over the JSON cap and axum's 2 MB default, under the upload limit.
     let bytes = raw_zip(&[("CodePush/index.android.bundle", &noise(7, 3_000_000))]);

@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::body::{Body, Bytes};
-use axum::extract::{ConnectInfo, Path, RawQuery, State};
+use axum::extract::{ConnectInfo, Path, RawQuery, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
@@ -239,8 +239,19 @@ pub async fn legacy_update_check(State(state): State<ServerState>, RawQuery(quer
     update_check_answer(&state, query.as_deref(), ResponseFormat::Legacy).await
 }
 
-fn parse_report<T: serde::de::DeserializeOwned>(body: &Bytes) -> Result<T, ApiError> {
-    serde_json::from_slice(body).map_err(|e| ApiError::BadRequest(format!("The status report is not valid JSON: {e}")))
+/// The address a report counts against (see [`ServerState::client_address`]), then the report
+/// itself once that address is within its rate: read from the request without copying its headers.
+async fn admitted_report<T: serde::de::DeserializeOwned>(
+    state: &ServerState,
+    peer: SocketAddr,
+    request: Request,
+) -> Result<(std::net::IpAddr, T), ApiError> {
+    let address = state.client_address(peer, request.headers());
+    throttle(&state.report_limiter, address)?;
+    let body = super::body::read_json_body(request).await?;
+    let report = serde_json::from_slice(&body)
+        .map_err(|e| ApiError::BadRequest(format!("The status report is not valid JSON: {e}")))?;
+    Ok((address, report))
 }
 
 fn counted(state: &ServerState, outcome: ReportOutcome, key: &str, label: Option<&str>) -> Result<Response, ApiError> {
@@ -280,18 +291,15 @@ fn device_field(name: &'static str, value: Option<String>) -> Result<Option<Stri
 pub async fn report_deploy(
     State(state): State<ServerState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    headers: HeaderMap,
-    body: Bytes,
+    request: Request,
 ) -> Result<Response, ApiError> {
     state.metrics.status_reports.get_or_create(&KindLabels { kind: "deploy" }).inc();
-    let address = state.client_address(peer, &headers);
-    throttle(&state.report_limiter, address)?;
-    let report: DeployReport = parse_report(&body)?;
+    let (address, report): (_, DeployReport) = admitted_report(&state, peer, request).await?;
     let key = deployment_key(report.deployment_key.as_deref())?.to_owned();
-    let app_version = device_field("app_version", report.app_version.clone())?
+    let app_version = device_field("app_version", report.app_version)?
         .ok_or_else(|| ApiError::BadRequest("An app version must be specified (app_version).".into()))?;
-    let label = device_field("label", report.label.clone())?;
-    let status = device_field("status", report.status.clone())?;
+    let label = device_field("label", report.label)?;
+    let status = device_field("status", report.status)?;
     if label.is_some() && status.is_none() {
         return Err(ApiError::BadRequest("A status must be specified when a label is reported.".into()));
     }
@@ -302,9 +310,9 @@ pub async fn report_deploy(
             "Invalid status \"{status}\": expected DeploymentSucceeded, DeploymentFailed or Downloaded."
         )));
     }
-    let client = device_field("client_unique_id", report.client_unique_id.clone())?;
-    let previous = device_field("previous_label_or_app_version", report.previous_label_or_app_version.clone())?;
-    let previous_key = device_field("previous_deployment_key", report.previous_deployment_key.clone())?;
+    let client = device_field("client_unique_id", report.client_unique_id)?;
+    let previous = device_field("previous_label_or_app_version", report.previous_label_or_app_version)?;
+    let previous_key = device_field("previous_deployment_key", report.previous_deployment_key)?;
     let prefix = crate::domain::network::prefix(address);
     if let (Some(label), Some(status::DOWNLOADED)) = (&label, status.as_deref()) {
         let (key2, label2) = (key.clone(), label.clone());
@@ -339,13 +347,10 @@ pub async fn report_deploy(
 pub async fn report_download(
     State(state): State<ServerState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    headers: HeaderMap,
-    body: Bytes,
+    request: Request,
 ) -> Result<Response, ApiError> {
     state.metrics.status_reports.get_or_create(&KindLabels { kind: "download" }).inc();
-    let address = state.client_address(peer, &headers);
-    throttle(&state.report_limiter, address)?;
-    let report: DownloadReport = parse_report(&body)?;
+    let (address, report): (_, DownloadReport) = admitted_report(&state, peer, request).await?;
     let key = deployment_key(report.deployment_key.as_deref())?.to_owned();
     let label = device_field("label", report.label)?
         .ok_or_else(|| ApiError::BadRequest("A label must be specified in a download report.".into()))?;

@@ -21,23 +21,29 @@ pub struct JsonBody<T>(pub T);
 impl<T: DeserializeOwned> FromRequest<ServerState> for JsonBody<T> {
     type Rejection = ApiError;
 
-    async fn from_request(request: Request, state: &ServerState) -> Result<Self, Self::Rejection> {
-        let bytes = Bytes::from_request(request, state).await.map_err(|e| {
-            let message = format!("Could not read the request body: {}", e.body_text());
-            if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                ApiError::PayloadTooLarge(format!(
-                    "{message} (JSON bodies are limited to {} KiB)",
-                    JSON_BODY_LIMIT / 1024
-                ))
-            } else {
-                ApiError::BadRequest(message)
-            }
-        })?;
+    async fn from_request(request: Request, _state: &ServerState) -> Result<Self, Self::Rejection> {
+        let bytes = read_json_body(request).await?;
         let bytes: &[u8] = if bytes.iter().all(u8::is_ascii_whitespace) { b"{}" } else { &bytes };
         serde_json::from_slice(bytes)
             .map(JsonBody)
             .map_err(|e| ApiError::BadRequest(format!("The request body is not valid: {e}")))
     }
+}
+
+/// The body of a JSON request, at most [`JSON_BODY_LIMIT`] bytes: 413 naming the limit over it,
+/// 400 when it cannot be read.
+///
+/// # Errors
+/// [`ApiError::PayloadTooLarge`] or [`ApiError::BadRequest`].
+pub async fn read_json_body(request: Request) -> Result<Bytes, ApiError> {
+    Bytes::from_request(request, &()).await.map_err(|e| {
+        let message = format!("Could not read the request body: {}", e.body_text());
+        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::PayloadTooLarge(format!("{message} (JSON bodies are limited to {} KiB)", JSON_BODY_LIMIT / 1024))
+        } else {
+            ApiError::BadRequest(message)
+        }
+    })
 }
 
 /// 200 with a JSON body.

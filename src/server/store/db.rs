@@ -10,6 +10,7 @@
 //! Transactions nest: [`Db::transaction`] begins one, or a savepoint inside one, and commits or rolls
 //! back with the closure's result.
 
+use std::borrow::Cow;
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::error::Error as StdError;
@@ -410,15 +411,22 @@ impl Db {
     /// What `work` returns, or database errors beginning or ending the transaction.
     pub fn transaction<T>(&self, work: impl FnOnce(&Self) -> StoreResult<T>) -> StoreResult<T> {
         let depth = self.depth.get();
-        let (begin, commit, rollback) = if depth == 0 {
-            let begin = if self.dialect() == Dialect::Sqlite { "BEGIN IMMEDIATE" } else { "BEGIN" };
-            (begin.to_owned(), "COMMIT".to_owned(), "ROLLBACK".to_owned())
-        } else {
-            (
-                format!("SAVEPOINT s{depth}"),
-                format!("RELEASE SAVEPOINT s{depth}"),
-                format!("ROLLBACK TO SAVEPOINT s{depth}; RELEASE SAVEPOINT s{depth}"),
-            )
+        // Depth 1 is every unit of a batched write, so its statements are not built each time.
+        let (begin, commit, rollback): (Cow<'static, str>, Cow<'static, str>, Cow<'static, str>) = match depth {
+            0 => {
+                let begin = if self.dialect() == Dialect::Sqlite { "BEGIN IMMEDIATE" } else { "BEGIN" };
+                (begin.into(), "COMMIT".into(), "ROLLBACK".into())
+            }
+            1 => (
+                "SAVEPOINT s1".into(),
+                "RELEASE SAVEPOINT s1".into(),
+                "ROLLBACK TO SAVEPOINT s1; RELEASE SAVEPOINT s1".into(),
+            ),
+            _ => (
+                format!("SAVEPOINT s{depth}").into(),
+                format!("RELEASE SAVEPOINT s{depth}").into(),
+                format!("ROLLBACK TO SAVEPOINT s{depth}; RELEASE SAVEPOINT s{depth}").into(),
+            ),
         };
         self.control(&begin)?;
         self.depth.set(depth + 1);
