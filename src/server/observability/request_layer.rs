@@ -24,26 +24,40 @@ pub static X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 /// Request ids `<process prefix>-<sequence>`: unique per process run, cheap, and sortable.
 #[derive(Clone)]
 pub struct SequentialRequestIds {
-    prefix: u32,
+    /// Eight hex digits and the dash.
+    prefix: [u8; 9],
     next: Arc<AtomicU64>,
 }
 
 impl Default for SequentialRequestIds {
     fn default() -> Self {
-        Self { prefix: rand::random(), next: Arc::new(AtomicU64::new(1)) }
+        let mut prefix = [b'-'; 9];
+        let hex = format!("{:08x}", rand::random::<u32>());
+        prefix[..8].copy_from_slice(hex.as_bytes());
+        Self { prefix, next: Arc::new(AtomicU64::new(1)) }
     }
 }
 
 impl SequentialRequestIds {
-    /// The next id.
+    /// The next id. Written by hand, not with `format!`: this runs on every request.
     #[must_use]
     pub fn next_id(&self) -> HeaderValue {
-        use std::fmt::Write as _;
-        let sequence = self.next.fetch_add(1, Ordering::Relaxed);
-        let mut text = String::with_capacity(32);
-        // Writing to a String cannot fail.
-        let _ = write!(text, "{:08x}-{sequence}", self.prefix);
-        HeaderValue::try_from(text).unwrap_or_else(|_| HeaderValue::from_static("-"))
+        let mut sequence = self.next.fetch_add(1, Ordering::Relaxed);
+        let mut text = [0_u8; 9 + 20];
+        text[..9].copy_from_slice(&self.prefix);
+        let mut digits = [0_u8; 20];
+        let mut start = digits.len();
+        loop {
+            start -= 1;
+            digits[start] = b'0' + u8::try_from(sequence % 10).unwrap_or(0);
+            sequence /= 10;
+            if sequence == 0 {
+                break;
+            }
+        }
+        let end = 9 + digits.len() - start;
+        text[9..end].copy_from_slice(&digits[start..]);
+        HeaderValue::from_bytes(&text[..end]).unwrap_or_else(|_| HeaderValue::from_static("-"))
     }
 }
 
@@ -94,7 +108,7 @@ where
         // Routes are counted by template, never by raw path (one series per app or blob otherwise).
         let route = request.extensions().get::<MatchedPath>().map_or("unmatched", MatchedPath::as_str).to_owned();
         let series = Series::Template { method: request.method().clone(), route };
-        start(request, &self.ids, &self.metrics, series, |request| self.inner.call(request))
+        start(request, &self.ids, &self.metrics, series, Tag::Request, |request| self.inner.call(request))
     }
 }
 
@@ -108,7 +122,7 @@ impl ObserveLayer {
         route: &Arc<KnownRoute>,
         answer: impl FnOnce(Request<B>) -> F,
     ) -> Observed<F> {
-        start(request, &self.ids, &self.metrics, Series::Known(Arc::clone(route)), answer)
+        start(request, &self.ids, &self.metrics, Series::Known(Arc::clone(route)), Tag::AnswerOnly, answer)
     }
 
     /// The pre-resolved series of `method` on `route`, for [`Self::observe_known`].
@@ -126,12 +140,22 @@ enum Series {
     Known(Arc<KnownRoute>),
 }
 
+/// Where a new request id goes besides the answer.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Tag {
+    /// Onto the request too, for the handlers behind the router.
+    Request,
+    /// Only onto the answer: the request is answered by code that does not read it.
+    AnswerOnly,
+}
+
 /// Gives `request` its id and span, then calls `answer` inside the span.
 fn start<B, F>(
     mut request: Request<B>,
     ids: &SequentialRequestIds,
     metrics: &Arc<ServerMetrics>,
     series: Series,
+    tag: Tag,
     answer: impl FnOnce(Request<B>) -> F,
 ) -> Observed<F> {
     let started = Instant::now();
@@ -139,7 +163,9 @@ fn start<B, F>(
         Some(id) => id.clone(),
         None => {
             let id = ids.next_id();
-            request.headers_mut().insert(X_REQUEST_ID.clone(), id.clone());
+            if tag == Tag::Request {
+                request.headers_mut().insert(X_REQUEST_ID.clone(), id.clone());
+            }
             id
         }
     };
@@ -190,5 +216,24 @@ where
         }
         super::access_line(status, elapsed);
         Poll::Ready(Ok(response))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::SequentialRequestIds;
+
+    #[test]
+    fn ids_are_the_process_prefix_and_a_rising_sequence() {
+        let ids = SequentialRequestIds::default();
+        let texts: Vec<String> = (0..12).map(|_| ids.next_id().to_str().expect("ascii").to_owned()).collect();
+        let prefix = &texts[0][..9];
+        assert!(prefix[..8].bytes().all(|b| b.is_ascii_hexdigit()) && prefix.ends_with('-'), "{prefix}");
+        for (n, text) in texts.iter().enumerate() {
+            assert_eq!(text, &format!("{prefix}{}", n + 1));
+        }
+        ids.next.store(u64::MAX, std::sync::atomic::Ordering::Relaxed);
+        assert_eq!(ids.next_id().to_str().expect("ascii"), format!("{prefix}{}", u64::MAX));
+        assert_ne!(SequentialRequestIds::default().next_id(), texts[0].as_str(), "another process, another prefix");
     }
 }
