@@ -2,7 +2,8 @@
 //! with `wrk`, next to a trivial fixed-response axum server in the same run, with the servers on one
 //! and on two runtime threads; plus package-hash throughput on a 50 MB folder.
 //!
-//! Run: `cargo bench --bench update_check` (needs `wrk` from apt). Prints a table for BENCHMARKS.md.
+//! Run: `cargo bench --bench update_check` (needs `wrk` from apt). Prints a table for BENCHMARKS.md:
+//! each figure is the mean of three interleaved 4 s rounds.
 
 #[path = "common/cpu.rs"]
 mod cpu;
@@ -20,7 +21,11 @@ use std::time::Instant;
 
 use otadeck::domain::package::{ManifestEntry, hash_reader, manifest_hash};
 
-const DURATION: &str = "10s";
+/// Each measurement runs this many times for [`DURATION`], interleaved with the others, and the
+/// rounds are averaged: this VM's speed drifts within a minute, and interleaving spreads the drift
+/// over the baseline and otadeck alike.
+const ROUNDS: usize = 3;
+const DURATION: &str = "4s";
 
 struct WrkResult {
     requests_per_second: f64,
@@ -29,6 +34,22 @@ struct WrkResult {
     p50_ms: f64,
     p99_ms: f64,
     non_2xx: u64,
+}
+
+impl WrkResult {
+    /// The mean of each figure over `rounds` (non-2xx answers summed).
+    #[allow(clippy::cast_precision_loss)]
+    fn mean(rounds: &[Self]) -> Self {
+        let count = rounds.len() as f64;
+        let mean = |figure: fn(&Self) -> f64| rounds.iter().map(figure).sum::<f64>() / count;
+        Self {
+            requests_per_second: mean(|r| r.requests_per_second),
+            cpu_us_per_request: mean(|r| r.cpu_us_per_request),
+            p50_ms: mean(|r| r.p50_ms),
+            p99_ms: mean(|r| r.p99_ms),
+            non_2xx: rounds.iter().map(|r| r.non_2xx).sum(),
+        }
+    }
 }
 
 fn parse_ms(text: &str) -> f64 {
@@ -123,17 +144,24 @@ fn main() {
         let dir = tempfile::tempdir().expect("temp dir");
         let (trivial_url, otadeck_url, key) = start_servers(&runtime, dir.path());
         let checks_script = wrk::check_script(dir.path(), &key, "client");
-        let reports_script = wrk::report_script(dir.path(), &key, &format!("device-{threads}"));
+        // A new client id for every report of every round: a repeated one would be a cheaper retry.
+        let reports_scripts: Vec<_> = (0..ROUNDS)
+            .map(|round| wrk::report_script(dir.path(), &key, &format!("device-{threads}-{round}")))
+            .collect();
         if std::env::var_os("OTADECK_BENCH_HOLD").is_some() {
             // For profiling by hand: keep both servers up and print how to reach them.
             println!("trivial: {trivial_url}\notadeck: {otadeck_url}\nscript: {}", checks_script.display());
             std::thread::sleep(std::time::Duration::from_secs(600));
             return;
         }
-        let trivial_plain = run_wrk(&trivial_url, None);
-        let trivial = run_wrk(&trivial_url, Some(&checks_script));
-        let checks = run_wrk(&otadeck_url, Some(&checks_script));
-        let reports = run_wrk(&otadeck_url, Some(&reports_script));
+        let mut rounds: [Vec<WrkResult>; 4] = Default::default();
+        for reports_script in &reports_scripts {
+            rounds[0].push(run_wrk(&trivial_url, None));
+            rounds[1].push(run_wrk(&trivial_url, Some(&checks_script)));
+            rounds[2].push(run_wrk(&otadeck_url, Some(&checks_script)));
+            rounds[3].push(run_wrk(&otadeck_url, Some(reports_script)));
+        }
+        let [trivial_plain, trivial, checks, reports] = rounds.map(|results| WrkResult::mean(&results));
         let row = |name: &str, result: &WrkResult, base: &WrkResult| {
             println!(
                 "| {threads} | {name} | {:.0} | {:.2} ms | {:.2} ms | {} | {:.2} | {:.1} |",
