@@ -39,24 +39,16 @@ impl Default for SequentialRequestIds {
 }
 
 impl SequentialRequestIds {
-    /// The next id. Written by hand, not with `format!`: this runs on every request.
+    /// The next id, written without `format!`: this runs on every request.
     #[must_use]
     pub fn next_id(&self) -> HeaderValue {
-        let mut sequence = self.next.fetch_add(1, Ordering::Relaxed);
+        let sequence = self.next.fetch_add(1, Ordering::Relaxed);
+        let mut digits = itoa::Buffer::new();
+        let digits = digits.format(sequence).as_bytes();
         let mut text = [0_u8; 9 + 20];
+        let end = 9 + digits.len();
         text[..9].copy_from_slice(&self.prefix);
-        let mut digits = [0_u8; 20];
-        let mut start = digits.len();
-        loop {
-            start -= 1;
-            digits[start] = b'0' + u8::try_from(sequence % 10).unwrap_or(0);
-            sequence /= 10;
-            if sequence == 0 {
-                break;
-            }
-        }
-        let end = 9 + digits.len() - start;
-        text[9..end].copy_from_slice(&digits[start..]);
+        text[9..end].copy_from_slice(digits);
         HeaderValue::from_bytes(&text[..end]).unwrap_or_else(|_| HeaderValue::from_static("-"))
     }
 }
@@ -108,7 +100,7 @@ where
         // Routes are counted by template, never by raw path (one series per app or blob otherwise).
         let route = request.extensions().get::<MatchedPath>().map_or("unmatched", MatchedPath::as_str).to_owned();
         let series = Series::Template { method: request.method().clone(), route };
-        start(request, &self.ids, &self.metrics, series, Tag::Request, |request| self.inner.call(request))
+        start(request, &self.ids, &self.metrics, series, |request| self.inner.call(request))
     }
 }
 
@@ -122,7 +114,7 @@ impl ObserveLayer {
         route: &Arc<KnownRoute>,
         answer: impl FnOnce(Request<B>) -> F,
     ) -> Observed<F> {
-        start(request, &self.ids, &self.metrics, Series::Known(Arc::clone(route)), Tag::AnswerOnly, answer)
+        start(request, &self.ids, &self.metrics, Series::Known(Arc::clone(route)), answer)
     }
 
     /// The pre-resolved series of `method` on `route`, for [`Self::observe_known`].
@@ -140,22 +132,13 @@ enum Series {
     Known(Arc<KnownRoute>),
 }
 
-/// Where a new request id goes besides the answer.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Tag {
-    /// Onto the request too, for the handlers behind the router.
-    Request,
-    /// Only onto the answer: the request is answered by code that does not read it.
-    AnswerOnly,
-}
-
-/// Gives `request` its id and span, then calls `answer` inside the span.
+/// Gives `request` its id and span, then calls `answer` inside the span. A new id goes onto the
+/// request too when the router's handlers get it; a known route's answer does not read it.
 fn start<B, F>(
     mut request: Request<B>,
     ids: &SequentialRequestIds,
     metrics: &Arc<ServerMetrics>,
     series: Series,
-    tag: Tag,
     answer: impl FnOnce(Request<B>) -> F,
 ) -> Observed<F> {
     let started = Instant::now();
@@ -163,7 +146,7 @@ fn start<B, F>(
         Some(id) => id.clone(),
         None => {
             let id = ids.next_id();
-            if tag == Tag::Request {
+            if matches!(series, Series::Template { .. }) {
                 request.headers_mut().insert(X_REQUEST_ID.clone(), id.clone());
             }
             id
