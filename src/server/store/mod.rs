@@ -219,43 +219,41 @@ impl Store {
         T: Send + 'static,
         F: FnOnce(&Db) -> StoreResult<T> + Send + 'static,
     {
-        let connections = Arc::clone(&self.connections);
-        let start = self.next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let busy_seconds = self.busy_seconds.clone();
-        let postgres_url = self.postgres_url.clone();
-        let retry_at_ms = Arc::clone(&self.retry_at_ms);
-        tokio::task::spawn_blocking(move || {
-            use std::sync::atomic::Ordering;
-            // A free connection if there is one, else wait for the next in turn.
-            let count = connections.len();
-            let free = (0..count).find_map(|offset| connections[(start + offset) % count].try_lock().ok());
-            let mut guard = match free {
-                Some(guard) => guard,
-                None => {
-                    connections[start % count].lock().map_err(|_| StoreError::Task("database lock poisoned".into()))?
-                }
-            };
-            if let Some(url) = postgres_url.filter(|_| guard.is_closed()) {
-                if now_ms() < retry_at_ms.load(Ordering::Acquire) {
-                    return Err(StoreError::Unavailable("the connection to PostgreSQL is down".into()));
-                }
-                match connect_postgres(&url) {
-                    Ok(client) => *guard = Db::postgres(client),
-                    Err(error) => {
-                        retry_at_ms.store(now_ms() + 1_000, Ordering::Release);
-                        return Err(error);
-                    }
+        let store = self.clone();
+        tokio::task::spawn_blocking(move || store.run_now(work)).await.map_err(|e| StoreError::Task(e.to_string()))?
+    }
+
+    /// [`Store::run`] on the calling thread, which may block: for the blocking pool and the batch
+    /// writer's own thread.
+    fn run_now<T>(&self, work: impl FnOnce(&Db) -> StoreResult<T>) -> StoreResult<T> {
+        use std::sync::atomic::Ordering;
+        let start = self.next.fetch_add(1, Ordering::Relaxed);
+        // A free connection if there is one, else wait for the next in turn.
+        let connections = &self.connections;
+        let count = connections.len();
+        let free = (0..count).find_map(|offset| connections[(start + offset) % count].try_lock().ok());
+        let mut guard = match free {
+            Some(guard) => guard,
+            None => connections[start % count].lock().map_err(|_| StoreError::Task("database lock poisoned".into()))?,
+        };
+        if let Some(url) = self.postgres_url.as_deref().filter(|_| guard.is_closed()) {
+            if now_ms() < self.retry_at_ms.load(Ordering::Acquire) {
+                return Err(StoreError::Unavailable("the connection to PostgreSQL is down".into()));
+            }
+            match connect_postgres(url) {
+                Ok(client) => *guard = Db::postgres(client),
+                Err(error) => {
+                    self.retry_at_ms.store(now_ms() + 1_000, Ordering::Release);
+                    return Err(error);
                 }
             }
-            // Left open by work that failed half-way: undo it before anyone builds on it.
-            guard.reset()?;
-            let started = std::time::Instant::now();
-            let result = work(&guard);
-            busy_seconds.observe(started.elapsed().as_secs_f64());
-            result
-        })
-        .await
-        .map_err(|e| StoreError::Task(e.to_string()))?
+        }
+        // Left open by work that failed half-way: undo it before anyone builds on it.
+        guard.reset()?;
+        let started = std::time::Instant::now();
+        let result = work(&guard);
+        self.busy_seconds.observe(started.elapsed().as_secs_f64());
+        result
     }
 }
 
@@ -314,14 +312,16 @@ impl Store {
         answered.await.map_err(|_| StoreError::Unavailable("the batch could not be written".into()))?
     }
 
-    /// The writer task: takes the first waiting unit, everything else already queued (up to
-    /// [`MAX_BATCH`]), commits them in one transaction and answers them. It holds a copy of the
-    /// store without the queue, so it ends when the last store (and so the last sender) is gone.
+    /// The writer, on a thread of its own: takes the first waiting unit, everything else already
+    /// queued (up to [`MAX_BATCH`]), commits them in one transaction and answers them. A thread
+    /// rather than a task on the blocking pool, so a batch costs no hand-over to a pool thread and
+    /// back. It holds a copy of the store without the queue, so it ends when the last store (and
+    /// so the last sender) is gone.
     fn start_batch_writer(&self) -> tokio::sync::mpsc::UnboundedSender<BatchJob> {
         let (sender, mut queue) = tokio::sync::mpsc::unbounded_channel::<BatchJob>();
         let store = Self { batches: Arc::default(), ..self.clone() };
-        tokio::spawn(async move {
-            while let Some(first) = queue.recv().await {
+        let writer = move || {
+            while let Some(first) = queue.blocking_recv() {
                 let mut jobs = vec![first];
                 while jobs.len() < MAX_BATCH {
                     match queue.try_recv() {
@@ -329,25 +329,28 @@ impl Store {
                         Err(_) => break,
                     }
                 }
-                let written = store
-                    .run(move |db| {
-                        let mut finishers = Vec::with_capacity(jobs.len());
-                        let committed = db.transaction(|db| {
-                            finishers.extend(jobs.into_iter().map(|job| job(db)));
-                            Ok(())
-                        });
-                        Ok((finishers, committed.err().map(|e| e.to_string())))
-                    })
-                    .await;
-                // When `run` fails before the work started, the jobs are dropped and their callers
-                // are told the batch could not be written.
+                let written = store.run_now(move |db| {
+                    let mut finishers = Vec::with_capacity(jobs.len());
+                    let committed = db.transaction(|db| {
+                        finishers.extend(jobs.into_iter().map(|job| job(db)));
+                        Ok(())
+                    });
+                    Ok((finishers, committed.err().map(|e| e.to_string())))
+                });
+                // When the work could not start, the jobs are dropped and their callers are told
+                // the batch could not be written.
                 if let Ok((finishers, error)) = written {
                     for finish in finishers {
                         finish(error.clone());
                     }
                 }
             }
-        });
+        };
+        // Without the thread the queue's receiver is gone, and every batched call fails with
+        // "the batch writer stopped".
+        if let Err(error) = std::thread::Builder::new().name("otadeck-batch-writer".into()).spawn(writer) {
+            tracing::error!(%error, "cannot start the status-report writer");
+        }
         sender
     }
 }
