@@ -365,3 +365,63 @@ async fn an_update_check_is_answered_and_observed_alike_with_or_without_the_rout
         assert!(metrics.contains(expected), "missing {expected:?} in\n{metrics}");
     }
 }
+
+/// Status reports are answered before the router too: the same answers, counts and metric series
+/// whichever way a report comes in (the path with a trailing slash goes through the router).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_status_report_is_answered_and_observed_alike_with_or_without_the_router() {
+    let server = TestServer::start().await;
+    let dir = tempfile::tempdir().expect("dir");
+    let key = observed(&server, dir.path()).await;
+    let http = server.http();
+    let paths = [
+        ("/v0.1/public/codepush/report_status/download", "/v0.1/public/codepush/report_status/deploy"),
+        ("/reportStatus/download", "/reportStatus/deploy"),
+    ];
+    for (index, (download, deploy)) in paths.into_iter().enumerate() {
+        for (way, slash) in [("direct", ""), ("routed", "/")] {
+            let client = format!("device-{index}-{way}");
+            let reports = [
+                (download, json!({"deployment_key": key, "label": "v2", "client_unique_id": client})),
+                (
+                    deploy,
+                    json!({"deployment_key": key, "app_version": "1.0.0", "label": "v2",
+                           "status": "DeploymentSucceeded", "client_unique_id": client}),
+                ),
+            ];
+            for (path, body) in reports {
+                let answer =
+                    http.post(format!("{}{path}{slash}", server.url)).json(&body).send().await.expect("report");
+                assert_eq!(answer.status(), 200, "{way} {path}");
+                assert!(answer.headers().contains_key("x-request-id"), "{way} {path}");
+                assert_eq!(answer.text().await.expect("text"), "OK", "{way} {path}");
+
+                let unknown = json!({"deployment_key": "NoSuchKeyHere", "label": "v2", "app_version": "1.0.0",
+                                     "status": "DeploymentSucceeded"});
+                let unknown = http.post(format!("{}{path}{slash}", server.url)).json(&unknown).send().await;
+                let unknown = unknown.expect("unknown key");
+                assert_eq!(unknown.status(), 404, "{way} {path}");
+                assert!(unknown.text().await.expect("text").contains("NoSuchKeyHere"), "{way} {path}");
+
+                let garbled = http.post(format!("{}{path}{slash}", server.url)).body("{not json").send().await;
+                assert_eq!(garbled.expect("garbled").status(), 400, "{way} {path}");
+            }
+        }
+    }
+    let counts = server.admin().metrics("App", "Staging").await.expect("metrics");
+    let v2 = &counts["v2"];
+    assert_eq!((v2.downloaded, v2.installed, v2.active), (Some(4), Some(4), 4), "every report counted once: {v2:?}");
+
+    let metrics =
+        http.get(format!("{}/metrics", server.url)).send().await.expect("metrics").text().await.expect("text");
+    for (download, deploy) in paths {
+        for route in [download, deploy] {
+            for (status, count) in [("200", 2), ("404", 2), ("400", 2)] {
+                let expected = format!(
+                    r#"otadeck_http_requests_total{{method="POST",route="{route}",status="{status}"}} {count}"#
+                );
+                assert!(metrics.contains(&expected), "missing {expected:?} in\n{metrics}");
+            }
+        }
+    }
+}

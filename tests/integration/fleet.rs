@@ -96,7 +96,13 @@ async fn mandatory_release_in_between_makes_the_newest_mandatory_and_crashes_rol
     #[allow(clippy::cast_precision_loss)]
     let crash_share = v4.rolled_back as f64 / FLEET as f64;
     assert!((0.28..=0.32).contains(&crash_share), "{crash_share:.3} of devices rolled back");
-    assert_eq!(v4.installed + v4.rolled_back, FLEET);
+    assert_eq!(
+        v4.installed + v4.rolled_back,
+        FLEET,
+        "{} launches failed, the first with {:?}",
+        summary.errors,
+        summary.first_error
+    );
     assert_eq!(v4.downloaded, FLEET, "a crashed package is never downloaded again");
     assert_eq!(summary.labels["v3"].active, v4.rolled_back, "rolled-back devices run v3 again");
     assert!(fleet.iter().all(|d| !d.has_unsent_reports()), "every report was acknowledged");

@@ -30,15 +30,15 @@ impl<T: DeserializeOwned> FromRequest<ServerState> for JsonBody<T> {
     }
 }
 
-/// The body of a JSON request, at most [`JSON_BODY_LIMIT`] bytes: 413 naming the limit over it,
-/// 400 when it cannot be read.
+/// The body of a JSON request, at most [`JSON_BODY_LIMIT`] bytes whatever route it came by (the
+/// router's body limit is not consulted): 413 naming the limit over it, 400 when it cannot be read.
 ///
 /// # Errors
 /// [`ApiError::PayloadTooLarge`] or [`ApiError::BadRequest`].
 pub async fn read_json_body(request: Request) -> Result<Bytes, ApiError> {
-    Bytes::from_request(request, &()).await.map_err(|e| {
-        let message = format!("Could not read the request body: {}", e.body_text());
-        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+    axum::body::to_bytes(request.into_body(), JSON_BODY_LIMIT).await.map_err(|e| {
+        let message = format!("Could not read the request body: {e}");
+        if std::error::Error::source(&e).is_some_and(|source| source.is::<http_body_util::LengthLimitError>()) {
             ApiError::PayloadTooLarge(format!("{message} (JSON bodies are limited to {} KiB)", JSON_BODY_LIMIT / 1024))
         } else {
             ApiError::BadRequest(message)
