@@ -351,8 +351,7 @@ async fn an_update_check_is_answered_and_observed_alike_with_or_without_the_rout
     let head = http.head(format!("{}/updateCheck?deploymentKey={key}&appVersion=1.0.0", server.url));
     assert_eq!(head.send().await.expect("head").status(), 200);
 
-    let metrics =
-        http.get(format!("{}/metrics", server.url)).send().await.expect("metrics").text().await.expect("text");
+    let metrics = server.metrics_text().await;
     for expected in [
         "otadeck_update_checks_total 7",
         r#"otadeck_http_requests_total{method="GET",route="/v0.1/public/codepush/update_check",status="200"} 2"#,
@@ -412,8 +411,7 @@ async fn a_status_report_is_answered_and_observed_alike_with_or_without_the_rout
     let v2 = &counts["v2"];
     assert_eq!((v2.downloaded, v2.installed, v2.active), (Some(4), Some(4), 4), "every report counted once: {v2:?}");
 
-    let metrics =
-        http.get(format!("{}/metrics", server.url)).send().await.expect("metrics").text().await.expect("text");
+    let metrics = server.metrics_text().await;
     for (download, deploy) in paths {
         for route in [download, deploy] {
             for (status, count) in [("200", 2), ("404", 2), ("400", 2)] {

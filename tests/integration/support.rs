@@ -123,6 +123,12 @@ impl TestServer {
         otadeck::tls::install_crypto_provider();
         reqwest::Client::new()
     }
+
+    /// The text of `GET /metrics`.
+    pub async fn metrics_text(&self) -> String {
+        let answer = self.http().get(format!("{}/metrics", self.url)).send().await.expect("metrics");
+        answer.text().await.expect("metrics text")
+    }
 }
 
 impl TestServer {

@@ -491,8 +491,7 @@ async fn operations_endpoints_request_ids_and_metrics() {
     let echoed = http.get(format!("{}/health", server.url)).header("x-request-id", "from-the-proxy-42").send().await;
     assert_eq!(echoed.expect("health").headers()["x-request-id"], "from-the-proxy-42", "a proxy's id is kept");
 
-    let metrics =
-        http.get(format!("{}/metrics", server.url)).send().await.expect("metrics").text().await.expect("text");
+    let metrics = server.metrics_text().await;
     for expected in [
         "otadeck_update_checks_total 3",
         r#"otadeck_http_requests_total{method="GET",route="/v0.1/public/codepush/update_check",status="200"} 3"#,

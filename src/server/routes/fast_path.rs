@@ -8,6 +8,7 @@
 
 use std::convert::Infallible;
 use std::future::Future;
+use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -23,6 +24,7 @@ use super::acquisition::{report_deploy, report_download, update_check_answer};
 use crate::api::acquisition as paths;
 use crate::server::ServerState;
 use crate::server::cache::ResponseFormat;
+use crate::server::error::ApiError;
 use crate::server::observability::{KnownRoute, ObserveLayer, Observed};
 
 /// A device request's answer in progress.
@@ -32,8 +34,14 @@ type Answer = Pin<Box<dyn Future<Output = Result<Response<Body>, Infallible>> + 
 #[derive(Clone, Copy)]
 enum Device {
     Check(ResponseFormat),
-    DeployReport,
-    DownloadReport,
+    Report(Report),
+}
+
+/// The two kinds of status report.
+#[derive(Clone, Copy)]
+enum Report {
+    Deploy,
+    Download,
 }
 
 /// A path answered here, with its method, kind and metric series.
@@ -60,10 +68,10 @@ impl<R> FastPath<R> {
         let known = [
             (Method::GET, paths::UPDATE_CHECK_PATH, Device::Check(ResponseFormat::Current)),
             (Method::GET, paths::LEGACY_UPDATE_CHECK_PATH, Device::Check(ResponseFormat::Legacy)),
-            (Method::POST, paths::REPORT_DEPLOY_PATH, Device::DeployReport),
-            (Method::POST, paths::LEGACY_REPORT_DEPLOY_PATH, Device::DeployReport),
-            (Method::POST, paths::REPORT_DOWNLOAD_PATH, Device::DownloadReport),
-            (Method::POST, paths::LEGACY_REPORT_DOWNLOAD_PATH, Device::DownloadReport),
+            (Method::POST, paths::REPORT_DEPLOY_PATH, Device::Report(Report::Deploy)),
+            (Method::POST, paths::LEGACY_REPORT_DEPLOY_PATH, Device::Report(Report::Deploy)),
+            (Method::POST, paths::REPORT_DOWNLOAD_PATH, Device::Report(Report::Download)),
+            (Method::POST, paths::LEGACY_REPORT_DOWNLOAD_PATH, Device::Report(Report::Download)),
         ]
         .into_iter()
         .map(|(method, path, device)| {
@@ -109,24 +117,24 @@ where
                     let uri = request.into_parts().0.uri;
                     Box::pin(async move { Ok(update_check_answer(&state, uri.query(), format).await) })
                 }
-                Device::DeployReport | Device::DownloadReport => {
-                    // The server always adds the peer's address; a request without one is refused
-                    // like a routed one would be.
-                    let Some(&ConnectInfo(peer)) = request.extensions().get::<ConnectInfo<std::net::SocketAddr>>()
-                    else {
-                        let missing = crate::server::error::ApiError::Internal("no peer address".into());
-                        return Box::pin(std::future::ready(Ok(missing.into_response())));
-                    };
+                Device::Report(report) => {
                     let request = request.map(Body::new);
-                    Box::pin(async move {
-                        let answer = match device {
-                            Device::DeployReport => report_deploy(State(state), ConnectInfo(peer), request).await,
-                            _ => report_download(State(state), ConnectInfo(peer), request).await,
-                        };
-                        Ok(answer.into_response())
-                    })
+                    Box::pin(async move { Ok(report_answer(state, request, report).await) })
                 }
             }
         }))
     }
+}
+
+/// A status report, answered by the routed handler of its kind. The server always adds the peer's
+/// address; a request without one is refused as the router's `ConnectInfo` extractor would.
+async fn report_answer(state: ServerState, request: Request<Body>, report: Report) -> Response<Body> {
+    let Some(&ConnectInfo(peer)) = request.extensions().get::<ConnectInfo<SocketAddr>>() else {
+        return ApiError::Internal("no peer address".into()).into_response();
+    };
+    let answer = match report {
+        Report::Deploy => report_deploy(State(state), ConnectInfo(peer), request).await,
+        Report::Download => report_download(State(state), ConnectInfo(peer), request).await,
+    };
+    answer.into_response()
 }
